@@ -1,0 +1,49 @@
+"""skillstore: a persistent procedural memory for agents.
+
+Skills (action sequences with preconditions and an embedding) are kept in a
+crash-safe store, found by cosine similarity among the skills whose
+preconditions hold in a state, and ranked by similarity, success, or both.
+"""
+
+from skillstore.backend import MemoryBackend, SkillBackend
+from skillstore.errors import (
+    DimensionMismatchError,
+    FormatVersionError,
+    InvalidEmbeddingError,
+    InvalidInputError,
+    InvalidSkillError,
+    ReadOnlyStoreError,
+    SkillNotFoundError,
+    SkillStoreError,
+    StoreCorruptError,
+    StoreIOError,
+    StoreLockedError,
+    StoreNotFoundError,
+)
+from skillstore.model import Match, Skill, SkillStats
+from skillstore.ranking import BLEND_WEIGHT, RANK_MODES
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BLEND_WEIGHT",
+    "RANK_MODES",
+    "DimensionMismatchError",
+    "FormatVersionError",
+    "InvalidEmbeddingError",
+    "InvalidInputError",
+    "InvalidSkillError",
+    "Match",
+    "MemoryBackend",
+    "ReadOnlyStoreError",
+    "Skill",
+    "SkillBackend",
+    "SkillNotFoundError",
+    "SkillStats",
+    "SkillStoreError",
+    "StoreCorruptError",
+    "StoreIOError",
+    "StoreLockedError",
+    "StoreNotFoundError",
+    "__version__",
+]

@@ -1,0 +1,285 @@
+"""The backend Protocol every skill store satisfies, and MemoryBackend, its in-memory reference.
+
+MemoryBackend is deliberately simple: it tests every skill against the state and
+computes every cosine with NumPy. It is the model the persistent store is checked
+against in property tests, and the agent's backend when nothing needs to persist.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from skillstore import ranking
+from skillstore.errors import InvalidInputError, SkillNotFoundError
+from skillstore.model import Match, Skill, SkillStats
+from skillstore.preconditions import applies, freeze
+from skillstore.records import (
+    apply_merge,
+    apply_outcome,
+    apply_update,
+    merge_entry,
+    new_id,
+    new_record,
+    prepare_skill,
+    summarise,
+    to_skill,
+)
+from skillstore.validation import (
+    check_dim,
+    check_fields,
+    check_k,
+    check_state,
+    check_where,
+    normalise_embedding,
+    normalise_queries,
+)
+
+
+@runtime_checkable
+class SkillBackend(Protocol):
+    """What an agent needs from a skill store; ``MemoryBackend`` and ``SkillStore`` both satisfy it."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def add(self, skill: Skill) -> str: ...
+
+    def add_many(self, skills: Iterable[Skill]) -> list[str]: ...
+
+    def get(self, skill_id: str) -> Skill: ...
+
+    def update(self, skill_id: str, **fields: Any) -> Skill: ...
+
+    def delete(self, skill_id: str) -> None: ...
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, skill_id: object) -> bool: ...
+
+    def __iter__(self) -> Iterator[Skill]: ...
+
+    def search(
+        self,
+        embedding: Any,
+        k: int = 5,
+        *,
+        state: Mapping[str, Any] | None = None,
+        where: Mapping[str, Any] | None = None,
+        rank: str = "similarity",
+        min_score: float | None = None,
+    ) -> list[Match]: ...
+
+    def search_many(
+        self,
+        embeddings: Any,
+        k: int = 5,
+        *,
+        state: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        where: Mapping[str, Any] | None = None,
+        rank: str = "similarity",
+        min_score: float | None = None,
+    ) -> list[list[Match]]: ...
+
+    def record_outcome(self, skill_id: str, success: bool, reward: float | None = None) -> SkillStats: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+def check_outcome(success: Any, reward: Any) -> tuple[bool, float | None]:
+    if not isinstance(success, bool | np.bool_):
+        raise InvalidInputError(f"success must be a bool, got {success!r}")
+    if reward is not None:
+        if isinstance(reward, bool) or not isinstance(reward, int | float | np.number):
+            raise InvalidInputError(f"reward must be a number or None, got {reward!r}")
+        reward = float(reward)
+        if not math.isfinite(reward):
+            raise InvalidInputError("reward must be finite")
+    return bool(success), reward
+
+
+def per_query_states(
+    state: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, count: int
+) -> list[Mapping[str, Any] | None]:
+    """``search_many`` takes one state for every query, or a sequence with one per query."""
+    if state is None or isinstance(state, Mapping):
+        return [check_state(state)] * count
+    states = list(state)
+    if len(states) != count:
+        raise InvalidInputError(f"got {len(states)} states for {count} queries")
+    return [check_state(s) for s in states]
+
+
+class MemoryBackend:
+    """An in-process skill store with the same semantics as ``SkillStore``; nothing persists."""
+
+    def __init__(self, dim: int, *, dedup_threshold: float | None = None) -> None:
+        self._dim = check_dim(dim)
+        self.dedup_threshold = check_threshold(dedup_threshold)
+        self._records: dict[str, dict[str, Any]] = {}
+        self._vectors: dict[str, np.ndarray] = {}
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def __enter__(self) -> MemoryBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Nothing to release; present so code can treat every backend alike."""
+
+    # -- writes ---------------------------------------------------------------
+
+    def add(self, skill: Skill) -> str:
+        return self.add_many([skill])[0]
+
+    def add_many(self, skills: Iterable[Skill]) -> list[str]:
+        prepared = [prepare_skill(skill, self._dim) for skill in skills]
+        at = time.time()
+        ids = []
+        for fields, vector in prepared:
+            duplicate = self._find_duplicate(fields["preconditions"], vector)
+            if duplicate is not None:
+                skill_id, score = duplicate
+                apply_merge(self._records[skill_id], merge_entry(fields["name"], score, at))
+            else:
+                skill_id = new_id()
+                self._records[skill_id] = new_record(fields, skill_id, at)
+                self._vectors[skill_id] = vector
+            ids.append(skill_id)
+        return ids
+
+    def _find_duplicate(
+        self, preconditions: dict[str, Any], vector: np.ndarray
+    ) -> tuple[str, float] | None:
+        if self.dedup_threshold is None:
+            return None
+        signature = freeze(preconditions)
+        best: tuple[float, str] | None = None
+        for skill_id, record in self._records.items():
+            if freeze(record["preconditions"]) != signature:
+                continue
+            score = float(np.dot(self._vectors[skill_id], vector))
+            if score >= self.dedup_threshold and (best is None or (-score, skill_id) < (-best[0], best[1])):
+                best = (score, skill_id)
+        return None if best is None else (best[1], best[0])
+
+    def update(self, skill_id: str, **fields: Any) -> Skill:
+        record = self._record(skill_id)
+        checked = check_fields(fields, self._dim)
+        vector = checked.pop("embedding", None)
+        apply_update(record, checked, time.time())
+        if vector is not None:
+            self._vectors[skill_id] = vector
+        return self.get(skill_id)
+
+    def delete(self, skill_id: str) -> None:
+        self._record(skill_id)
+        del self._records[skill_id]
+        del self._vectors[skill_id]
+
+    def record_outcome(self, skill_id: str, success: bool, reward: float | None = None) -> SkillStats:
+        record = self._record(skill_id)
+        ok, value = check_outcome(success, reward)
+        apply_outcome(record, ok, value, time.time())
+        return SkillStats.from_dict(record["stats"])
+
+    # -- reads ----------------------------------------------------------------
+
+    def _record(self, skill_id: str) -> dict[str, Any]:
+        try:
+            return self._records[skill_id]
+        except (KeyError, TypeError):
+            raise SkillNotFoundError(skill_id) from None
+
+    def get(self, skill_id: str) -> Skill:
+        return to_skill(self._record(skill_id), self._vectors[skill_id])
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, skill_id: object) -> bool:
+        return isinstance(skill_id, str) and skill_id in self._records
+
+    def __iter__(self) -> Iterator[Skill]:
+        return iter([self.get(skill_id) for skill_id in self._records])
+
+    def search(
+        self,
+        embedding: Any,
+        k: int = 5,
+        *,
+        state: Mapping[str, Any] | None = None,
+        where: Mapping[str, Any] | None = None,
+        rank: str = "similarity",
+        min_score: float | None = None,
+    ) -> list[Match]:
+        query = None if embedding is None else normalise_embedding(embedding, self._dim)
+        return self._search(query, check_k(k), check_state(state), check_where(where),
+                            ranking.check_rank(rank), min_score)
+
+    def search_many(
+        self,
+        embeddings: Any,
+        k: int = 5,
+        *,
+        state: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        where: Mapping[str, Any] | None = None,
+        rank: str = "similarity",
+        min_score: float | None = None,
+    ) -> list[list[Match]]:
+        queries = normalise_queries(embeddings, self._dim)
+        states = per_query_states(state, len(queries))
+        k, checked_where, rank = check_k(k), check_where(where), ranking.check_rank(rank)
+        return [self._search(q, k, s, checked_where, rank, min_score) for q, s in zip(queries, states, strict=True)]
+
+    def _search(
+        self,
+        query: np.ndarray | None,
+        k: int,
+        state: Mapping[str, Any] | None,
+        where: dict[str, Any],
+        rank: str,
+        min_score: float | None,
+    ) -> list[Match]:
+        ids = [
+            skill_id
+            for skill_id, record in self._records.items()
+            if (state is None or applies(record["preconditions"], state))
+            and all(
+                key in record["metadata"] and freeze(record["metadata"][key]) == freeze(value)
+                for key, value in where.items()
+            )
+        ]
+        if not ids:
+            return []
+        stats = [self._records[i]["stats"] for i in ids]
+        successes = np.array([s["successes"] for s in stats])
+        attempts = np.array([s["attempts"] for s in stats])
+        cosines = None
+        if query is not None:
+            cosines = np.stack([self._vectors[i] for i in ids]) @ query
+        primary, secondary = ranking.scores(rank, cosines, successes, attempts)
+        best = ranking.order(primary, secondary, ranking.ids_lookup(ids), k, min_score)
+        return [Match(self.get(ids[i]), float(primary[i])) for i in best]
+
+    def stats(self) -> dict[str, Any]:
+        return {**summarise(list(self._records.values())), "dim": self._dim, "backend": "memory"}
+
+
+def check_threshold(threshold: Any) -> float | None:
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not -1.0 <= threshold <= 1.0:
+        raise InvalidInputError(f"dedup_threshold must be a number in [-1, 1] or None, got {threshold!r}")
+    return float(threshold)

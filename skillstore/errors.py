@@ -1,0 +1,62 @@
+"""The exceptions skillstore raises. Every one derives from :class:`SkillStoreError`."""
+
+from __future__ import annotations
+
+
+class SkillStoreError(Exception):
+    """Base class of every error raised by skillstore."""
+
+
+class SkillNotFoundError(SkillStoreError, LookupError):
+    """Raised when an id names no skill in the store."""
+
+    def __init__(self, skill_id: str) -> None:
+        super().__init__(f"no skill with id {skill_id!r}")
+        self.skill_id = skill_id
+
+
+class InvalidInputError(SkillStoreError, ValueError):
+    """Raised when an argument is malformed; the store is left unchanged."""
+
+
+class DimensionMismatchError(InvalidInputError):
+    """Raised when an embedding's length, or a reopened store's ``dim``, differs from the store's."""
+
+
+class InvalidEmbeddingError(InvalidInputError):
+    """Raised when an embedding has the wrong shape or dtype, holds NaN or inf, or is all zeros."""
+
+
+class InvalidSkillError(InvalidInputError):
+    """Raised when a skill field has the wrong type or cannot be serialised with msgpack."""
+
+
+class StoreNotFoundError(SkillStoreError, FileNotFoundError):
+    """Raised when opening a store that does not exist with ``create=False`` or ``read_only=True``."""
+
+
+class StoreCorruptError(SkillStoreError):
+    """Raised when a store file fails its checksum or cannot be decoded; ``path`` names the file."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+class FormatVersionError(SkillStoreError):
+    """Raised when a store was written in a format version this release cannot read."""
+
+
+class StoreLockedError(SkillStoreError):
+    """Raised when the writer lock cannot be taken within the configured timeout."""
+
+
+class ReadOnlyStoreError(SkillStoreError):
+    """Raised when writing to a store opened with ``read_only=True``."""
+
+
+class StoreIOError(SkillStoreError, OSError):
+    """Raised when the operating system refuses a write (disk full, I/O error).
+
+    The write is not acknowledged and the store stays at its last committed state.
+    """

@@ -1,0 +1,115 @@
+"""The data model: :class:`Skill`, :class:`SkillStats` and :class:`Match`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SkillStats:
+    """How a skill has fared.
+
+    ``attempts`` counts outcomes reported through ``record_outcome``; every attempt is
+    either a success or a failure, so ``success_rate`` is a true frequency in [0, 1].
+    ``observations`` counts how often the skill was learned: 1 when added, plus one for
+    every duplicate merged into it.
+    """
+
+    attempts: int = 0
+    successes: int = 0
+    failures: int = 0
+    observations: int = 1
+    total_reward: float = 0.0
+    last_used_at: float | None = None
+
+    @property
+    def success_rate(self) -> float:
+        """``successes / attempts``, or 0.0 for a skill never attempted."""
+        return self.successes / self.attempts if self.attempts else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attempts": self.attempts,
+            "successes": self.successes,
+            "failures": self.failures,
+            "observations": self.observations,
+            "total_reward": self.total_reward,
+            "last_used_at": self.last_used_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SkillStats:
+        return cls(
+            attempts=int(data.get("attempts", 0)),
+            successes=int(data.get("successes", 0)),
+            failures=int(data.get("failures", 0)),
+            observations=int(data.get("observations", 1)),
+            total_reward=float(data.get("total_reward", 0.0)),
+            last_used_at=data.get("last_used_at"),
+        )
+
+
+@dataclass(eq=False)
+class Skill:
+    """A reusable action sequence, where it applies, and an embedding to find it by.
+
+    Build one with ``name``, ``actions`` and ``embedding`` (plus optional fields) and
+    pass it to a store's ``add``. The store assigns ``id``, ``stats`` and the
+    timestamps; skills read back from a store carry them. ``actions`` and ``metadata``
+    hold any msgpack-serialisable value. Embeddings read back are L2-normalised float32.
+    ``provenance`` lists the most recent duplicates merged into this skill.
+    """
+
+    name: str
+    actions: Any
+    embedding: Any
+    preconditions: dict[str, Any] | None = None
+    description: str = ""
+    metadata: dict[str, Any] | None = None
+    id: str | None = None
+    stats: SkillStats = field(default_factory=SkillStats)
+    created_at: float | None = None
+    updated_at: float | None = None
+    provenance: list[dict[str, Any]] = field(default_factory=list)
+
+    def is_applicable(self, state: dict[str, Any]) -> bool:
+        """True when every precondition equals the state's value for its key."""
+        from skillstore.preconditions import applies
+
+        return applies(self.preconditions or {}, state)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Skill):
+            return NotImplemented
+        return (
+            self.name == other.name
+            and self.actions == other.actions
+            and np.array_equal(np.asarray(self.embedding), np.asarray(other.embedding))
+            and (self.preconditions or {}) == (other.preconditions or {})
+            and self.description == other.description
+            and (self.metadata or {}) == (other.metadata or {})
+            and self.id == other.id
+            and self.stats == other.stats
+            and self.created_at == other.created_at
+            and self.updated_at == other.updated_at
+            and self.provenance == other.provenance
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"Skill(id={self.id!r}, name={self.name!r}, "
+            f"attempts={self.stats.attempts}, success_rate={self.stats.success_rate:.2f})"
+        )
+
+
+@dataclass(frozen=True)
+class Match:
+    """One search result: the skill and its score under the rank mode used."""
+
+    skill: Skill
+    score: float

@@ -22,6 +22,7 @@ from skillstore.errors import (
 )
 from skillstore.model import Match, Skill, SkillStats
 from skillstore.ranking import BLEND_WEIGHT, RANK_MODES
+from skillstore.store import SkillStore, VerifyReport
 
 __version__ = "0.1.0"
 
@@ -40,10 +41,12 @@ __all__ = [
     "SkillBackend",
     "SkillNotFoundError",
     "SkillStats",
+    "SkillStore",
     "SkillStoreError",
     "StoreCorruptError",
     "StoreIOError",
     "StoreLockedError",
     "StoreNotFoundError",
+    "VerifyReport",
     "__version__",
 ]

@@ -7,7 +7,6 @@ against in property tests, and the agent's backend when nothing needs to persist
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -15,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from skillstore import ranking
-from skillstore.errors import InvalidInputError, SkillNotFoundError
+from skillstore.errors import SkillNotFoundError
 from skillstore.model import Match, Skill, SkillStats
 from skillstore.preconditions import applies, freeze
 from skillstore.records import (
@@ -33,10 +32,13 @@ from skillstore.validation import (
     check_dim,
     check_fields,
     check_k,
+    check_outcome,
     check_state,
+    check_threshold,
     check_where,
     normalise_embedding,
     normalise_queries,
+    per_query_states,
 )
 
 
@@ -90,30 +92,6 @@ class SkillBackend(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
-
-
-def check_outcome(success: Any, reward: Any) -> tuple[bool, float | None]:
-    if not isinstance(success, bool | np.bool_):
-        raise InvalidInputError(f"success must be a bool, got {success!r}")
-    if reward is not None:
-        if isinstance(reward, bool) or not isinstance(reward, int | float | np.number):
-            raise InvalidInputError(f"reward must be a number or None, got {reward!r}")
-        reward = float(reward)
-        if not math.isfinite(reward):
-            raise InvalidInputError("reward must be finite")
-    return bool(success), reward
-
-
-def per_query_states(
-    state: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, count: int
-) -> list[Mapping[str, Any] | None]:
-    """``search_many`` takes one state for every query, or a sequence with one per query."""
-    if state is None or isinstance(state, Mapping):
-        return [check_state(state)] * count
-    states = list(state)
-    if len(states) != count:
-        raise InvalidInputError(f"got {len(states)} states for {count} queries")
-    return [check_state(s) for s in states]
 
 
 class MemoryBackend:
@@ -276,10 +254,3 @@ class MemoryBackend:
     def stats(self) -> dict[str, Any]:
         return {**summarise(list(self._records.values())), "dim": self._dim, "backend": "memory"}
 
-
-def check_threshold(threshold: Any) -> float | None:
-    if threshold is None:
-        return None
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not -1.0 <= threshold <= 1.0:
-        raise InvalidInputError(f"dedup_threshold must be a number in [-1, 1] or None, got {threshold!r}")
-    return float(threshold)

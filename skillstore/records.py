@@ -54,9 +54,13 @@ def new_record(fields: dict[str, Any], skill_id: str, at: float) -> dict[str, An
     }
 
 
+def canonical_preconditions(preconditions: dict[str, Any]) -> dict[str, Any]:
+    return {k: canonical(v) for k, v in preconditions.items()}
+
+
 def load_record(record: dict[str, Any]) -> dict[str, Any]:
     """A record decoded from msgpack, with preconditions back in canonical (tuple) form."""
-    record["preconditions"] = {k: canonical(v) for k, v in record["preconditions"].items()}
+    record["preconditions"] = canonical_preconditions(record["preconditions"])
     return record
 
 

@@ -6,7 +6,8 @@ argument leaves the store exactly as it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -180,3 +181,35 @@ def check_ids(ids: Iterable[Any]) -> list[str]:
         if not isinstance(skill_id, str):
             raise InvalidInputError(f"a skill id must be a string, got {skill_id!r}")
     return checked
+
+
+def check_outcome(success: Any, reward: Any) -> tuple[bool, float | None]:
+    if not isinstance(success, bool | np.bool_):
+        raise InvalidInputError(f"success must be a bool, got {success!r}")
+    if reward is not None:
+        if isinstance(reward, bool) or not isinstance(reward, int | float | np.number):
+            raise InvalidInputError(f"reward must be a number or None, got {reward!r}")
+        reward = float(reward)
+        if not math.isfinite(reward):
+            raise InvalidInputError("reward must be finite")
+    return bool(success), reward
+
+
+def per_query_states(
+    state: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, count: int
+) -> list[Mapping[str, Any] | None]:
+    """``search_many`` takes one state for every query, or a sequence with one per query."""
+    if state is None or isinstance(state, Mapping):
+        return [check_state(state)] * count
+    states = list(state)
+    if len(states) != count:
+        raise InvalidInputError(f"got {len(states)} states for {count} queries")
+    return [check_state(s) for s in states]
+
+
+def check_threshold(threshold: Any) -> float | None:
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not -1.0 <= threshold <= 1.0:
+        raise InvalidInputError(f"dedup_threshold must be a number in [-1, 1] or None, got {threshold!r}")
+    return float(threshold)

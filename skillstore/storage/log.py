@@ -1,0 +1,122 @@
+"""The write-ahead log: an append-only file of framed msgpack records.
+
+Frame layout (little-endian)::
+
+    u32 payload length | u32 CRC-32 of payload | u32 CRC-32 of the previous 8 bytes | payload
+
+The header's own checksum lets a reader tell a torn tail (a crash in the middle
+of an append: the file ends early or in zeros) from corruption (a flipped bit
+anywhere else). A torn tail is dropped, since it was never acknowledged;
+corruption raises :class:`StoreCorruptError` rather than silently losing the
+acknowledged frames that follow it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skillstore.codec import pack, unpack
+from skillstore.errors import StoreCorruptError
+from skillstore.storage.files import crc32, io_errors
+
+_HEADER = struct.Struct("<III")
+HEADER_SIZE = _HEADER.size
+
+
+@dataclass
+class LogScan:
+    """What a scan of the log from some offset found."""
+
+    frames: list[Any] = field(default_factory=list)
+    end: int = 0  # offset just past the last good frame
+    torn_bytes: int = 0  # bytes after ``end`` that form no complete frame
+
+
+def encode_frame(record: Any) -> bytes:
+    payload = pack(record)
+    head = struct.pack("<II", len(payload), crc32(payload))
+    return head + struct.pack("<I", crc32(head)) + payload
+
+
+def scan(path: Path, start: int = 0) -> LogScan:
+    """Decode every complete frame from ``start``; raises FileNotFoundError for a missing log."""
+    with io_errors("cannot read", path), open(path, "rb") as handle:
+        handle.seek(start)
+        data = handle.read()
+    result = LogScan(end=start)
+    pos = 0
+    while pos < len(data):
+        remaining = len(data) - pos
+        if remaining < HEADER_SIZE:
+            break
+        length, payload_crc, header_crc = _HEADER.unpack_from(data, pos)
+        if crc32(data[pos : pos + 8]) != header_crc:
+            if any(data[pos:]):
+                raise StoreCorruptError(f"log frame header damaged at offset {start + pos}", str(path))
+            break  # zeros to the end: space allocated by an append that never completed
+        stop = pos + HEADER_SIZE + length
+        if stop > len(data):
+            break
+        payload = data[pos + HEADER_SIZE : stop]
+        if crc32(payload) != payload_crc:
+            if stop == len(data):
+                break  # the last frame, partly written
+            raise StoreCorruptError(f"log frame checksum mismatch at offset {start + pos}", str(path))
+        try:
+            result.frames.append(unpack(payload))
+        except ValueError as exc:
+            raise StoreCorruptError(f"log frame at offset {start + pos} cannot be decoded: {exc}", str(path)) from None
+        pos = stop
+    result.end = start + pos
+    result.torn_bytes = len(data) - pos
+    return result
+
+
+class LogWriter:
+    """Appends frames to one log file. Callers hold the writer lock."""
+
+    def __init__(self, path: Path, *, sync: bool = True) -> None:
+        self.path = path
+        self.sync = sync
+        with io_errors("cannot open", path):
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+
+    def size(self) -> int:
+        return os.fstat(self._fd).st_size
+
+    def truncate(self, size: int) -> None:
+        with io_errors("cannot truncate", self.path):
+            os.ftruncate(self._fd, size)
+            os.fsync(self._fd)
+
+    def append(self, frame: bytes, at: int) -> int:
+        """Write ``frame`` at offset ``at`` (the end of the valid log) and make it durable.
+
+        Returns the new end offset. On any OS error the partial frame is cut off again,
+        so the log holds exactly the acknowledged frames, and a StoreIOError is raised.
+        """
+        try:
+            with io_errors("cannot append to", self.path):
+                view = memoryview(frame)
+                offset = at
+                while view:
+                    written = os.pwrite(self._fd, view, offset)
+                    view, offset = view[written:], offset + written
+                if self.sync:
+                    os.fdatasync(self._fd)
+        except Exception:
+            # if even this fails, the next writer drops the torn tail before it appends
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, at)
+            raise
+        return at + len(frame)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

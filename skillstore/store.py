@@ -1,0 +1,677 @@
+"""SkillStore: the persistent skill store and its public API.
+
+One directory holds a store (see ``storage``). In memory a store is a catalog of
+records plus a FAISS index of their unit vectors, rebuilt on open from the
+current snapshot and the frames of the write-ahead log.
+
+Every write follows one path, :meth:`SkillStore._commit`: take the writer lock,
+catch up with frames other processes appended, build a frame from validated
+input, append it (fsynced), then apply it in memory. Applying a frame is
+deterministic, so replaying the log on open rebuilds exactly what the writers
+saw. Readers take no lock; :meth:`refresh` brings them up to date.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skillstore import ranking
+from skillstore.catalog import Catalog
+from skillstore.codec import pack, unpack
+from skillstore.errors import (
+    DimensionMismatchError,
+    InvalidInputError,
+    ReadOnlyStoreError,
+    SkillNotFoundError,
+    SkillStoreError,
+    StoreCorruptError,
+    StoreNotFoundError,
+)
+from skillstore.index import FlatIndex
+from skillstore.model import Match, Skill, SkillStats
+from skillstore.preconditions import freeze
+from skillstore.records import (
+    apply_merge,
+    apply_outcome,
+    canonical_preconditions,
+    load_record,
+    merge_entry,
+    new_id,
+    new_record,
+    prepare_skill,
+    summarise,
+    to_skill,
+)
+from skillstore.storage import log
+from skillstore.storage.files import fsync_dir, io_errors, write_file
+from skillstore.storage.lock import NAME as LOCK_NAME
+from skillstore.storage.lock import WriterLock
+from skillstore.storage.manifest import NAME as MANIFEST_NAME
+from skillstore.storage.manifest import Manifest, read_manifest, write_manifest
+from skillstore.storage.snapshot import read_snapshot, write_snapshot
+from skillstore.validation import (
+    check_dim,
+    check_fields,
+    check_k,
+    check_outcome,
+    check_state,
+    check_threshold,
+    check_where,
+    normalise_embedding,
+    normalise_queries,
+    per_query_states,
+)
+
+SKILLS_FILE = "skills.msgpack"
+INDEX_FILE = "index.faiss"
+DURABILITY_MODES = ("fsync", "flush")
+INDEX_KINDS = ("flat",)
+_GENERATION_FILE = re.compile(r"^(snap|log)-(\d{8})(\.tmp)?$")
+_OPEN_RETRIES = 20  # a reader racing a checkpoint retries with the new MANIFEST
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of :meth:`SkillStore.verify`: ``ok`` is False when any problem was found."""
+
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class SkillStore:
+    """A persistent, crash-safe, multi-process skill store. Create one with :meth:`open`."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        dedup_threshold: float | None,
+        read_only: bool,
+        durability: str,
+        lock_timeout: float,
+    ) -> None:
+        self.path = path
+        self.dedup_threshold = dedup_threshold
+        self.read_only = read_only
+        self.durability = durability
+        self._mutex = threading.RLock()
+        self._lock = None if read_only else WriterLock(path, lock_timeout)
+        self._writer: log.LogWriter | None = None
+        self._closed = False
+        self._manifest: Manifest
+        self._catalog = Catalog()
+        self._index: FlatIndex
+        self._log_end = 0
+        self._log_frames = 0
+        self._torn_bytes = 0
+
+    # -- opening and closing ------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        dim: int | None = None,
+        create: bool = True,
+        dedup_threshold: float | None = None,
+        read_only: bool = False,
+        index: str = "flat",
+        durability: str = "fsync",
+        lock_timeout: float = 30.0,
+    ) -> SkillStore:
+        """Open the store at ``path``, creating it (``dim`` required) when missing and ``create``.
+
+        ``durability="fsync"`` (the default) makes every acknowledged write survive a
+        power cut; ``"flush"`` hands writes to the OS without fsync: they survive the
+        process being killed, not the machine going down, and are much faster.
+        ``dedup_threshold`` turns on merging of near-duplicate skills on add.
+        """
+        if dim is not None:
+            dim = check_dim(dim)
+        threshold = check_threshold(dedup_threshold)
+        if index not in INDEX_KINDS:
+            raise InvalidInputError(f"index must be one of {INDEX_KINDS}, got {index!r}")
+        if durability not in DURABILITY_MODES:
+            raise InvalidInputError(f"durability must be one of {DURABILITY_MODES}, got {durability!r}")
+        directory = Path(path)
+        if not (directory / MANIFEST_NAME).exists():
+            if read_only or not create:
+                raise StoreNotFoundError(f"no skill store at {directory}")
+            if dim is None:
+                raise InvalidInputError(f"no skill store at {directory}: pass dim to create one")
+            _create(directory, dim, index, lock_timeout)
+        store = cls(
+            directory,
+            dedup_threshold=threshold,
+            read_only=read_only,
+            durability=durability,
+            lock_timeout=lock_timeout,
+        )
+        try:
+            store._load()
+            if dim is not None and dim != store.dim:
+                raise DimensionMismatchError(f"the store at {directory} has dim {store.dim}, not {dim}")
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Release the log and lock files. Every acknowledged write is already on disk."""
+        with self._mutex:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            if self._lock is not None:
+                self._lock.close()
+            self._closed = True
+
+    def __enter__(self) -> SkillStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._catalog)} skills"
+        return f"SkillStore({str(self.path)!r}, {state})"
+
+    @property
+    def dim(self) -> int:
+        return self._manifest.dim
+
+    @property
+    def generation(self) -> int:
+        return self._manifest.generation
+
+    # -- loading and catching up ----------------------------------------------------
+
+    def _load(self) -> None:
+        """Rebuild the in-memory state from the current MANIFEST, snapshot and log."""
+        for _ in range(_OPEN_RETRIES):
+            manifest = read_manifest(self.path)
+            try:
+                self._load_generation(manifest)
+                return
+            except FileNotFoundError as exc:
+                if read_manifest(self.path).generation == manifest.generation:
+                    raise StoreCorruptError("file listed by the MANIFEST is missing", exc.filename) from None
+                # a checkpoint replaced the generation while we read it: start again
+        raise SkillStoreError(f"{self.path}: the store kept changing generation while opening")
+
+    def _load_generation(self, manifest: Manifest) -> None:
+        snapshot_dir = self.path / manifest.snapshot_dir
+        files = read_snapshot(self.path, manifest)
+        missing = {SKILLS_FILE, INDEX_FILE} - set(files)
+        if missing:
+            raise StoreCorruptError(f"MANIFEST lists no {sorted(missing)}", str(self.path / MANIFEST_NAME))
+        catalog = Catalog()
+        try:
+            records = unpack(files[SKILLS_FILE])
+            for record in records:
+                catalog.append(load_record(record))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise StoreCorruptError(f"skills cannot be decoded: {exc}", str(snapshot_dir / SKILLS_FILE)) from None
+        if len(catalog) != manifest.skills:
+            raise StoreCorruptError(
+                f"holds {len(catalog)} skills, the MANIFEST says {manifest.skills}",
+                str(snapshot_dir / SKILLS_FILE),
+            )
+        index = FlatIndex.from_bytes(
+            files[INDEX_FILE], manifest.dim, len(catalog), str(snapshot_dir / INDEX_FILE)
+        )
+        scan = log.scan(self.path / manifest.log_name)
+        self._manifest, self._catalog, self._index = manifest, catalog, index
+        self._log_end, self._log_frames = 0, 0
+        self._apply_scan(scan, manifest.log_name)
+
+    def _apply_scan(self, scan: log.LogScan, log_name: str) -> None:
+        for frame in scan.frames:
+            try:
+                self._apply(frame)
+            except (SkillNotFoundError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise StoreCorruptError(
+                    f"log frame {self._log_frames} cannot be applied: {exc!r}", str(self.path / log_name)
+                ) from None
+            self._log_frames += 1
+        self._log_end = scan.end
+        self._torn_bytes = scan.torn_bytes
+
+    def _catch_up(self) -> None:
+        """Apply what other processes committed since we last looked."""
+        manifest = read_manifest(self.path)
+        if manifest.generation != self._manifest.generation:
+            self._load()
+            return
+        try:
+            scan = log.scan(self.path / manifest.log_name, self._log_end)
+        except FileNotFoundError:
+            self._load()  # a checkpoint removed our log after we read the MANIFEST
+            return
+        self._apply_scan(scan, manifest.log_name)
+
+    def refresh(self) -> None:
+        """See every write committed by other processes (readers call this; writers needn't)."""
+        with self._mutex:
+            self._check_open()
+            self._catch_up()
+
+    # -- the write path ---------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SkillStoreError(f"{self.path}: the store is closed")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self.read_only:
+            raise ReadOnlyStoreError(f"{self.path} was opened read-only")
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the thread and process locks, caught up, with torn bytes cut off the log."""
+        self._check_writable()
+        assert self._lock is not None
+        with self._mutex, self._lock.held():
+            self._catch_up()
+            if self._torn_bytes:
+                # A writer died mid-append. Nobody else can be appending now (we hold the
+                # lock), so the tail is garbage: cut it, or our frame would follow it unreadably.
+                self._log_writer().truncate(self._log_end)
+                self._torn_bytes = 0
+            yield
+
+    def _commit(self, build: Callable[[], tuple[dict[str, Any], Any]]) -> Any:
+        """Build a frame against the latest state, make it durable, then apply it."""
+        with self._writing():
+            frame, result = build()
+            self._log_end = self._log_writer().append(log.encode_frame(frame), self._log_end)
+            self._apply(frame)
+            self._log_frames += 1
+            return result
+
+    def _log_writer(self) -> log.LogWriter:
+        path = self.path / self._manifest.log_name
+        if self._writer is None or self._writer.path != path:
+            if self._writer is not None:
+                self._writer.close()
+            self._writer = log.LogWriter(path, sync=self.durability == "fsync")
+        return self._writer
+
+    def _apply(self, frame: dict[str, Any]) -> None:
+        """Apply one log frame to the in-memory state. Must not fail for a frame we built."""
+        op = frame["op"]
+        catalog = self._catalog
+        if op == "add":
+            vectors = []
+            for item in frame["items"]:
+                if "merge" in item:
+                    apply_merge(catalog.record(item["merge"]), item["entry"])
+                else:
+                    catalog.append(load_record(item["record"]))
+                    vectors.append(np.frombuffer(item["vector"], dtype=np.float32))
+            if vectors:
+                self._index.add(np.stack(vectors))
+        elif op == "update":
+            change = {**frame["fields"], "updated_at": frame["at"]}
+            if "preconditions" in change:  # decoded frames carry lists; keep tuples
+                change["preconditions"] = canonical_preconditions(change["preconditions"])
+            if frame["vector"] is None:
+                catalog.reindex(frame["id"], change)
+            else:
+                # a new embedding means a new row; the old one becomes a tombstone
+                record = catalog.remove(frame["id"])
+                record.update(change)
+                catalog.append(load_record(record))
+                self._index.add(np.frombuffer(frame["vector"], dtype=np.float32)[None, :])
+        elif op == "delete":
+            for skill_id in frame["ids"]:
+                catalog.remove(skill_id)
+        elif op == "outcome":
+            apply_outcome(catalog.record(frame["id"]), frame["success"], frame["reward"], frame["at"])
+            catalog.counts_changed(frame["id"])
+        else:
+            raise ValueError(f"unknown log operation {op!r}")
+
+    # -- writes --------------------------------------------------------------------
+
+    def add(self, skill: Skill) -> str:
+        """Store ``skill`` and return its new id (or, with dedup, the id it was merged into)."""
+        return self.add_many([skill])[0]  # type: ignore[no-any-return]
+
+    def add_many(self, skills: Iterable[Skill]) -> list[str]:
+        """Store several skills in one atomic, durable commit; returns their ids in order."""
+        prepared = [prepare_skill(skill, self.dim) for skill in skills]
+        if not prepared:
+            self._check_writable()
+            return []
+
+        def build() -> tuple[dict[str, Any], list[str]]:
+            at = time.time()
+            items: list[dict[str, Any]] = []
+            ids: list[str] = []
+            batch: list[tuple[Any, np.ndarray, str]] = []  # new skills of this batch, for dedup
+            for fields, vector in prepared:
+                duplicate = self._find_duplicate(fields["preconditions"], vector, batch)
+                if duplicate is not None:
+                    skill_id, score = duplicate
+                    items.append({"merge": skill_id, "entry": merge_entry(fields["name"], score, at)})
+                else:
+                    skill_id = new_id()
+                    while skill_id in self._catalog:
+                        skill_id = new_id()
+                    items.append({"record": new_record(fields, skill_id, at), "vector": vector.tobytes()})
+                    batch.append((freeze(fields["preconditions"]), vector, skill_id))
+                ids.append(skill_id)
+            return {"op": "add", "items": items}, ids
+
+        return self._commit(build)  # type: ignore[no-any-return]
+
+    def _find_duplicate(
+        self,
+        preconditions: dict[str, Any],
+        vector: np.ndarray,
+        batch: list[tuple[Any, np.ndarray, str]],
+    ) -> tuple[str, float] | None:
+        """The most similar skill with equal preconditions, if at least as close as the threshold."""
+        if self.dedup_threshold is None:
+            return None
+        rows = self._catalog.rows_with_preconditions(preconditions)
+        candidates = [self._catalog.id_at(int(r)) for r in rows]
+        scores = list(self._index.cosines(vector, rows)) if len(rows) else []
+        signature = freeze(preconditions)
+        for batch_signature, batch_vector, batch_id in batch:
+            if batch_signature == signature:
+                candidates.append(batch_id)
+                scores.append(float(np.dot(batch_vector, vector)))
+        best: tuple[float, str] | None = None
+        for score, skill_id in zip(scores, candidates, strict=True):
+            if score >= self.dedup_threshold and (best is None or (-score, skill_id) < (-best[0], best[1])):
+                best = (float(score), skill_id)
+        return None if best is None else (best[1], best[0])
+
+    def update(self, skill_id: str, **fields: Any) -> Skill:
+        """Change some of a skill's fields (name, actions, embedding, preconditions,
+        description, metadata); returns the updated skill."""
+        checked = check_fields(fields, self.dim)
+        vector = checked.pop("embedding", None)
+
+        def build() -> tuple[dict[str, Any], None]:
+            self._catalog.row(skill_id)  # raises SkillNotFoundError before anything is written
+            frame = {
+                "op": "update",
+                "id": skill_id,
+                "fields": checked,
+                "vector": None if vector is None else vector.tobytes(),
+                "at": time.time(),
+            }
+            return frame, None
+
+        self._commit(build)
+        return self.get(skill_id)
+
+    def delete(self, skill_id: str) -> None:
+        """Remove a skill; raises SkillNotFoundError when there is none with that id."""
+
+        def build() -> tuple[dict[str, Any], None]:
+            self._catalog.row(skill_id)
+            return {"op": "delete", "ids": [skill_id]}, None
+
+        self._commit(build)
+
+    def record_outcome(self, skill_id: str, success: bool, reward: float | None = None) -> SkillStats:
+        """Count one attempt of a skill and whether it reached its goal; returns the new stats.
+
+        The counters are updated under the writer lock after catching up with other
+        processes, so concurrent outcomes from several processes are never lost.
+        """
+        ok, value = check_outcome(success, reward)
+
+        def build() -> tuple[dict[str, Any], None]:
+            self._catalog.row(skill_id)
+            return {"op": "outcome", "id": skill_id, "success": ok, "reward": value, "at": time.time()}, None
+
+        with self._mutex:
+            self._commit(build)
+            return SkillStats.from_dict(self._catalog.record(skill_id)["stats"])
+
+    def checkpoint(self) -> None:
+        """Fold the log into a new snapshot generation and drop tombstoned rows.
+
+        The new snapshot and an empty log are written and fsynced first; replacing the
+        MANIFEST commits the switch; only then is the previous generation removed.
+        """
+        with self._writing():
+            keep = self._catalog.live_rows()
+            records = [self._catalog.record_at(int(row)) for row in keep]
+            index = self._index.compacted(keep)
+            generation = self._manifest.generation + 1
+            manifest = Manifest(
+                dim=self.dim,
+                generation=generation,
+                index=self._manifest.index,
+                metric=self._manifest.metric,
+                skills=len(records),
+                created_at=self._manifest.created_at,
+                checkpointed_at=time.time(),
+            )
+            manifest.files = write_snapshot(
+                self.path,
+                manifest.snapshot_dir,
+                {SKILLS_FILE: pack(records), INDEX_FILE: index.to_bytes()},
+            )
+            write_file(self.path / manifest.log_name, b"")
+            with io_errors("cannot sync", self.path):
+                fsync_dir(self.path)
+            write_manifest(self.path, manifest)
+            catalog = Catalog()
+            for record in records:
+                catalog.append(record)
+            self._manifest, self._catalog, self._index = manifest, catalog, index
+            self._log_end, self._log_frames, self._torn_bytes = 0, 0, 0
+            _remove_stale_generations(self.path, generation)
+
+    # -- reads ---------------------------------------------------------------------
+
+    def _skill_at(self, row: int) -> Skill:
+        return to_skill(self._catalog.record_at(row), self._index.matrix()[row])
+
+    def get(self, skill_id: str) -> Skill:
+        """The skill with this id; raises SkillNotFoundError when there is none."""
+        with self._mutex:
+            self._check_open()
+            return self._skill_at(self._catalog.row(skill_id))
+
+    def __len__(self) -> int:
+        return len(self._catalog)
+
+    def __contains__(self, skill_id: object) -> bool:
+        return isinstance(skill_id, str) and skill_id in self._catalog
+
+    def __iter__(self) -> Iterator[Skill]:
+        """Every skill, oldest row first (a snapshot taken when iteration starts)."""
+        with self._mutex:
+            self._check_open()
+            rows = self._catalog.live_rows().copy()
+            ids = [self._catalog.id_at(int(row)) for row in rows]
+        for skill_id in ids:
+            with contextlib.suppress(SkillNotFoundError):
+                yield self.get(skill_id)
+
+    def search(
+        self,
+        embedding: Any,
+        k: int = 5,
+        *,
+        state: Mapping[str, Any] | None = None,
+        where: Mapping[str, Any] | None = None,
+        rank: str = "similarity",
+        min_score: float | None = None,
+    ) -> list[Match]:
+        """The ``k`` best skills for ``embedding`` among those applicable to ``state``.
+
+        ``where`` keeps skills whose metadata equals every given value. ``rank`` is
+        ``"similarity"``, ``"success"`` or ``"blend"`` (see ``skillstore.ranking``);
+        with ``embedding=None`` skills are ranked by success rate. ``min_score`` drops
+        results scoring below it.
+        """
+        query = None if embedding is None else normalise_embedding(embedding, self.dim)
+        k, state = check_k(k), check_state(state)
+        checked_where, rank = check_where(where), ranking.check_rank(rank)
+        with self._mutex:
+            self._check_open()
+            rows = self._catalog.candidate_rows(state, checked_where)
+            return self._search_rows(query, k, rows, rank, min_score)
+
+    def search_many(
+        self,
+        embeddings: Any,
+        k: int = 5,
+        *,
+        state: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        where: Mapping[str, Any] | None = None,
+        rank: str = "similarity",
+        min_score: float | None = None,
+    ) -> list[list[Match]]:
+        """``search`` for each row of ``embeddings``; ``state`` is one state for all
+        queries or a sequence with one per query. Shared filters use one batched FAISS call."""
+        queries = normalise_queries(embeddings, self.dim)
+        states = per_query_states(state, len(queries))
+        k, checked_where, rank = check_k(k), check_where(where), ranking.check_rank(rank)
+        with self._mutex:
+            self._check_open()
+            shared = state is None or isinstance(state, Mapping)
+            if shared and rank == "similarity" and len(queries) and len(self._catalog):
+                rows = self._catalog.candidate_rows(states[0], checked_where)
+                if rows is not None and not len(rows):
+                    return [[] for _ in queries]
+                scores, labels = self._index.search(queries, k, rows)
+                return [self._rank_hits(s, lab, k, rank, min_score) for s, lab in zip(scores, labels, strict=True)]
+            return [
+                self._search_rows(q, k, self._catalog.candidate_rows(s, checked_where), rank, min_score)
+                for q, s in zip(queries, states, strict=True)
+            ]
+
+    def _search_rows(
+        self, query: np.ndarray | None, k: int, rows: np.ndarray | None, rank: str, min_score: float | None
+    ) -> list[Match]:
+        if not len(self._catalog) or (rows is not None and not len(rows)):
+            return []
+        if query is not None and rank == "similarity":
+            scores, labels = self._index.search(query[None, :], k, rows)
+            return self._rank_hits(scores[0], labels[0], k, rank, min_score)
+        candidates = rows if rows is not None else np.arange(self._catalog.rows)
+        cosines = None if query is None else self._index.cosines(query, candidates)
+        return self._rank(candidates, cosines, k, rank, min_score)
+
+    def _rank_hits(
+        self, scores: np.ndarray, labels: np.ndarray, k: int, rank: str, min_score: float | None
+    ) -> list[Match]:
+        found = labels >= 0
+        return self._rank(labels[found], scores[found], k, rank, min_score)
+
+    def _rank(
+        self, rows: np.ndarray, cosines: np.ndarray | None, k: int, rank: str, min_score: float | None
+    ) -> list[Match]:
+        successes, attempts = self._catalog.counts(rows)
+        primary, secondary = ranking.scores(rank, cosines, successes, attempts)
+        best = ranking.order(primary, secondary, lambda i: self._catalog.id_at(int(rows[i])), k, min_score)
+        return [Match(self._skill_at(int(rows[i])), float(primary[i])) for i in best]
+
+    def stats(self) -> dict[str, Any]:
+        """Library figures (total_skills, total_uses, avg_success_rate, …) and storage facts."""
+        with self._mutex:
+            self._check_open()
+            summary = summarise([record for _, record in self._catalog.live()])
+            return {
+                **summary,
+                "dim": self.dim,
+                "backend": "skillstore",
+                "index": self._manifest.index["kind"],
+                "generation": self._manifest.generation,
+                "log_frames": self._log_frames,
+                "log_bytes": self._log_end,
+                "tombstones": self._catalog.tombstones,
+                "precondition_signatures": self._catalog.signature_count(),
+                "durability": self.durability,
+                "bytes_on_disk": _disk_usage(self.path),
+            }
+
+    def verify(self) -> VerifyReport:
+        """Check the files on disk and the state in memory; returns a report, never raises
+        for damage it finds."""
+        from skillstore.integrity import verify_store
+
+        with self._mutex:
+            self._check_open()
+            return verify_store(self.path, self._catalog, self._index, self._manifest)
+
+
+def _create(directory: Path, dim: int, index_kind: str, lock_timeout: float) -> None:
+    """Create an empty store (generation 1) unless another process just did."""
+    with io_errors("cannot create", directory):
+        directory.mkdir(parents=True, exist_ok=True)
+        foreign = [
+            p.name
+            for p in directory.iterdir()
+            if p.name not in (LOCK_NAME, MANIFEST_NAME + ".tmp") and not _GENERATION_FILE.match(p.name)
+        ]
+    if foreign and not (directory / MANIFEST_NAME).exists():
+        raise SkillStoreError(f"{directory} is not empty and holds no skill store: {sorted(foreign)[:5]}")
+    lock = WriterLock(directory, lock_timeout)
+    try:
+        with lock.held():
+            if (directory / MANIFEST_NAME).exists():
+                return
+            now = time.time()
+            manifest = Manifest(dim=dim, generation=1, index={"kind": index_kind}, created_at=now)
+            manifest.files = write_snapshot(
+                directory,
+                manifest.snapshot_dir,
+                {SKILLS_FILE: pack([]), INDEX_FILE: FlatIndex(dim).to_bytes()},
+            )
+            write_file(directory / manifest.log_name, b"")
+            with io_errors("cannot sync", directory):
+                fsync_dir(directory)
+            write_manifest(directory, manifest)
+    finally:
+        lock.close()
+
+
+def _remove_stale_generations(directory: Path, current: int) -> None:
+    """Delete snapshots and logs of older generations and orphans of crashed checkpoints."""
+    for entry in directory.iterdir():
+        match = _GENERATION_FILE.match(entry.name)
+        if match and (int(match.group(2)) != current or match.group(3)):
+            with contextlib.suppress(OSError):
+                if entry.is_dir():
+                    for child in entry.iterdir():
+                        child.unlink()
+                    entry.rmdir()
+                else:
+                    entry.unlink()
+
+
+def _disk_usage(directory: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(directory):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, name)).st_size
+    return total

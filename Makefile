@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
-	$(PY) -m skillstore.demo
+	$(PY) examples/quickstart.py
 
 test: install-dev
 	$(PY) -m pytest -q -m "not slow"

@@ -41,9 +41,9 @@ class FlatIndex:
 
     kind = "flat"
 
-    def __init__(self, dim: int, index: faiss.Index | None = None) -> None:
+    def __init__(self, dim: int, index: faiss.IndexFlatIP | None = None) -> None:
         self.dim = dim
-        self._index = index if index is not None else faiss.IndexFlatIP(dim)
+        self._index: faiss.IndexFlatIP = index if index is not None else faiss.IndexFlatIP(dim)
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -67,7 +67,8 @@ class FlatIndex:
     def cosines(self, query: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
         """The cosine of ``query`` with each row in ``rows`` (every row when None)."""
         matrix = self.matrix()
-        return (matrix if rows is None else matrix[rows]) @ query
+        cosines: np.ndarray = (matrix if rows is None else matrix[rows]) @ query
+        return cosines
 
     def search(
         self, queries: np.ndarray, k: int, rows: np.ndarray | None = None
@@ -85,7 +86,8 @@ class FlatIndex:
             allowed[rows] = True
             bitmap = np.packbits(allowed, bitorder="little")
             selector = faiss.IDSelectorBitmap(len(self), faiss.swig_ptr(bitmap))
-            params = faiss.SearchParameters(sel=selector)
+            params = faiss.SearchParameters()
+            params.sel = selector
         threads = 1 if len(queries) == 1 else faiss.omp_get_max_threads()
         with _threads(threads):
             scores, labels = self._index.search(queries, k, params=params)

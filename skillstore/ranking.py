@@ -29,7 +29,7 @@ BLEND_WEIGHT = 0.3
 def check_rank(rank: object) -> str:
     if rank not in RANK_MODES:
         raise InvalidInputError(f"rank must be one of {RANK_MODES}, got {rank!r}")
-    return rank  # type: ignore[return-value]
+    return str(rank)
 
 
 def success_rates(successes: np.ndarray, attempts: np.ndarray) -> np.ndarray:

@@ -353,7 +353,7 @@ class SkillStore:
 
     def add(self, skill: Skill) -> str:
         """Store ``skill`` and return its new id (or, with dedup, the id it was merged into)."""
-        return self.add_many([skill])[0]  # type: ignore[no-any-return]
+        return self.add_many([skill])[0]
 
     def add_many(self, skills: Iterable[Skill]) -> list[str]:
         """Store several skills in one atomic, durable commit; returns their ids in order."""

@@ -52,8 +52,8 @@ def _normalise_rows(matrix: np.ndarray) -> np.ndarray:
     if np.any(scale == 0):
         raise InvalidEmbeddingError("an embedding is all zeros and has no direction")
     scaled = matrix / scale
-    unit = scaled / np.linalg.norm(scaled, axis=1, keepdims=True)
-    return unit.astype(np.float32)
+    unit: np.ndarray = (scaled / np.linalg.norm(scaled, axis=1, keepdims=True)).astype(np.float32)
+    return unit
 
 
 def normalise_embedding(embedding: Any, dim: int) -> np.ndarray:
@@ -61,7 +61,8 @@ def normalise_embedding(embedding: Any, dim: int) -> np.ndarray:
     array = _as_float_array(embedding, 1)
     if array.shape[0] != dim:
         raise DimensionMismatchError(f"embedding has dimension {array.shape[0]}, the store has {dim}")
-    return _normalise_rows(array[None, :])[0]
+    vector: np.ndarray = _normalise_rows(array[None, :])[0]
+    return vector
 
 
 def normalise_queries(embeddings: Any, dim: int) -> np.ndarray:

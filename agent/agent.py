@@ -200,7 +200,7 @@ class ProceduralMemoryAgent:
                 result.improved.append(skill.name)
 
     def _remember(self, skill: Skill) -> str:
-        """Add ``skill``, or shorten the stored skill with the same preconditions and subgoal.
+        """Add ``skill``, or shorten a reliable stored skill with the same preconditions and subgoal.
 
         Returns ``"added"``, ``"improved"`` or ``"known"``.
         """
@@ -212,7 +212,13 @@ class ProceduralMemoryAgent:
             state=skill.preconditions,
             where={"grid_size": self.size, "subgoal": metadata["subgoal"]},
         )
-        same = [m.skill for m in matches if m.skill.preconditions == skill.preconditions]
+        # A stored skill that mostly fails does not stand in the way of a route that worked;
+        # the new skill is added beside it and ranking by track record prefers it.
+        same = [
+            m.skill for m in matches
+            if m.skill.preconditions == skill.preconditions
+            and (m.skill.stats.attempts == 0 or m.skill.stats.success_rate >= 0.5)
+        ]
         if not same:
             self.backend.add(skill)
             return "added"

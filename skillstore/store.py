@@ -561,7 +561,7 @@ class SkillStore:
                 rows = self._catalog.candidate_rows(states[0], checked_where)
                 if rows is not None and not len(rows):
                     return [[] for _ in queries]
-                scores, labels = self._index.search(queries, k, rows)
+                scores, labels = self._top_hits(queries, k, rows)
                 return [self._rank_hits(s, lab, k, rank, min_score) for s, lab in zip(scores, labels, strict=True)]
             return [
                 self._search_rows(q, k, self._catalog.candidate_rows(s, checked_where), rank, min_score)
@@ -574,11 +574,24 @@ class SkillStore:
         if not len(self._catalog) or (rows is not None and not len(rows)):
             return []
         if query is not None and rank == "similarity":
-            scores, labels = self._index.search(query[None, :], k, rows)
+            scores, labels = self._top_hits(query[None, :], k, rows)
             return self._rank_hits(scores[0], labels[0], k, rank, min_score)
         candidates = rows if rows is not None else np.arange(self._catalog.rows)
         cosines = None if query is None else self._index.cosines(query, candidates)
         return self._rank(candidates, cosines, k, rank, min_score)
+
+    def _top_hits(
+        self, queries: np.ndarray, k: int, rows: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The index's top hits per query: never more than there are candidates, and widened
+        until every candidate tied with the k-th is in, so ranking breaks those ties by id."""
+        available = self._catalog.rows if rows is None else len(rows)
+        fetch = min(k + 1, available)
+        while True:
+            scores, labels = self._index.search(queries, fetch, rows)
+            if fetch <= k or fetch >= available or not np.any(scores[:, fetch - 1] == scores[:, k - 1]):
+                return scores, labels
+            fetch = min(2 * fetch, available)
 
     def _rank_hits(
         self, scores: np.ndarray, labels: np.ndarray, k: int, rank: str, min_score: float | None

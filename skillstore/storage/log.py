@@ -4,11 +4,12 @@ Frame layout (little-endian)::
 
     u32 payload length | u32 CRC-32 of payload | u32 CRC-32 of the previous 8 bytes | payload
 
-The header's own checksum lets a reader tell a torn tail (a crash in the middle
-of an append: the file ends early or in zeros) from corruption (a flipped bit
-anywhere else). A torn tail is dropped, since it was never acknowledged;
-corruption raises :class:`StoreCorruptError` rather than silently losing the
-acknowledged frames that follow it.
+Damage with no intact frame after it is a torn tail: a crash in the middle of an
+append leaves the file ending early, in zeros, or in whatever the disk held. It
+is dropped, since it was never acknowledged. Damage followed by an intact frame
+is corruption (a flipped bit in acknowledged data) and raises
+:class:`StoreCorruptError` rather than silently losing the frames after it. The
+header's own checksum keeps a damaged length from hiding the frames that follow.
 """
 
 from __future__ import annotations
@@ -51,30 +52,40 @@ def scan(path: Path, start: int = 0) -> LogScan:
     result = LogScan(end=start)
     pos = 0
     while pos < len(data):
-        remaining = len(data) - pos
-        if remaining < HEADER_SIZE:
-            break
-        length, payload_crc, header_crc = _HEADER.unpack_from(data, pos)
-        if crc32(data[pos : pos + 8]) != header_crc:
-            if any(data[pos:]):
-                raise StoreCorruptError(f"log frame header damaged at offset {start + pos}", str(path))
-            break  # zeros to the end: space allocated by an append that never completed
-        stop = pos + HEADER_SIZE + length
-        if stop > len(data):
-            break
-        payload = data[pos + HEADER_SIZE : stop]
-        if crc32(payload) != payload_crc:
-            if stop == len(data):
-                break  # the last frame, partly written
-            raise StoreCorruptError(f"log frame checksum mismatch at offset {start + pos}", str(path))
+        stop = _frame_end(data, pos)
+        if stop is None:
+            if _frame_follows(data, pos):
+                raise StoreCorruptError(
+                    f"log frame damaged at offset {start + pos}, with valid frames after it", str(path)
+                )
+            break  # an append that never completed: the file ends early, in zeros or in garbage
         try:
-            result.frames.append(unpack(payload))
+            result.frames.append(unpack(data[pos + HEADER_SIZE : stop]))
         except ValueError as exc:
             raise StoreCorruptError(f"log frame at offset {start + pos} cannot be decoded: {exc}", str(path)) from None
         pos = stop
     result.end = start + pos
     result.torn_bytes = len(data) - pos
     return result
+
+
+def _frame_end(data: bytes, pos: int) -> int | None:
+    """The offset just past the intact frame starting at ``pos``, or None if there is none."""
+    if len(data) - pos < HEADER_SIZE:
+        return None
+    length, payload_crc, header_crc = _HEADER.unpack_from(data, pos)
+    if crc32(data[pos : pos + 8]) != header_crc:
+        return None
+    stop = pos + HEADER_SIZE + length
+    if stop > len(data) or crc32(data[pos + HEADER_SIZE : stop]) != payload_crc:
+        return None
+    return stop
+
+
+def _frame_follows(data: bytes, pos: int) -> bool:
+    """Whether an intact frame starts anywhere after ``pos``: then the damage at ``pos`` is
+    corruption of acknowledged data, not the unfinished last append."""
+    return any(_frame_end(data, at) is not None for at in range(pos + 1, len(data) - HEADER_SIZE + 1))
 
 
 class LogWriter:

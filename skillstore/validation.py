@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from skillstore.codec import pack, roundtrip
+from skillstore.codec import pack, unpack
 from skillstore.errors import (
     DimensionMismatchError,
     InvalidEmbeddingError,
@@ -90,11 +90,12 @@ def check_k(k: Any) -> int:
 def _serialisable(value: Any, what: str) -> Any:
     try:
         encoded = pack(value)
+        decoded = unpack(encoded)  # a map keyed by a tuple packs, but its list key cannot come back
     except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidSkillError(f"{what} cannot be serialised with msgpack: {exc}") from None
     if len(encoded) > MAX_RECORD_BYTES:
         raise InvalidSkillError(f"{what} takes {len(encoded)} bytes, more than {MAX_RECORD_BYTES}")
-    return roundtrip(value)
+    return decoded
 
 
 def _string_keyed(value: Any, what: str) -> dict[str, Any]:

@@ -1,33 +1,55 @@
 """Vector search: the only module that imports FAISS.
 
-Vectors live in a FAISS ``IndexFlatIP`` over L2-normalised float32 rows, so inner
-product is cosine similarity and search is exact. Rows are dense ids 0..n-1 in
-insertion order; the catalog maps them to skill ids.
+Vectors are L2-normalised float32 rows, so inner product is cosine similarity.
+Rows are dense ids 0..n-1 in insertion order; the catalog maps them to skills.
 
-Filtered search picks its path by the size of the allowed set: a small set is
-gathered and scored with one NumPy matrix product (cost grows with the set, not
-the library); a large one goes to FAISS with an ``IDSelectorBitmap`` over row ids
-(O(1) membership; ``IDSelectorArray`` tests membership by a linear scan).
+Two kinds of index:
+
+- ``flat`` (``IndexFlatIP``): exact search.
+- ``hnsw`` (``IndexHNSWFlat``, inner product): approximate graph search for
+  large libraries. HNSW has no ``remove_ids``: deleted rows stay in the graph as
+  tombstones, are filtered out at search, and vanish when ``checkpoint()``
+  rebuilds the graph.
+
+Filtered search (a precondition state, ``where``, or tombstones) goes through
+:meth:`VectorIndex.search`, a small planner (numbers measured on this project's
+2-core machines, see the README):
+
+1. allowed set of at most ``GATHER_MAX`` rows: gather their vectors and score
+   them with one NumPy product; cost grows with the set, not the library;
+2. otherwise, on a flat index or when the set is at most ``EXACT_MAX`` rows:
+   exact FAISS scan with an ``IDSelectorBitmap`` (O(1) membership; FAISS skips
+   the distance computation of rows outside the set);
+3. otherwise HNSW with the bitmap selector and ``efSearch`` raised in
+   proportion to 1 / selectivity, because a filtered graph walk finds few
+   allowed neighbours at the default ``efSearch`` (recall@10 fell to 0.16 at a
+   1 % filter).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 
-from skillstore.errors import StoreCorruptError
+from skillstore.errors import InvalidInputError, StoreCorruptError
 
-# Allowed sets up to this size are scored by gathering their vectors. Above it a
-# bitmap-filtered FAISS scan is cheaper (see the benchmarks in the README).
+INDEX_KINDS = ("flat", "hnsw", "auto")
 GATHER_MAX = 4096
+EXACT_MAX = 20_000
+EF_SEARCH_MAX = 4096
+# ``auto`` builds HNSW at checkpoints once a library holds this many skills.
+AUTO_HNSW_MIN_SKILLS = 50_000
+HNSW_DEFAULTS = {"M": 32, "efConstruction": 200, "efSearch": 128}
 
 
 @contextlib.contextmanager
 def _threads(count: int) -> Iterator[None]:
-    """One query on a flat index ran faster on one OpenMP thread than on two here."""
     previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(count)
     try:
@@ -36,19 +58,75 @@ def _threads(count: int) -> Iterator[None]:
         faiss.omp_set_num_threads(previous)
 
 
-class FlatIndex:
-    """Exact inner-product search over unit vectors, with optional row filters."""
+def _query_threads(queries: int) -> int:
+    """One query ran faster on one OpenMP thread than on two here; batches use them all."""
+    return 1 if queries == 1 else faiss.omp_get_max_threads()
 
-    kind = "flat"
 
-    def __init__(self, dim: int, index: faiss.IndexFlatIP | None = None) -> None:
+def index_params(kind: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The MANIFEST's description of an index: its kind, and HNSW's tunables where they apply."""
+    if kind not in INDEX_KINDS:
+        raise InvalidInputError(f"index must be one of {INDEX_KINDS}, got {kind!r}")
+    params: dict[str, Any] = {"kind": kind}
+    if kind != "flat":
+        params.update(HNSW_DEFAULTS)
+    for key, value in (given or {}).items():
+        if key not in HNSW_DEFAULTS or kind == "flat":
+            raise InvalidInputError(f"{key!r} is not a tunable of a {kind} index")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
+            raise InvalidInputError(f"{key} must be an integer between 1 and 100000, got {value!r}")
+        params[key] = value
+    return params
+
+
+def active_kind(params: dict[str, Any], skills: int) -> str:
+    """The structure to build for ``params`` over ``skills`` skills ("flat" or "hnsw")."""
+    kind: str = params["kind"]
+    if kind == "auto":
+        return "hnsw" if skills >= AUTO_HNSW_MIN_SKILLS else "flat"
+    return kind
+
+
+class VectorIndex:
+    """Search over unit vectors with optional row filters; exact unless HNSW is active."""
+
+    def __init__(self, dim: int, params: dict[str, Any], index: Any, *, mapped: bool = False) -> None:
         self.dim = dim
-        self._index: faiss.IndexFlatIP = index if index is not None else faiss.IndexFlatIP(dim)
+        self.params = params
+        self._attach(index, mapped)
+
+    def _attach(self, index: Any, mapped: bool) -> None:
+        self._index = index
+        self._mapped = mapped
+        self.kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
+        # the vectors themselves: HNSW keeps them in a flat "storage" index
+        self._flat: Any = faiss.downcast_index(index.storage) if self.kind == "hnsw" else index
+
+    @classmethod
+    def empty(cls, dim: int, params: dict[str, Any], kind: str) -> VectorIndex:
+        index: Any
+        if kind == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, params["M"], faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = params["efConstruction"]
+        else:
+            index = faiss.IndexFlatIP(dim)
+        return cls(dim, params, index)
+
+    @classmethod
+    def build(cls, dim: int, params: dict[str, Any], kind: str, vectors: np.ndarray) -> VectorIndex:
+        index = cls.empty(dim, params, kind)
+        if len(vectors):
+            index.add(vectors)
+        return index
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
     def add(self, vectors: np.ndarray) -> None:
+        if self._mapped:
+            # FAISS aborts the process on ``add`` to a memory-mapped index (and clone_index
+            # keeps the mapping): take a private copy through serialisation first.
+            self._attach(faiss.deserialize_index(faiss.serialize_index(self._index)), mapped=False)
         self._index.add(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim))
 
     def matrix(self) -> np.ndarray:
@@ -56,8 +134,8 @@ class FlatIndex:
         n = len(self)
         if n == 0:
             return np.empty((0, self.dim), dtype=np.float32)
-        view = faiss.rev_swig_ptr(self._index.get_xb(), n * self.dim)
-        array = np.asarray(view).reshape(n, self.dim)
+        view = faiss.rev_swig_ptr(self._flat.get_xb(), n * self.dim)
+        array: np.ndarray = np.asarray(view).reshape(n, self.dim)
         array.flags.writeable = False
         return array
 
@@ -65,7 +143,7 @@ class FlatIndex:
         return np.array(self.matrix()[rows], dtype=np.float32)
 
     def cosines(self, query: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
-        """The cosine of ``query`` with each row in ``rows`` (every row when None)."""
+        """The exact cosine of ``query`` with each row in ``rows`` (every row when None)."""
         matrix = self.matrix()
         cosines: np.ndarray = (matrix if rows is None else matrix[rows]) @ query
         return cosines
@@ -78,19 +156,28 @@ class FlatIndex:
         Missing results are padded with row id -1.
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        total = len(self)
         if rows is not None and len(rows) <= GATHER_MAX:
             return self._search_gathered(queries, k, rows)
-        params = None
+        selector = None
         if rows is not None:
-            allowed = np.zeros(len(self), dtype=bool)
+            allowed = np.zeros(total, dtype=bool)
             allowed[rows] = True
-            bitmap = np.packbits(allowed, bitorder="little")
-            selector = faiss.IDSelectorBitmap(len(self), faiss.swig_ptr(bitmap))
-            params = faiss.SearchParameters()
+            bitmap = np.packbits(allowed, bitorder="little")  # must outlive the search
+            selector = faiss.IDSelectorBitmap(total, faiss.swig_ptr(bitmap))
+        exact = self.kind == "flat" or (rows is not None and len(rows) <= EXACT_MAX)
+        if exact:
+            params: Any = faiss.SearchParameters()
+            target = self._flat
+        else:
+            selectivity = 1.0 if rows is None else len(rows) / total
+            params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+            params.efSearch = min(EF_SEARCH_MAX, max(k, math.ceil(self.params["efSearch"] / selectivity)))
+            target = self._index
+        if selector is not None:
             params.sel = selector
-        threads = 1 if len(queries) == 1 else faiss.omp_get_max_threads()
-        with _threads(threads):
-            scores, labels = self._index.search(queries, k, params=params)
+        with _threads(_query_threads(len(queries))):
+            scores, labels = target.search(queries, k, params=params)
         return scores, labels
 
     def _search_gathered(
@@ -109,27 +196,46 @@ class FlatIndex:
         labels[:, :take] = rows[np.take_along_axis(top, order, axis=1)]
         return scores, labels
 
-    def compacted(self, keep: np.ndarray) -> FlatIndex:
-        """A new index holding only rows ``keep``, renumbered 0..len(keep)-1 in order."""
-        fresh = FlatIndex(self.dim)
-        if len(keep):
-            fresh.add(self.vectors(keep))
-        return fresh
+    def rebuilt(self, keep: np.ndarray, params: dict[str, Any], kind: str) -> VectorIndex:
+        """An index of rows ``keep`` (renumbered 0..len-1 in order) of the given kind.
 
-    def to_bytes(self) -> bytes:
-        return bytes(faiss.serialize_index(self._index))
+        Reuses this one when the graph would come out the same (only ``efSearch``
+        changed, no row dropped): rebuilding an HNSW graph is costly.
+        """
+        same_graph = kind == "flat" or all(params.get(k) == self.params.get(k) for k in ("M", "efConstruction"))
+        if len(keep) == len(self) and kind == self.kind and same_graph and not self._mapped:
+            self.params = params
+            return self
+        return VectorIndex.build(self.dim, params, kind, self.vectors(keep))
+
+    def write(self, path: Path) -> None:
+        """Write the index to ``path``; the caller fsyncs, checksums and renames it."""
+        faiss.write_index(self._index, str(path))
 
     @classmethod
-    def from_bytes(cls, data: bytes, dim: int, expected_rows: int, path: str) -> FlatIndex:
-        """Load a serialised index whose checksum the caller has already verified."""
+    def read(
+        cls, path: Path, dim: int, params: dict[str, Any], kind: str, expected_rows: int, *, mmap: bool
+    ) -> VectorIndex:
+        """Load an index file whose checksum the caller has already verified.
+
+        ``mmap`` maps the vectors instead of copying them: fast to open, shared
+        between reader processes through the page cache.
+        """
+        flags = faiss.IO_FLAG_MMAP_IFC if mmap else 0
         try:
-            index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+            index = faiss.read_index(str(path), flags)
         except RuntimeError as exc:
-            raise StoreCorruptError(f"index cannot be loaded: {exc}", path) from None
-        if not isinstance(index, faiss.IndexFlatIP) or index.d != dim or index.ntotal != expected_rows:
+            raise StoreCorruptError(f"index cannot be loaded: {exc}", str(path)) from None
+        expected_type = faiss.IndexHNSWFlat if kind == "hnsw" else faiss.IndexFlatIP
+        if (
+            not isinstance(index, expected_type)
+            or index.d != dim
+            or index.ntotal != expected_rows
+            or index.metric_type != faiss.METRIC_INNER_PRODUCT
+        ):
             raise StoreCorruptError(
-                f"index holds {index.ntotal} vectors of dimension {index.d}, "
-                f"expected {expected_rows} of dimension {dim}",
-                path,
+                f"index is a {type(index).__name__} of {index.ntotal} vectors of dimension {index.d}, "
+                f"expected a {kind} index of {expected_rows} of dimension {dim}",
+                str(path),
             )
-        return cls(dim, index)
+        return cls(dim, params, index, mapped=mmap)

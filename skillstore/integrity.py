@@ -10,15 +10,15 @@ import numpy as np
 from skillstore.errors import SkillStoreError
 from skillstore.storage import log
 from skillstore.storage.manifest import Manifest, read_manifest
-from skillstore.storage.snapshot import read_snapshot
+from skillstore.storage.snapshot import verify_snapshot
 
 if TYPE_CHECKING:
     from skillstore.catalog import Catalog
-    from skillstore.index import FlatIndex
+    from skillstore.index import VectorIndex
     from skillstore.store import VerifyReport
 
 
-def verify_store(path: Path, catalog: Catalog, index: FlatIndex, loaded: Manifest) -> VerifyReport:
+def verify_store(path: Path, catalog: Catalog, index: VectorIndex, loaded: Manifest) -> VerifyReport:
     from skillstore.store import VerifyReport
 
     report = VerifyReport()
@@ -40,7 +40,7 @@ def _check_files(path: Path, report: VerifyReport) -> None:
     report.facts["generation"] = manifest.generation
     report.facts["dim"] = manifest.dim
     try:
-        read_snapshot(path, manifest)
+        verify_snapshot(path, manifest)
     except (SkillStoreError, OSError) as exc:
         report.problems.append(f"snapshot: {exc}")
     try:
@@ -57,7 +57,7 @@ def _check_files(path: Path, report: VerifyReport) -> None:
         )
 
 
-def _check_memory(catalog: Catalog, index: FlatIndex, report: VerifyReport) -> None:
+def _check_memory(catalog: Catalog, index: VectorIndex, report: VerifyReport) -> None:
     if len(index) != catalog.rows:
         report.problems.append(f"index holds {len(index)} vectors for {catalog.rows} catalog rows")
         return

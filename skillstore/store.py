@@ -37,7 +37,7 @@ from skillstore.errors import (
     StoreCorruptError,
     StoreNotFoundError,
 )
-from skillstore.index import FlatIndex
+from skillstore.index import VectorIndex, active_kind, index_params
 from skillstore.model import Match, Skill, SkillStats
 from skillstore.preconditions import freeze
 from skillstore.records import (
@@ -58,7 +58,7 @@ from skillstore.storage.lock import NAME as LOCK_NAME
 from skillstore.storage.lock import WriterLock
 from skillstore.storage.manifest import NAME as MANIFEST_NAME
 from skillstore.storage.manifest import Manifest, read_manifest, write_manifest
-from skillstore.storage.snapshot import read_snapshot, write_snapshot
+from skillstore.storage.snapshot import read_verified, verified_path, write_snapshot
 from skillstore.validation import (
     check_dim,
     check_fields,
@@ -75,7 +75,6 @@ from skillstore.validation import (
 SKILLS_FILE = "skills.msgpack"
 INDEX_FILE = "index.faiss"
 DURABILITY_MODES = ("fsync", "flush")
-INDEX_KINDS = ("flat",)
 _GENERATION_FILE = re.compile(r"^(snap|log)-(\d{8})(\.tmp)?$")
 _OPEN_RETRIES = 20  # a reader racing a checkpoint retries with the new MANIFEST
 
@@ -115,7 +114,7 @@ class SkillStore:
         self._closed = False
         self._manifest: Manifest
         self._catalog = Catalog()
-        self._index: FlatIndex
+        self._index: VectorIndex
         self._log_end = 0
         self._log_frames = 0
         self._torn_bytes = 0
@@ -131,11 +130,16 @@ class SkillStore:
         create: bool = True,
         dedup_threshold: float | None = None,
         read_only: bool = False,
-        index: str = "flat",
+        index: str | None = None,
         durability: str = "fsync",
         lock_timeout: float = 30.0,
     ) -> SkillStore:
         """Open the store at ``path``, creating it (``dim`` required) when missing and ``create``.
+
+        ``index`` is ``"flat"`` (exact; the default for a new store), ``"hnsw"`` or
+        ``"auto"`` (flat until a checkpoint finds ``AUTO_HNSW_MIN_SKILLS`` skills). The
+        kind is kept in the MANIFEST; naming another kind for an existing store converts
+        it (see :meth:`configure_index`).
 
         ``durability="fsync"`` (the default) makes every acknowledged write survive a
         power cut; ``"flush"`` hands writes to the OS without fsync: they survive the
@@ -145,8 +149,8 @@ class SkillStore:
         if dim is not None:
             dim = check_dim(dim)
         threshold = check_threshold(dedup_threshold)
-        if index not in INDEX_KINDS:
-            raise InvalidInputError(f"index must be one of {INDEX_KINDS}, got {index!r}")
+        if index is not None:
+            index_params(index)
         if durability not in DURABILITY_MODES:
             raise InvalidInputError(f"durability must be one of {DURABILITY_MODES}, got {durability!r}")
         directory = Path(path)
@@ -155,7 +159,7 @@ class SkillStore:
                 raise StoreNotFoundError(f"no skill store at {directory}")
             if dim is None:
                 raise InvalidInputError(f"no skill store at {directory}: pass dim to create one")
-            _create(directory, dim, index, lock_timeout)
+            _create(directory, dim, index or "flat", lock_timeout)
         store = cls(
             directory,
             dedup_threshold=threshold,
@@ -167,6 +171,13 @@ class SkillStore:
             store._load()
             if dim is not None and dim != store.dim:
                 raise DimensionMismatchError(f"the store at {directory} has dim {store.dim}, not {dim}")
+            if index is not None and index != store.index_kind:
+                if read_only:
+                    raise InvalidInputError(
+                        f"the store at {directory} has a {store.index_kind} index; a read-only open cannot"
+                        f" convert it to {index}"
+                    )
+                store.configure_index(kind=index)
         except BaseException:
             store.close()
             raise
@@ -200,6 +211,11 @@ class SkillStore:
     def generation(self) -> int:
         return self._manifest.generation
 
+    @property
+    def index_kind(self) -> str:
+        """The configured kind: "flat", "hnsw" or "auto"."""
+        return str(self._manifest.index["kind"])
+
     # -- loading and catching up ----------------------------------------------------
 
     def _load(self) -> None:
@@ -217,13 +233,10 @@ class SkillStore:
 
     def _load_generation(self, manifest: Manifest) -> None:
         snapshot_dir = self.path / manifest.snapshot_dir
-        files = read_snapshot(self.path, manifest)
-        missing = {SKILLS_FILE, INDEX_FILE} - set(files)
-        if missing:
-            raise StoreCorruptError(f"MANIFEST lists no {sorted(missing)}", str(self.path / MANIFEST_NAME))
+        skills_data = read_verified(self.path, manifest, SKILLS_FILE)
         catalog = Catalog()
         try:
-            records = unpack(files[SKILLS_FILE])
+            records = unpack(skills_data)
             for record in records:
                 catalog.append(load_record(record))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -233,8 +246,15 @@ class SkillStore:
                 f"holds {len(catalog)} skills, the MANIFEST says {manifest.skills}",
                 str(snapshot_dir / SKILLS_FILE),
             )
-        index = FlatIndex.from_bytes(
-            files[INDEX_FILE], manifest.dim, len(catalog), str(snapshot_dir / INDEX_FILE)
+        # Readers map the vectors (fast open, shared page cache); writers keep a private
+        # copy, since FAISS aborts on ``add`` to a mapped index.
+        index = VectorIndex.read(
+            verified_path(self.path, manifest, INDEX_FILE),
+            manifest.dim,
+            manifest.index,
+            manifest.index.get("active", "flat"),
+            len(catalog),
+            mmap=self.read_only,
         )
         scan = log.scan(self.path / manifest.log_name)
         self._manifest, self._catalog, self._index = manifest, catalog, index
@@ -456,36 +476,54 @@ class SkillStore:
 
         The new snapshot and an empty log are written and fsynced first; replacing the
         MANIFEST commits the switch; only then is the previous generation removed.
+        An HNSW graph is rebuilt when rows were deleted or moved; ``auto`` switches to
+        HNSW here once the library is large enough.
         """
         with self._writing():
-            keep = self._catalog.live_rows()
-            records = [self._catalog.record_at(int(row)) for row in keep]
-            index = self._index.compacted(keep)
-            generation = self._manifest.generation + 1
-            manifest = Manifest(
-                dim=self.dim,
-                generation=generation,
-                index=self._manifest.index,
-                metric=self._manifest.metric,
-                skills=len(records),
-                created_at=self._manifest.created_at,
-                checkpointed_at=time.time(),
-            )
-            manifest.files = write_snapshot(
-                self.path,
-                manifest.snapshot_dir,
-                {SKILLS_FILE: pack(records), INDEX_FILE: index.to_bytes()},
-            )
-            write_file(self.path / manifest.log_name, b"")
-            with io_errors("cannot sync", self.path):
-                fsync_dir(self.path)
-            write_manifest(self.path, manifest)
-            catalog = Catalog()
-            for record in records:
-                catalog.append(record)
-            self._manifest, self._catalog, self._index = manifest, catalog, index
-            self._log_end, self._log_frames, self._torn_bytes = 0, 0, 0
-            _remove_stale_generations(self.path, generation)
+            self._checkpoint(self._manifest.index)
+
+    def configure_index(self, kind: str | None = None, **tunables: int) -> None:
+        """Change the index kind and/or HNSW tunables (``M``, ``efConstruction``,
+        ``efSearch``), kept in the MANIFEST. Takes effect through a checkpoint; the
+        graph is rebuilt only when its kind, ``M`` or ``efConstruction`` change."""
+        current = self._manifest.index
+        new_kind = kind or current["kind"]
+        inherited = {k: v for k, v in current.items() if k not in ("kind", "active")} if new_kind != "flat" else {}
+        params = index_params(new_kind, {**inherited, **tunables})
+        with self._writing():
+            self._checkpoint(params)
+
+    def _checkpoint(self, params: dict[str, Any]) -> None:
+        keep = self._catalog.live_rows()
+        records = [self._catalog.record_at(int(row)) for row in keep]
+        kind = active_kind(params, len(records))
+        params = {**{k: v for k, v in params.items() if k != "active"}, "active": kind}
+        index = self._index.rebuilt(keep, params, kind)
+        generation = self._manifest.generation + 1
+        manifest = Manifest(
+            dim=self.dim,
+            generation=generation,
+            index=params,
+            metric=self._manifest.metric,
+            skills=len(records),
+            created_at=self._manifest.created_at,
+            checkpointed_at=time.time(),
+        )
+        manifest.files = write_snapshot(
+            self.path,
+            manifest.snapshot_dir,
+            {SKILLS_FILE: pack(records), INDEX_FILE: index.write},
+        )
+        write_file(self.path / manifest.log_name, b"")
+        with io_errors("cannot sync", self.path):
+            fsync_dir(self.path)
+        write_manifest(self.path, manifest)
+        catalog = Catalog()
+        for record in records:
+            catalog.append(record)
+        self._manifest, self._catalog, self._index = manifest, catalog, index
+        self._log_end, self._log_frames, self._torn_bytes = 0, 0, 0
+        _remove_stale_generations(self.path, generation)
 
     # -- reads ---------------------------------------------------------------------
 
@@ -653,11 +691,12 @@ def _create(directory: Path, dim: int, index_kind: str, lock_timeout: float) -> 
             if (directory / MANIFEST_NAME).exists():
                 return
             now = time.time()
-            manifest = Manifest(dim=dim, generation=1, index={"kind": index_kind}, created_at=now)
+            params = {**index_params(index_kind), "active": active_kind(index_params(index_kind), 0)}
+            manifest = Manifest(dim=dim, generation=1, index=params, created_at=now)
             manifest.files = write_snapshot(
                 directory,
                 manifest.snapshot_dir,
-                {SKILLS_FILE: pack([]), INDEX_FILE: FlatIndex(dim).to_bytes()},
+                {SKILLS_FILE: pack([]), INDEX_FILE: VectorIndex.empty(dim, params, params["active"]).write},
             )
             write_file(directory / manifest.log_name, b"")
             with io_errors("cannot sync", directory):

@@ -7,6 +7,7 @@ preconditions hold in a state, and ranked by similarity, success, or both.
 
 from skillstore.backend import MemoryBackend, SkillBackend
 from skillstore.errors import (
+    BackendConnectionError,
     DimensionMismatchError,
     FormatVersionError,
     InvalidEmbeddingError,
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BLEND_WEIGHT",
     "RANK_MODES",
+    "BackendConnectionError",
     "DimensionMismatchError",
     "FormatVersionError",
     "InvalidEmbeddingError",

@@ -55,6 +55,13 @@ class ReadOnlyStoreError(SkillStoreError):
     """Raised when writing to a store opened with ``read_only=True``."""
 
 
+class BackendConnectionError(SkillStoreError, ConnectionError):
+    """Raised when a server-backed library cannot be reached, or its connection drops during a call.
+
+    A write interrupted this way may or may not have committed; the next call reconnects.
+    """
+
+
 class StoreIOError(SkillStoreError, OSError):
     """Raised when the operating system refuses a write (disk full, I/O error).
 

@@ -30,7 +30,8 @@ class AgentGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (SkillStoreError, ValueError, OSError, RuntimeError) as exc:
+        # click.exceptions.Exit (used by --help) is a RuntimeError: never catch that here
+        except (SkillStoreError, ValueError, OSError) as exc:
             raise click.ClickException(str(exc) or type(exc).__name__) from None
 
 
@@ -125,7 +126,10 @@ def train(store: Path | None, episodes: int, layout: str, pool_size: int, size: 
                 click.echo(f"Using {where} holding {len(backend)} skills.")
         agent = ProceduralMemoryAgent(setting.make_env(seed), None if no_memory else backend,
                                       explore=explore, seed=seed)
-        stats = run_training(agent, episodes, echo=echo, lines=False if as_json else lines)
+        # --lines / --progress pick one of the two; JSON output shows a bar only on long runs
+        bar = None if as_json or lines is None else not lines
+        stats = run_training(agent, episodes, echo=echo, lines=False if as_json else lines,
+                             progress=bar)
         reference = None
         if baseline:
             reference = ProceduralMemoryAgent(setting.make_env(seed), None, explore=explore,
@@ -169,7 +173,7 @@ def evaluate(store: Path, episodes: int, layout: str, pool_size: int, size: int,
         agent = ProceduralMemoryAgent(setting.make_env(seed), backend, explore=explore, seed=seed)
         stats = run_training(agent, episodes, learn=False,
                              echo=(lambda _line: None) if as_json else click.echo,
-                             lines=False if as_json else None)
+                             lines=False if as_json else None, progress=None)
         if as_json:
             click.echo(json.dumps(stats))
             return

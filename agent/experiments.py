@@ -173,7 +173,7 @@ def run_in_new_process(setting: Setting, stores: list[dict[str, Any]], episodes:
     )
     if completed.returncode != 0:
         detail = completed.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise RuntimeError(f"the restarted process failed: {detail[0]}")
+        raise ChildProcessError(f"the restarted process failed: {detail[0]}")
     return json.loads(completed.stdout)  # type: ignore[no-any-return]
 
 

@@ -44,14 +44,18 @@ def run_training(
     learn: bool = True,
     echo: Echo = click.echo,
     lines: bool | None = None,
+    progress: bool | None = None,
 ) -> dict[str, list[Any]]:
-    """``agent.train`` with output: one line per episode, or a progress bar for long runs.
+    """``agent.train`` with output: one line per episode and/or a progress bar on stderr.
 
-    ``lines=None`` picks lines for runs up to ``LONG_RUN`` episodes.
+    ``None`` means "decide by length": lines for runs up to ``LONG_RUN`` episodes,
+    a progress bar for longer ones.
     """
-    show_lines = episodes <= LONG_RUN if lines is None else lines
+    long_run = episodes > LONG_RUN
+    show_lines = not long_run if lines is None else lines
+    show_bar = long_run if progress is None else progress
     label = "memory" if use_skills and agent.backend is not None else "no memory"
-    with progress_bar(episodes, f"Training ({label})", enabled=not show_lines) as advance:
+    with progress_bar(episodes, f"Training ({label})", enabled=show_bar) as advance:
 
         def report(number: int, result: EpisodeResult) -> None:
             if show_lines:

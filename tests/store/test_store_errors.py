@@ -1,0 +1,378 @@
+"""Every error the stores raise: its type, its place in the hierarchy, and a store left
+exactly as it was (compared in full, and for SkillStore again after reopening)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from store_helpers import contents
+
+from skillstore import (
+    DimensionMismatchError,
+    FormatVersionError,
+    InvalidEmbeddingError,
+    InvalidInputError,
+    InvalidSkillError,
+    MemoryBackend,
+    ReadOnlyStoreError,
+    Skill,
+    SkillBackend,
+    SkillNotFoundError,
+    SkillStore,
+    SkillStoreError,
+    StoreCorruptError,
+    StoreIOError,
+    StoreLockedError,
+    StoreNotFoundError,
+)
+
+DIM = 4
+
+
+def test_error_hierarchy_matches_the_design() -> None:
+    for error in (
+        SkillNotFoundError,
+        DimensionMismatchError,
+        InvalidEmbeddingError,
+        InvalidInputError,
+        InvalidSkillError,
+        StoreCorruptError,
+        StoreLockedError,
+        ReadOnlyStoreError,
+        FormatVersionError,
+        StoreNotFoundError,
+        StoreIOError,
+    ):
+        assert issubclass(error, SkillStoreError)
+    assert issubclass(SkillNotFoundError, LookupError)
+    assert issubclass(DimensionMismatchError, ValueError)
+    assert issubclass(InvalidEmbeddingError, ValueError)
+    assert SkillNotFoundError("abc").skill_id == "abc"
+    assert StoreCorruptError("bad", "/x/log").path == "/x/log"
+    assert "/x/log" in str(StoreCorruptError("bad", "/x/log"))
+
+
+@pytest.fixture
+def populated(make_backend: Callable[..., SkillBackend]) -> Iterator[tuple[SkillBackend, list[str]]]:
+    backend = make_backend(DIM)
+    ids = backend.add_many(
+        [
+            Skill("a", ["move_up"], [1, 0, 0, 0], preconditions={"k": 1}, metadata={"m": "x"}),
+            Skill("b", ["move_down"], [0, 1, 0, 0]),
+        ]
+    )
+    backend.record_outcome(ids[0], True)
+    yield backend, ids
+
+
+def assert_unchanged(backend: SkillBackend, action: Callable[[], Any], error: type[BaseException]) -> None:
+    """``action`` raises ``error`` and leaves every skill and every storage fact as it was."""
+    before = contents(backend)
+    facts = _facts(backend)
+    with pytest.raises(error):
+        action()
+    assert contents(backend) == before
+    assert _facts(backend) == facts
+    if isinstance(backend, SkillStore):
+        assert backend.verify().ok
+        with SkillStore.open(backend.path, read_only=True) as reopened:
+            assert contents(reopened) == before
+
+
+def _facts(backend: SkillBackend) -> dict[str, Any]:
+    facts = backend.stats()
+    facts.pop("bytes_on_disk", None)
+    return facts
+
+
+BAD_EMBEDDINGS = [
+    pytest.param([1, 0, 0], DimensionMismatchError, id="too-short"),
+    pytest.param([1, 0, 0, 0, 0], DimensionMismatchError, id="too-long"),
+    pytest.param([1, float("nan"), 0, 0], InvalidEmbeddingError, id="nan"),
+    pytest.param([1, float("inf"), 0, 0], InvalidEmbeddingError, id="inf"),
+    pytest.param([0, 0, 0, 0], InvalidEmbeddingError, id="all-zero"),
+    pytest.param(np.zeros(4, dtype=np.float32), InvalidEmbeddingError, id="all-zero-array"),
+    pytest.param([[1, 0, 0, 0]], InvalidEmbeddingError, id="2-d"),
+    pytest.param(np.float32(1.0), InvalidEmbeddingError, id="scalar"),
+    pytest.param(["a", "b", "c", "d"], InvalidEmbeddingError, id="strings"),
+    pytest.param("abcd", InvalidEmbeddingError, id="a-string"),
+    pytest.param(b"abcd", InvalidEmbeddingError, id="bytes"),
+    pytest.param(None, InvalidEmbeddingError, id="none"),
+    pytest.param({"x": 1}, InvalidEmbeddingError, id="dict"),
+    pytest.param([1, None, 0, 0], InvalidEmbeddingError, id="holds-none"),
+    pytest.param([1, [0], 0, 0], InvalidEmbeddingError, id="ragged"),
+    pytest.param(np.array([True, False, True, False]), InvalidEmbeddingError, id="bool-dtype"),
+    pytest.param(np.array([1j, 0, 0, 0]), InvalidEmbeddingError, id="complex-dtype"),
+    pytest.param([10**400, 0, 0, 0], InvalidEmbeddingError, id="int-too-big"),
+]
+
+
+@pytest.mark.parametrize(("embedding", "error"), BAD_EMBEDDINGS)
+def test_bad_embedding_on_add_is_refused_and_changes_nothing(
+    populated: tuple[SkillBackend, list[str]], embedding: Any, error: type[Exception]
+) -> None:
+    backend, _ = populated
+    assert_unchanged(backend, lambda: backend.add(Skill("bad", [], embedding)), error)
+    # a bad skill anywhere in a batch refuses the whole batch
+    batch = [Skill("good", [], [1, 1, 1, 1]), Skill("bad", [], embedding)]
+    assert_unchanged(backend, lambda: backend.add_many(batch), error)
+
+
+@pytest.mark.parametrize(("embedding", "error"), BAD_EMBEDDINGS)
+def test_bad_embedding_on_update_and_search_is_refused(
+    populated: tuple[SkillBackend, list[str]], embedding: Any, error: type[Exception]
+) -> None:
+    backend, ids = populated
+    assert_unchanged(backend, lambda: backend.update(ids[0], embedding=embedding, name="renamed"), error)
+    if embedding is not None:
+        assert_unchanged(backend, lambda: backend.search(embedding), error)
+
+
+@pytest.mark.parametrize(
+    "queries",
+    [
+        pytest.param([1, 0, 0, 0], id="1-d"),
+        pytest.param([[1, 0, 0]], id="wrong-dim"),
+        pytest.param([[1, 0, 0, 0], [0, 0, 0, 0]], id="a-zero-row"),
+        pytest.param([[1, 0, 0, float("nan")]], id="nan-row"),
+        pytest.param(np.zeros((2, 4, 1)), id="3-d"),
+    ],
+)
+def test_bad_queries_for_search_many_are_refused(populated: tuple[SkillBackend, list[str]], queries: Any) -> None:
+    backend, _ = populated
+    assert_unchanged(backend, lambda: backend.search_many(queries), InvalidInputError)
+
+
+def test_embedding_dtypes_and_huge_values_are_accepted(make_backend: Callable[..., SkillBackend]) -> None:
+    backend = make_backend(DIM)
+    for embedding in (
+        np.array([1, 2, 3, 4], dtype=np.int8),
+        np.array([1, 2, 3, 4], dtype=np.uint64),
+        np.array([1, 2, 3, 4], dtype=np.float16),
+        (1, 2, 3, 4),
+        [1e308, 1e308, 0, 0],
+        [1e-320, 0, 0, 0],
+    ):
+        got = backend.get(backend.add(Skill("ok", [], embedding)))
+        assert np.isfinite(got.embedding).all()
+        assert np.linalg.norm(got.embedding) == pytest.approx(1.0, abs=1e-6)
+
+
+class Unpackable:
+    pass
+
+
+BAD_FIELDS = [
+    pytest.param({"metadata": {"obj": Unpackable()}}, id="metadata-object"),
+    pytest.param({"metadata": {"s": {1, 2}}}, id="metadata-set"),
+    pytest.param({"metadata": {"big": 2**70}}, id="metadata-int-overflow"),
+    pytest.param({"metadata": {"arr": np.zeros(2)}}, id="metadata-ndarray"),
+    pytest.param({"metadata": {"nested": {(1, 2): "tuple key"}}}, id="metadata-tuple-key"),
+    pytest.param({"metadata": {1: "x"}}, id="metadata-int-key"),
+    pytest.param({"metadata": ["not", "a", "mapping"]}, id="metadata-list"),
+    pytest.param({"actions": Unpackable()}, id="actions-object"),
+    pytest.param({"actions": [{(0,): 1}]}, id="actions-tuple-key"),
+    pytest.param({"preconditions": {"k": Unpackable()}}, id="preconditions-object"),
+    pytest.param({"preconditions": {3: 1}}, id="preconditions-int-key"),
+    pytest.param({"preconditions": "room=1"}, id="preconditions-string"),
+    pytest.param({"name": ""}, id="empty-name"),
+    pytest.param({"name": 7}, id="int-name"),
+    pytest.param({"name": "x" * 5000}, id="huge-name"),
+    pytest.param({"description": None}, id="description-none"),
+]
+
+
+@pytest.mark.parametrize("fields", BAD_FIELDS)
+def test_bad_fields_raise_invalid_skill_error_and_change_nothing(
+    populated: tuple[SkillBackend, list[str]], fields: dict[str, Any]
+) -> None:
+    backend, ids = populated
+    base = {"name": "bad", "actions": [], "embedding": [1, 1, 0, 0]}
+    assert_unchanged(backend, lambda: backend.add(Skill(**{**base, **fields})), InvalidSkillError)
+    assert_unchanged(backend, lambda: backend.update(ids[0], **fields), InvalidSkillError)
+
+
+def test_not_a_skill_is_refused(populated: tuple[SkillBackend, list[str]]) -> None:
+    backend, _ = populated
+    assert_unchanged(backend, lambda: backend.add({"name": "x"}), InvalidSkillError)  # type: ignore[arg-type]
+    assert_unchanged(backend, lambda: backend.add_many([Skill("ok", [], [1, 0, 0, 0]), "x"]), InvalidSkillError)  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("field", ["id", "stats", "created_at", "provenance", "colour"])
+def test_update_refuses_fields_that_are_not_updatable(populated: tuple[SkillBackend, list[str]], field: str) -> None:
+    backend, ids = populated
+    assert_unchanged(backend, lambda: backend.update(ids[0], **{field: None}), InvalidInputError)
+
+
+@pytest.mark.parametrize("unknown", ["0123456789abcdef", "", None, 17])
+def test_unknown_ids_raise_skill_not_found(populated: tuple[SkillBackend, list[str]], unknown: Any) -> None:
+    backend, _ = populated
+    assert_unchanged(backend, lambda: backend.get(unknown), SkillNotFoundError)
+    assert_unchanged(backend, lambda: backend.update(unknown, name="x"), SkillNotFoundError)
+    assert_unchanged(backend, lambda: backend.delete(unknown), SkillNotFoundError)
+    assert_unchanged(backend, lambda: backend.record_outcome(unknown, True), SkillNotFoundError)
+    with pytest.raises(LookupError):
+        backend.get(unknown)
+
+
+def test_a_deleted_id_is_unknown(populated: tuple[SkillBackend, list[str]]) -> None:
+    backend, ids = populated
+    backend.delete(ids[1])
+    assert_unchanged(backend, lambda: backend.delete(ids[1]), SkillNotFoundError)
+    assert_unchanged(backend, lambda: backend.record_outcome(ids[1], False), SkillNotFoundError)
+
+
+@pytest.mark.parametrize(
+    ("success", "reward"),
+    [(1, None), ("yes", None), (None, None), (True, "1"), (True, float("nan")), (True, float("inf")), (True, True)],
+)
+def test_bad_outcomes_are_refused(populated: tuple[SkillBackend, list[str]], success: Any, reward: Any) -> None:
+    backend, ids = populated
+    assert_unchanged(backend, lambda: backend.record_outcome(ids[0], success, reward), InvalidInputError)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        pytest.param({"k": 0}, id="k-zero"),
+        pytest.param({"k": -1}, id="k-negative"),
+        pytest.param({"k": 2.5}, id="k-float"),
+        pytest.param({"k": True}, id="k-bool"),
+        pytest.param({"rank": "best"}, id="unknown-rank"),
+        pytest.param({"state": [("k", 1)]}, id="state-not-mapping"),
+        pytest.param({"where": ["m"]}, id="where-not-mapping"),
+        pytest.param({"where": {1: "x"}}, id="where-int-key"),
+    ],
+)
+def test_bad_search_arguments_are_refused(populated: tuple[SkillBackend, list[str]], arguments: dict[str, Any]) -> None:
+    backend, _ = populated
+    assert_unchanged(backend, lambda: backend.search([1, 0, 0, 0], **arguments), InvalidInputError)
+    assert_unchanged(backend, lambda: backend.search_many([[1, 0, 0, 0]], **arguments), InvalidInputError)
+
+
+def test_search_many_needs_one_state_per_query(populated: tuple[SkillBackend, list[str]]) -> None:
+    backend, _ = populated
+    assert_unchanged(backend, lambda: backend.search_many([[1, 0, 0, 0]] * 2, state=[{}]), InvalidInputError)
+
+
+@pytest.mark.parametrize("dim", [0, -3, 2.0, "4", True, 10**6])
+def test_bad_dims_are_refused(tmp_path: Path, dim: Any) -> None:
+    with pytest.raises(InvalidInputError):
+        MemoryBackend(dim)
+    with pytest.raises(InvalidInputError):
+        SkillStore.open(tmp_path / "s", dim=dim)
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("threshold", [1.5, -2, "0.9", True])
+def test_bad_dedup_thresholds_are_refused(tmp_path: Path, threshold: Any) -> None:
+    with pytest.raises(InvalidInputError):
+        MemoryBackend(4, dedup_threshold=threshold)
+    with pytest.raises(InvalidInputError):
+        SkillStore.open(tmp_path / "s", dim=4, dedup_threshold=threshold)
+
+
+# -- SkillStore only -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    path = tmp_path / "skills"
+    with SkillStore.open(path, dim=DIM) as store:
+        skill_id = store.add(Skill("a", ["x"], [1, 0, 0, 0], preconditions={"k": 1}))
+        store.record_outcome(skill_id, True)
+        return path, contents(store)
+
+
+def _files(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_missing_store_with_create_false_or_read_only_raises_store_not_found(tmp_path: Path) -> None:
+    for options in ({"create": False}, {"read_only": True}, {"dim": 4, "create": False}, {"dim": 4, "read_only": True}):
+        with pytest.raises(StoreNotFoundError) as caught:
+            SkillStore.open(tmp_path / "missing", **options)  # type: ignore[arg-type]
+        assert isinstance(caught.value, FileNotFoundError)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_creating_without_dim_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="dim"):
+        SkillStore.open(tmp_path / "new")
+    assert not (tmp_path / "new" / "MANIFEST").exists()
+
+
+def test_reopening_with_another_dim_raises_and_changes_nothing(saved: tuple[Path, dict[str, Any]]) -> None:
+    path, before = saved
+    files = _files(path)
+    for options in ({}, {"read_only": True}, {"create": False}):
+        with pytest.raises(DimensionMismatchError, match="dim 4"):
+            SkillStore.open(path, dim=8, **options)  # type: ignore[arg-type]
+    assert _files(path) == files
+    with SkillStore.open(path, dim=DIM) as store:
+        assert contents(store) == before
+
+
+def test_a_failed_open_releases_the_writer_lock(saved: tuple[Path, dict[str, Any]]) -> None:
+    path, _ = saved
+    with pytest.raises(DimensionMismatchError):
+        SkillStore.open(path, dim=8)
+    with SkillStore.open(path, lock_timeout=0.5) as store:
+        store.add(Skill("b", [], [0, 1, 0, 0]))
+
+
+def test_read_only_store_refuses_every_write_and_changes_nothing(saved: tuple[Path, dict[str, Any]]) -> None:
+    path, before = saved
+    files = _files(path)
+    with SkillStore.open(path, read_only=True) as reader:
+        skill_id = next(iter(before))
+        for write in (
+            lambda: reader.add(Skill("b", [], [0, 1, 0, 0])),
+            lambda: reader.add_many([Skill("b", [], [0, 1, 0, 0])]),
+            lambda: reader.add_many([]),
+            lambda: reader.update(skill_id, name="renamed"),
+            lambda: reader.delete(skill_id),
+            lambda: reader.record_outcome(skill_id, True),
+            lambda: reader.checkpoint(),
+        ):
+            assert_unchanged(reader, write, ReadOnlyStoreError)
+    assert _files(path) == files
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"index": "hnsw-typo"}, {"durability": "never"}, {"dedup_threshold": 2.0}],
+)
+def test_bad_open_options_are_refused(saved: tuple[Path, dict[str, Any]], options: dict[str, Any]) -> None:
+    path, _ = saved
+    files = _files(path)
+    with pytest.raises(InvalidInputError):
+        SkillStore.open(path, **options)
+    assert _files(path) == files
+
+
+def test_a_directory_holding_other_files_is_not_taken_over(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(SkillStoreError):
+        SkillStore.open(tmp_path, dim=4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_writer_lock_timeout_raises_store_locked(saved: tuple[Path, dict[str, Any]]) -> None:
+    import fcntl
+    import os
+
+    path, before = saved
+    with SkillStore.open(path, lock_timeout=0.05) as store:
+        fd = os.open(path / "LOCK", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            assert_unchanged(store, lambda: store.add(Skill("b", [], [0, 1, 0, 0])), StoreLockedError)
+        finally:
+            os.close(fd)
+        store.add(Skill("b", [], [0, 1, 0, 0]))
+        assert len(store) == len(before) + 1

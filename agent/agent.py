@@ -20,7 +20,7 @@ import numpy as np
 
 from agent.embedding import StateEmbedder
 from agent.exploration import EXPLORE_MODES, greedy_action, random_action
-from agent.gridworld import ACTIONS
+from agent.gridworld import ACTIONS, GridWorld
 from agent.skills import (
     Step,
     build_skill,
@@ -81,9 +81,12 @@ class ProceduralMemoryAgent:
     ) -> None:
         if explore not in EXPLORE_MODES:
             raise ValueError(f"explore must be one of {EXPLORE_MODES}, got {explore!r}")
+        world = env.unwrapped  # get_state() and the grid size live on the bare env
+        if not isinstance(world, GridWorld):
+            raise TypeError(f"the agent plays GridWorld, got {type(world).__name__}")
         self.env = env
-        self.world: Any = env.unwrapped  # get_state() and the grid size live on the bare env
-        self.size: int = self.world.size
+        self.world = world
+        self.size = world.size
         self.goal = (self.size - 1, self.size - 1)
         self.backend = backend
         if embedder is None:

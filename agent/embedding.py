@@ -45,9 +45,9 @@ def target_of(state: Mapping[str, Any], goal: Position) -> Position:
     """The cell the agent must reach next: the key, then the door, then the goal."""
     objects = state["objects"]
     if not state["has_key"]:
-        return tuple(objects["key"])  # type: ignore[return-value]
+        return tuple(objects["key"])
     if not state["door_open"]:
-        return tuple(objects["door"])  # type: ignore[return-value]
+        return tuple(objects["door"])
     return goal
 
 

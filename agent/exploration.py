@@ -34,10 +34,10 @@ def greedy_action(state: Mapping[str, Any], goal: Position, rng: np.random.Gener
     objects = state["objects"]
     if not state["has_key"]:
         key = tuple(objects["key"])
-        return "pickup_key" if position == key else _step_towards(position, key)  # type: ignore[arg-type]
+        return "pickup_key" if position == key else _step_towards(position, key)
     if not state["door_open"]:
         door = tuple(objects["door"])
-        return "open_door" if position == door else _step_towards(position, door)  # type: ignore[arg-type]
+        return "open_door" if position == door else _step_towards(position, door)
     if position[0] < goal[0]:
         return "move_right"
     if position[1] < goal[1]:

@@ -203,7 +203,7 @@ class GridWorld(gym.Env[np.ndarray, np.int64]):
         truncated = not terminated and self.steps >= self.max_steps
         return self._observation(), reward, terminated, truncated, {"event": event}
 
-    def render(self) -> str | None:  # type: ignore[override]
+    def render(self) -> str | None:
         if self.render_mode != "ansi":
             return None
         return self.to_text()

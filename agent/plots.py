@@ -38,6 +38,12 @@ def _figure(rows: int, cols: int, width: float, height: float) -> Any:
     return figure, figure.subplots(rows, cols, squeeze=False)
 
 
+def _integer_locator() -> Any:
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def visualize_training(
     stats: dict[str, list[Any]],
     path: str | Path = "skill_learning_stats.png",
@@ -78,6 +84,7 @@ def visualize_training(
     ax.set_title("Share of Steps Inside Skills")
     for ax in axes.flat:
         ax.set_xlabel("episode")
+        ax.xaxis.set_major_locator(_integer_locator())
         if ax.get_legend_handles_labels()[0] and baseline is not None:
             ax.legend()
     if title:
@@ -106,6 +113,7 @@ def plot_comparison(reports: Sequence[LayoutReport], path: str | Path) -> Path:
         axes[1, column].set_ylim(-0.05, 1.05)
         for ax in axes[:, column]:
             ax.set_xlabel("episode")
+            ax.xaxis.set_major_locator(_integer_locator())
             ax.legend()
     return _save(figure, path)
 

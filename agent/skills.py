@@ -93,13 +93,13 @@ def shortest_route(segment: Segment) -> list[str]:
     again), then the event's own action.
     """
     final = segment.steps[-1]
-    start: Position = tuple(segment.steps[0].state["agent_pos"])  # type: ignore[assignment]
-    target: Position = tuple(final.state["agent_pos"])  # type: ignore[assignment]
+    start: Position = tuple(segment.steps[0].state["agent_pos"])
+    target: Position = tuple(final.state["agent_pos"])
     edges: dict[Position, list[tuple[str, Position]]] = {}
     for step in segment.steps[:-1]:
         here, there = tuple(step.state["agent_pos"]), tuple(step.next_state["agent_pos"])
         if step.action in MOVES and here != there:
-            edges.setdefault(here, []).append((step.action, there))  # type: ignore[arg-type]
+            edges.setdefault(here, []).append((step.action, there))
     came_from: dict[Position, tuple[Position, str] | None] = {start: None}
     queue = deque([start])
     while queue and target not in came_from:

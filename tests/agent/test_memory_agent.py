@@ -173,3 +173,10 @@ def test_a_larger_embedding_dimension_works(make_backend: BackendFactory) -> Non
     backend = make_backend(dim=16)
     stats = ProceduralMemoryAgent(GridWorld(), backend, seed=3).train(6)
     assert stats["skills_learned"][-1] == 3 and stats["steps"][-1] <= 20
+
+
+def test_other_environments_are_refused() -> None:
+    import gymnasium as gym
+
+    with pytest.raises(TypeError, match="GridWorld"):
+        ProceduralMemoryAgent(gym.make("CartPole-v1"), None)

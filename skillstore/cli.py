@@ -1,0 +1,581 @@
+"""The ``skillstore`` command line: a thin face over the public API.
+
+Every command takes the store's PATH first. Read-only commands open the store
+read-only (no lock, never a write). Library errors become one line on stderr
+and exit code 1, in one place (:class:`StoreGroup`); a malformed command line
+(an unknown option, a value that cannot be parsed) exits with 2.
+
+Values typed as ``key=value`` follow the rules in :mod:`skillstore.cli_values`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+
+from skillstore import __version__
+from skillstore.cli_output import (
+    emit_mapping,
+    emit_records,
+    format_conditions,
+    human_bytes,
+    iso_time,
+    skill_row,
+    skill_summary,
+    to_json,
+)
+from skillstore.cli_values import ValueSyntaxError, parse_assignments
+from skillstore.errors import InvalidInputError, SkillNotFoundError, SkillStoreError, StoreNotFoundError
+from skillstore.info import read_info
+from skillstore.model import Match, Skill
+from skillstore.ranking import RANK_MODES
+from skillstore.store import SkillStore
+from skillstore.transfer import (
+    CONFLICT_MODES,
+    FORMATS,
+    export_skills,
+    format_for,
+    import_skills,
+    read_skills,
+    skill_to_record,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SORT_KEYS: dict[str, Callable[[Skill], Any]] = {
+    "name": lambda s: (s.name.casefold(), s.name, s.id),
+    "success": lambda s: (-s.stats.success_rate, -s.stats.attempts, s.name, s.id),
+    "uses": lambda s: (-s.stats.attempts, s.name, s.id),
+    "created": lambda s: (s.created_at or 0.0, s.id),
+}
+PROGRESS_THRESHOLD = 1000  # skills; smaller transfers finish before a bar is worth drawing
+
+
+# -- errors, in one place ----------------------------------------------------------------
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+class StoreGroup(click.Group):
+    """The command group; turns library and file errors into one-line click errors (exit 1)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SkillStoreError as exc:
+            raise click.ClickException(_one_line(exc)) from None
+        except OSError as exc:  # a file named on the command line: the export target, the import source
+            raise click.ClickException(_one_line(exc)) from None
+
+
+# -- shared arguments and options ----------------------------------------------------------
+
+
+def path_argument(function: F) -> F:
+    """PATH, the store's directory, first in every command."""
+    return click.argument("path", type=click.Path(file_okay=False, path_type=Path))(function)
+
+
+def output_options(function: F) -> F:
+    """``--json`` / ``--csv`` for commands that show things; a table otherwise.
+    The command receives ``output``: one of ``table``, ``json``, ``csv``."""
+
+    @click.option("--csv", "as_csv", is_flag=True, help="Write CSV (one row per item).")
+    @click.option("--json", "as_json", is_flag=True, help="Write JSON.")
+    @functools.wraps(function)
+    def wrapper(*args: Any, as_json: bool, as_csv: bool, **kwargs: Any) -> Any:
+        if as_json and as_csv:
+            raise click.UsageError("--json and --csv cannot be used together")
+        kwargs["output"] = "json" if as_json else "csv" if as_csv else "table"
+        return function(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _parse_assignments(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        return parse_assignments(value)
+    except ValueSyntaxError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def assignments_option(*names: str, help: str) -> Callable[[F], F]:
+    """A repeatable ``key=value`` option, parsed into a dict (see skillstore.cli_values)."""
+    return click.option(
+        *names, multiple=True, metavar="KEY=VALUE", callback=_parse_assignments, help=help
+    )
+
+
+def _open(path: Path, *, write: bool = False, **options: Any) -> SkillStore:
+    """An existing store: read-only unless the command writes."""
+    if write:
+        return SkillStore.open(path, create=False, **options)
+    return SkillStore.open(path, read_only=True, **options)
+
+
+@contextlib.contextmanager
+def _progress(count: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr for large transfers, when stderr is a terminal."""
+    if count < PROGRESS_THRESHOLD or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=count, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _get_by_id_or_name(store: SkillStore, key: str) -> Skill:
+    if key in store:
+        return store.get(key)
+    named = [skill for skill in store if skill.name == key]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        ids = ", ".join(str(skill.id) for skill in named[:5])
+        raise InvalidInputError(f"{len(named)} skills are named {key!r} ({ids}); give an id")
+    raise SkillNotFoundError(key)
+
+
+# -- the commands -------------------------------------------------------------------------
+
+EPILOG = "Run 'skillstore COMMAND --help' for a command's options and an example."
+
+
+@click.group(cls=StoreGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="skillstore")
+def main() -> None:
+    """Inspect, search, move and maintain skillstore skill libraries.
+
+    \b
+    Example:
+        skillstore init ./skills --dim 64
+        skillstore list ./skills --sort success --limit 10
+    """
+
+
+@main.command()
+@path_argument
+@click.option("--dim", type=click.IntRange(min=1), required=True, help="Length of the skills' embeddings.")
+@click.option("--index", type=click.Choice(["flat"]), default="flat", show_default=True, help="Vector index kind.")
+def init(path: Path, dim: int, index: str) -> None:
+    """Create an empty store at PATH.
+
+    \b
+    Example:
+        skillstore init ./skills --dim 64
+    """
+    with contextlib.suppress(StoreNotFoundError):
+        read_info(path)
+        raise click.ClickException(f"{path} already holds a skill store")
+    with SkillStore.open(path, dim=dim, index=index) as store:
+        click.echo(f"Created an empty skill store at {path} (dim {store.dim}, {index} index)")
+
+
+@main.command()
+@path_argument
+@output_options
+def info(path: Path, output: str) -> None:
+    """Show a store's format, dimension, size and generation without loading it.
+
+    Reads the MANIFEST and the log only; run 'verify' to check the data itself.
+
+    \b
+    Example:
+        skillstore info ./skills --json
+    """
+    facts = read_info(path)
+    if output != "table":
+        emit_mapping(facts.to_dict(), output)
+        return
+    emit_mapping(
+        {
+            "path": facts.path,
+            "format version": facts.format_version,
+            "dim": facts.dim,
+            "metric": facts.metric,
+            "index": facts.index_kind,
+            "skills": facts.skills,
+            "generation": facts.generation,
+            "log": f"{facts.log_frames} frames, {human_bytes(facts.log_bytes)}"
+            + (f" (+{facts.torn_bytes} torn bytes)" if facts.torn_bytes else ""),
+            "snapshot": f"{facts.snapshot_skills} skills, {human_bytes(facts.snapshot_bytes)}",
+            "on disk": human_bytes(facts.bytes_on_disk),
+            "created": iso_time(facts.created_at),
+            "checkpointed": iso_time(facts.checkpointed_at or None),
+        },
+        output,
+    )
+
+
+@main.command(name="list")
+@path_argument
+@click.option("--sort", type=click.Choice(sorted(SORT_KEYS)), default="created", show_default=True,
+              help="Order: name (A-Z), success (best rate first), uses (most first), created (oldest first).")
+@click.option("--reverse", is_flag=True, help="Reverse the order.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="Show at most N skills.")
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip the first N skills.")
+@assignments_option("--where", help="Keep skills whose metadata has KEY equal to VALUE (repeatable).")
+@assignments_option("--applicable", help="Keep skills applicable in a state with KEY=VALUE (repeatable).")
+@output_options
+def list_skills(
+    path: Path,
+    sort: str,
+    reverse: bool,
+    limit: int | None,
+    offset: int,
+    where: dict[str, Any],
+    applicable: dict[str, Any],
+    output: str,
+) -> None:
+    """List the skills in PATH.
+
+    --applicable keeps skills whose preconditions all hold in the given state
+    (a skill without preconditions applies everywhere).
+
+    \b
+    Example:
+        skillstore list ./skills --sort success --limit 10
+        skillstore list ./skills --applicable has_key=true --applicable agent_pos=[2,2] --json
+    """
+    with _open(path) as store:
+        if where or applicable:
+            # the store's own filters: precondition and metadata indexes, no scan in Python
+            matches = store.search(None, max(len(store), 1), state=applicable or None, where=where or None)
+            skills = [match.skill for match in matches]
+        else:
+            skills = list(store)
+    skills.sort(key=SORT_KEYS[sort], reverse=reverse)
+    page = skills[offset : None if limit is None else offset + limit]
+    emit_records([skill_summary(s) for s in page], output, table_rows=[skill_row(s) for s in page])
+
+
+@main.command()
+@path_argument
+@click.argument("id_or_name")
+@click.option("--embedding", is_flag=True, help="Show the embedding too.")
+@click.option("--json", "as_json", is_flag=True, help="Write JSON.")
+def show(path: Path, id_or_name: str, embedding: bool, as_json: bool) -> None:
+    """Show every field of one skill, found by id or by its exact name.
+
+    \b
+    Example:
+        skillstore show ./skills 3f2a9c0d1b2e4f60
+        skillstore show ./skills "open door" --embedding --json
+    """
+    with _open(path) as store:
+        skill = _get_by_id_or_name(store, id_or_name)
+    record = skill_to_record(skill, embeddings=False, binary=True)  # raw values; to_json tags them once
+    record["stats"]["success_rate"] = skill.stats.success_rate
+    if embedding:
+        record["embedding"] = skill.embedding.astype(float).tolist()
+    if as_json:
+        click.echo(to_json(record))
+        return
+    stats = skill.stats
+    fields: dict[str, Any] = {
+        "id": skill.id,
+        "name": skill.name,
+        "description": skill.description,
+        "actions": skill.actions,
+        "preconditions": format_conditions(skill.preconditions),
+        "metadata": format_conditions(skill.metadata),
+        "attempts": stats.attempts,
+        "successes": stats.successes,
+        "failures": stats.failures,
+        "success rate": f"{stats.success_rate:.3f}",
+        "observations": stats.observations,
+        "total reward": stats.total_reward,
+        "last used": iso_time(stats.last_used_at),
+        "created": iso_time(skill.created_at),
+        "updated": iso_time(skill.updated_at),
+        "provenance": skill.provenance or "",
+    }
+    if embedding:
+        fields["embedding"] = record["embedding"]
+    emit_mapping(fields, "table")
+
+
+def _parse_vector(ctx: click.Context, param: click.Parameter, value: str | None) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        vector = json.loads(value)
+    except ValueError:
+        vector = None
+    if not isinstance(vector, list) or not vector or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in vector
+    ):
+        raise click.BadParameter(f"expected a JSON list of numbers such as [0.1, 0.2], got {value!r}")
+    return vector
+
+
+@main.command()
+@path_argument
+@click.option("--vector", callback=_parse_vector, metavar="JSON", help="The query embedding, a JSON list.")
+@click.option("--like", metavar="ID", help="Use this skill's embedding as the query (the skill is left out).")
+@assignments_option("--state", help="Only skills applicable in a state with KEY=VALUE (repeatable).")
+@assignments_option("--where", help="Only skills whose metadata has KEY equal to VALUE (repeatable).")
+@click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="How many results.")
+@click.option("--rank", type=click.Choice(RANK_MODES), default="similarity", show_default=True,
+              help="similarity (cosine), success (success rate) or blend (both; see skillstore.ranking).")
+@click.option("--min-score", type=float, default=None, help="Drop results scoring below this.")
+@output_options
+def search(
+    path: Path,
+    vector: list[float] | None,
+    like: str | None,
+    state: dict[str, Any],
+    where: dict[str, Any],
+    k: int,
+    rank: str,
+    min_score: float | None,
+    output: str,
+) -> None:
+    """Find the skills that best fit a query embedding, best first.
+
+    Give the query with --vector (a JSON list of dim numbers) or --like ID.
+
+    \b
+    Example:
+        skillstore search ./skills --vector "[0.1, 0.9, 0.0, 0.3]" --state has_key=true -k 3
+        skillstore search ./skills --like 3f2a9c0d1b2e4f60 --rank blend --json
+    """
+    if (vector is None) == (like is None):
+        raise click.UsageError("give exactly one of --vector and --like")
+    with _open(path) as store:
+        query = vector if like is None else store.get(like).embedding
+        extra = 0 if like is None else 1  # the skill itself would come first
+        found = store.search(query, k + extra, state=state or None, where=where or None, rank=rank,
+                             min_score=min_score)
+    matches: list[Match] = [m for m in found if m.skill.id != like][:k]
+    records = [{"rank": i, "score": m.score, **skill_summary(m.skill)} for i, m in enumerate(matches, start=1)]
+    rows = [{"rank": i, "score": f"{m.score:.4f}", **skill_row(m.skill)} for i, m in enumerate(matches, start=1)]
+    emit_records(records, output, table_rows=rows)
+
+
+@main.command()
+@path_argument
+@output_options
+def stats(path: Path, output: str) -> None:
+    """Show library figures: skills, uses, success rates, and storage facts.
+
+    \b
+    Example:
+        skillstore stats ./skills --json
+    """
+    with _open(path) as store:
+        figures = store.stats()
+    emit_mapping(figures, output)
+
+
+@main.command()
+@path_argument
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              required=True, help="The image to write (.png, .svg or .pdf).")
+def plot(path: Path, out: Path) -> None:
+    """Draw a store's success rates, uses per skill, growth over time and skills per
+    precondition signature into one image.
+
+    \b
+    Example:
+        skillstore plot ./skills -o library.png
+    """
+    image_format = out.suffix.lower().lstrip(".") or "png"
+    if image_format not in ("png", "svg", "pdf"):
+        raise click.BadParameter(f"cannot write .{image_format} images; use .png, .svg or .pdf",
+                                 param_hint="'-o'")
+    with _open(path) as store:
+        skills = list(store)
+    from skillstore.cli_plot import plot_library  # matplotlib loads only here
+
+    plot_library(skills, out, title=path.name or str(path), image_format=image_format)
+    click.echo(f"Wrote {out}", err=True)
+
+
+@main.command(name="export")
+@path_argument
+@click.option("-o", "--output", "out", default="-", show_default=True, metavar="FILE|-",
+              help="Where to write; - for standard output.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="File format; by default taken from FILE's suffix, else jsonl.")
+@click.option("--embeddings/--no-embeddings", default=True, show_default=True,
+              help="Include embeddings (needed to import the file again).")
+def export_command(path: Path, out: str, fmt: str | None, embeddings: bool) -> None:
+    """Write every skill of PATH, with ids, stats and timestamps, to a file.
+
+    \b
+    Example:
+        skillstore export ./skills -o skills.jsonl
+        skillstore export ./skills --format csv --no-embeddings > skills.csv
+    """
+    fmt = fmt or format_for(out) or "jsonl"
+    with _open(path) as store, _progress(len(store), "Exporting") as progress:
+        if out == "-":
+            count = export_skills(store, click.get_binary_stream("stdout"), fmt, embeddings=embeddings,
+                                  progress=progress)
+        else:
+            count = _export_to_file(store, Path(out), fmt, embeddings, progress)
+    click.echo(f"Exported {count} skills to {'standard output' if out == '-' else out}", err=True)
+
+
+def _export_to_file(
+    store: SkillStore, out: Path, fmt: str, embeddings: bool, progress: Callable[[int], None] | None
+) -> int:
+    # write beside the target and rename, so a failed export never leaves half a file behind
+    temp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        with open(temp, "wb") as stream:
+            count = export_skills(store, stream, fmt, embeddings=embeddings, progress=progress)
+        os.replace(temp, out)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+    return count
+
+
+@main.command(name="import")
+@path_argument
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="File format; by default taken from FILE's suffix, else jsonl.")
+@click.option("--on-conflict", type=click.Choice(CONFLICT_MODES), default="skip", show_default=True,
+              help="When PATH already holds a skill's id: keep it (skip), replace it, or add the file's "
+                   "counters to its stats (merge).")
+def import_command(path: Path, file: str, fmt: str | None, on_conflict: str) -> None:
+    """Add the skills of an export FILE to PATH, creating the store if needed.
+
+    The whole file is checked before anything is written; a bad file changes nothing.
+
+    \b
+    Example:
+        skillstore import ./skills-copy skills.jsonl
+        skillstore import ./skills skills.msgpack --on-conflict merge
+    """
+    fmt = fmt or format_for(file) or "jsonl"
+    existing = None
+    with contextlib.suppress(StoreNotFoundError):
+        existing = read_info(path)
+    source = "standard input" if file == "-" else file
+    with _input(file) as stream:
+        content = read_skills(stream, fmt, dim=existing.dim if existing else None, source=source)
+    if existing is None and content.dim is None:
+        raise click.ClickException(f"{source} holds no skills to tell the dimension; create {path} with init")
+    # "flush" durability and one checkpoint at the end: restoring counters takes a commit per outcome
+    with SkillStore.open(path, dim=content.dim, durability="flush") as store, \
+            _progress(len(content.skills), "Importing") as progress:
+        result = import_skills(store, content.skills, on_conflict=on_conflict, progress=progress)
+        store.checkpoint()
+    click.echo(
+        f"Imported {len(content.skills)} skills into {path}: {result.added} added, "
+        f"{result.replaced} replaced, {result.merged} merged, {result.skipped} skipped"
+    )
+
+
+@contextlib.contextmanager
+def _input(file: str) -> Iterator[IO[bytes]]:
+    if file == "-":
+        yield click.get_binary_stream("stdin")
+    else:
+        with open(file, "rb") as stream:
+            yield stream
+
+
+@main.command()
+@path_argument
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+def delete(path: Path, ids: tuple[str, ...]) -> None:
+    """Delete skills by id. Nothing is deleted when any id is unknown.
+
+    \b
+    Example:
+        skillstore delete ./skills 3f2a9c0d1b2e4f60 77c1d09e5a4b3f21
+    """
+    unique = list(dict.fromkeys(ids))
+    with _open(path, write=True) as store:
+        for skill_id in unique:
+            if skill_id not in store:
+                raise SkillNotFoundError(skill_id)
+        for skill_id in unique:
+            store.delete(skill_id)
+    click.echo(f"Deleted {len(unique)} skill{'s' if len(unique) != 1 else ''}")
+
+
+@main.command()
+@path_argument
+@click.argument("skill_id", metavar="ID")
+@click.option("--success/--failure", "success", default=None, help="How the attempt ended (required).")
+@click.option("--reward", type=float, default=None, help="The reward the attempt earned.")
+def record(path: Path, skill_id: str, success: bool | None, reward: float | None) -> None:
+    """Count one attempt of a skill, successful or not.
+
+    \b
+    Example:
+        skillstore record ./skills 3f2a9c0d1b2e4f60 --success --reward 1.0
+    """
+    if success is None:
+        raise click.UsageError("give --success or --failure")
+    with _open(path, write=True) as store:
+        new = store.record_outcome(skill_id, success, reward)
+    click.echo(f"{skill_id}: {new.successes}/{new.attempts} successes (rate {new.success_rate:.3f})")
+
+
+@main.command()
+@path_argument
+def checkpoint(path: Path) -> None:
+    """Fold the write-ahead log into a new snapshot and drop deleted rows.
+
+    \b
+    Example:
+        skillstore checkpoint ./skills
+    """
+    with _open(path, write=True) as store:
+        before = store.generation
+        store.checkpoint()
+        click.echo(f"Checkpointed {path}: generation {before} -> {store.generation}, {len(store)} skills")
+
+
+@main.command()
+@path_argument
+@click.option("--repair", is_flag=True,
+              help="Rewrite the store as a fresh generation from what loads (drops a torn log tail "
+                   "and leftovers of interrupted checkpoints), then verify again.")
+@output_options
+def verify(path: Path, repair: bool, output: str) -> None:
+    """Check a store's files and contents; exit code 1 when a problem is found.
+
+    \b
+    Example:
+        skillstore verify ./skills
+        skillstore verify ./skills --repair
+    """
+    repaired = None
+    if repair:
+        with _open(path, write=True) as store:
+            store.checkpoint()
+            repaired = store.generation
+    with _open(path) as store:
+        report = store.verify()
+    if output != "table":
+        emit_mapping({"ok": report.ok, "problems": report.problems, "warnings": report.warnings,
+                      "facts": report.facts, "repaired_generation": repaired}, output)
+    else:
+        if repaired is not None:
+            click.echo(f"repaired: rewrote the store as generation {repaired}")
+        for problem in report.problems:
+            click.echo(f"problem: {problem}")
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}")
+        facts = ", ".join(f"{key} {value}" for key, value in report.facts.items())
+        click.echo(f"{'ok' if report.ok else 'FAILED'}: {facts}")
+    if not report.ok:
+        click.get_current_context().exit(1)

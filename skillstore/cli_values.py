@@ -1,0 +1,172 @@
+"""Values typed on the command line, such as ``has_key=true`` or ``agent_pos=[2,2]``.
+
+``parse_value`` turns the text after ``=`` into a Python value by these rules,
+tried in order:
+
+==========================  =====================================================
+text                        value
+==========================  =====================================================
+``true`` / ``false``        bool (any letter case)
+``null`` / ``none``         None (any letter case)
+``42``, ``-7``, ``+3``      int (decimal digits, optional sign)
+``0.5``, ``-1e3``, ``.5``   float (a decimal point or an exponent makes a float)
+``[2,2]`` or ``(2, 2)``     tuple; items follow these same rules, nesting allowed,
+                            ``[]`` is the empty tuple, ``[5]`` a 1-tuple
+``"3"`` or ``'true'``       str, quotes removed (quote to keep digits or
+                            ``true`` a string); ``\\"`` and ``\\\\`` escape
+anything else               str, exactly as typed (``room_3``, ``inf``, ``nan``)
+==========================  =====================================================
+
+Sequences become tuples because preconditions compare lists and tuples as
+tuples (positions). ``format_value`` writes a value back in this syntax, and
+``parse_value(format_value(v)) == v`` for every bool, int, finite float, str,
+None and tuple of these.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_INT = re.compile(r"[+-]?\d+\Z")
+_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?\Z")
+_WORDS: dict[str, Any] = {"true": True, "false": False, "null": None, "none": None}
+_OPEN = {"[": "]", "(": ")"}
+_BARE_STR = re.compile(r"[^\s\"'\[\](),=]+\Z")  # a str that reads back as itself
+
+
+class ValueSyntaxError(ValueError):
+    """Raised when typed text cannot be read (an unclosed bracket or quote, a missing ``=``)."""
+
+
+def parse_value(text: str) -> Any:
+    """The value ``text`` stands for (see the module docstring for the rules)."""
+    parser = _Parser(text)
+    value = parser.value(top=True)
+    parser.skip_space()
+    parser.expect_end()
+    return value
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``"key=value"`` as ``(key, parse_value(value))``; the key is taken verbatim."""
+    key, sep, raw = text.partition("=")
+    if not sep:
+        raise ValueSyntaxError(f"expected key=value, got {text!r}")
+    if not key.strip():
+        raise ValueSyntaxError(f"the key is empty in {text!r}")
+    return key.strip(), parse_value(raw)
+
+
+def parse_assignments(texts: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Several ``key=value`` texts as one dict; a repeated key keeps its last value."""
+    return dict(parse_assignment(text) for text in texts)
+
+
+def format_value(value: Any) -> str:
+    """``value`` in the command-line syntax, so that ``parse_value`` reads it back."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)  # shortest exact spelling; "inf" and "nan" read back as strings
+    if isinstance(value, tuple | list):
+        return "[" + ",".join(format_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        if _BARE_STR.match(value) and parse_value(value) == value:
+            return value
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    return repr(value)
+
+
+class _Parser:
+    """A small recursive-descent reader over one typed value."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def error(self, message: str) -> ValueSyntaxError:
+        return ValueSyntaxError(f"{message} in {self.text!r} at position {self.pos}")
+
+    def skip_space(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def expect_end(self) -> None:
+        if self.pos != len(self.text):
+            raise self.error("unexpected text after the value")
+
+    def value(self, *, top: bool = False) -> Any:
+        if not top:
+            self.skip_space()
+        char = self.text[self.pos] if self.pos < len(self.text) else ""
+        if char in _OPEN:
+            return self.sequence(_OPEN[char])
+        if char in ("'", '"'):
+            return self.quoted(char)
+        return self.atom(top)
+
+    def sequence(self, closer: str) -> tuple[Any, ...]:
+        self.pos += 1  # the opening bracket
+        items: list[Any] = []
+        self.skip_space()
+        if self.pos < len(self.text) and self.text[self.pos] == closer:
+            self.pos += 1
+            return ()
+        while True:
+            items.append(self.value())
+            self.skip_space()
+            if self.pos >= len(self.text):
+                raise self.error(f"missing {closer!r}")
+            char = self.text[self.pos]
+            self.pos += 1
+            if char == closer:
+                return tuple(items)
+            if char != ",":
+                raise self.error(f"expected ',' or {closer!r}")
+
+    def quoted(self, quote: str) -> str:
+        self.pos += 1
+        out: list[str] = []
+        while self.pos < len(self.text):
+            char = self.text[self.pos]
+            self.pos += 1
+            if char == "\\" and self.pos < len(self.text):
+                out.append(self.text[self.pos])
+                self.pos += 1
+            elif char == quote:
+                return "".join(out)
+            else:
+                out.append(char)
+        raise self.error(f"missing closing {quote}")
+
+    def atom(self, top: bool) -> Any:
+        if top:
+            # the whole text is one atom: keep it exactly, spaces and brackets included
+            raw, self.pos = self.text, len(self.text)
+            return _atom(raw)
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] not in ",)]":
+            if self.text[self.pos] in "([\"'":
+                raise self.error("unexpected bracket or quote")
+            self.pos += 1
+        raw = self.text[start : self.pos].strip()
+        if not raw:
+            raise self.error("empty item")
+        return _atom(raw)
+
+
+def _atom(raw: str) -> Any:
+    lowered = raw.lower()
+    if lowered in _WORDS:
+        return _WORDS[lowered]
+    if _INT.match(raw):
+        return int(raw)
+    if _FLOAT.match(raw):
+        return float(raw)
+    return raw

@@ -1,0 +1,616 @@
+"""Export a store's skills to a file, and import them into a store.
+
+Three formats, all holding every field of every skill (id, name, description,
+actions, preconditions, metadata, embedding, stats, timestamps, provenance):
+
+- ``jsonl``: a header line ``{"skillstore_export": 1, "dim": .., "count": .., "embeddings": ..}``,
+  then one JSON object per skill. Values JSON cannot hold (bytes, tuples, maps
+  with non-string keys, NaN) are tagged as described in :mod:`skillstore.tagged_json`;
+  embeddings are lists of exact float values.
+- ``msgpack``: the same header and records as a stream of msgpack values;
+  embeddings are little-endian float32 bytes.
+- ``csv``: one row per skill under a header row; ``id``, ``name`` and
+  ``description`` are plain text, every other cell is (tagged) JSON.
+
+Importing is split into validate, then execute: :func:`read_skills` reads and
+checks the whole file (bounded sizes, types, stats that add up, the store's own
+field checks) before :func:`import_skills` writes anything, and the skills are
+added in one commit (``add_many``), so a hostile or damaged file raises a typed
+:class:`~skillstore.errors.SkillStoreError` and leaves the store as it was.
+
+What the public store API cannot restore yet: the store assigns new ids and
+timestamps to added skills, so imported skills get new ids (``ImportResult.ids``
+maps file ids to store ids), new ``created_at``/``updated_at``, ``observations``
+of 1 and no provenance. Counters (attempts, successes, failures, total reward)
+are restored by recording the outcomes again, one commit each; for speed, open
+the store with ``durability="flush"`` and ``checkpoint()`` after importing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import msgpack
+import numpy as np
+
+from skillstore import tagged_json
+from skillstore.backend import MemoryBackend, SkillBackend
+from skillstore.errors import (
+    DimensionMismatchError,
+    FormatVersionError,
+    InvalidEmbeddingError,
+    InvalidInputError,
+    InvalidSkillError,
+    SkillStoreError,
+)
+from skillstore.model import Skill, SkillStats
+
+FORMATS = ("jsonl", "msgpack", "csv")
+CONFLICT_MODES = ("skip", "replace", "merge")
+EXPORT_VERSION = 1
+HEADER_KEY = "skillstore_export"
+
+# Bounds that keep a hostile file from exhausting memory before it is rejected. A
+# skill's fields are limited to 16 MiB of msgpack by the store; JSON, base64 and a
+# 65536-float embedding inflate that, hence the larger per-record bound.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+MAX_CONTAINER_ITEMS = 1 << 22
+MAX_ID_LENGTH = 256
+MAX_COUNTER = 1 << 53  # beyond this, float arithmetic on counters is no longer exact
+# Restoring counters replays one outcome per attempt (see the module docstring).
+MAX_REPLAYED_OUTCOMES = 1_000_000
+
+CSV_COLUMNS = (
+    "id",
+    "name",
+    "description",
+    "actions",
+    "preconditions",
+    "metadata",
+    "embedding",
+    "attempts",
+    "successes",
+    "failures",
+    "observations",
+    "total_reward",
+    "last_used_at",
+    "created_at",
+    "updated_at",
+    "provenance",
+)
+_STAT_FIELDS = ("attempts", "successes", "failures", "observations", "total_reward", "last_used_at")
+_RECORD_FIELDS = frozenset(
+    {"id", "name", "description", "actions", "preconditions", "metadata", "embedding", "stats",
+     "created_at", "updated_at", "provenance"}
+)
+
+Progress = Callable[[int], None]  # called with the number of skills just processed
+
+
+# -- export ----------------------------------------------------------------------------
+
+
+def export_skills(
+    store: SkillBackend,
+    stream: IO[bytes],
+    fmt: str,
+    *,
+    embeddings: bool = True,
+    progress: Progress | None = None,
+) -> int:
+    """Write every skill of ``store`` to the binary ``stream`` in format ``fmt``;
+    returns how many were written. ``embeddings=False`` leaves vectors out (such a
+    file documents a library but cannot be imported)."""
+    check_format(fmt)
+    skills = list(store)  # one consistent view; the header states its size
+    header = {HEADER_KEY: EXPORT_VERSION, "dim": store.dim, "count": len(skills), "embeddings": embeddings}
+    if fmt == "csv":
+        _write_csv(stream, skills, embeddings, progress)
+    else:
+        write = _jsonl_writer(stream) if fmt == "jsonl" else _msgpack_writer(stream)
+        write(header)
+        for skill in skills:
+            write(skill_to_record(skill, embeddings=embeddings, binary=fmt == "msgpack"))
+            if progress:
+                progress(1)
+    stream.flush()
+    return len(skills)
+
+
+def skill_to_record(skill: Skill, *, embeddings: bool = True, binary: bool = False) -> dict[str, Any]:
+    """Every field of ``skill`` as plain values. ``binary`` keeps bytes and tuples as they
+    are (for msgpack) and the embedding as float32 bytes; otherwise values are tagged JSON."""
+    value: Callable[[Any], Any] = (lambda v: v) if binary else tagged_json.encode
+    record: dict[str, Any] = {
+        "id": skill.id,
+        "name": skill.name,
+        "description": skill.description,
+        "actions": value(skill.actions),
+        "preconditions": value(skill.preconditions or {}),
+        "metadata": value(skill.metadata or {}),
+    }
+    if embeddings:
+        vector = np.asarray(skill.embedding, dtype="<f4")
+        # float32 values are exact in float64, and JSON writes float64 exactly
+        record["embedding"] = vector.tobytes() if binary else vector.astype(np.float64).tolist()
+    record["stats"] = value(skill.stats.to_dict())
+    record["created_at"] = skill.created_at
+    record["updated_at"] = skill.updated_at
+    record["provenance"] = value(skill.provenance)
+    return record
+
+
+def _jsonl_writer(stream: IO[bytes]) -> Callable[[dict[str, Any]], None]:
+    def write(record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        stream.write(line.encode("utf-8") + b"\n")
+
+    return write
+
+
+def _msgpack_writer(stream: IO[bytes]) -> Callable[[dict[str, Any]], None]:
+    packer = msgpack.Packer(use_bin_type=True)
+
+    def write(record: dict[str, Any]) -> None:
+        stream.write(packer.pack(record))
+
+    return write
+
+
+def _json_cell(value: Any) -> str:
+    return json.dumps(tagged_json.encode(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _write_csv(
+    stream: IO[bytes], skills: Sequence[Skill], embeddings: bool, progress: Progress | None
+) -> None:
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="", write_through=True)
+    try:
+        writer = csv.writer(text, lineterminator="\r\n")
+        writer.writerow(CSV_COLUMNS)
+        for skill in skills:
+            vector = np.asarray(skill.embedding, dtype=np.float32).astype(np.float64).tolist()
+            stats = skill.stats
+            writer.writerow(
+                [
+                    skill.id,
+                    skill.name,
+                    skill.description,
+                    _json_cell(skill.actions),
+                    _json_cell(skill.preconditions or {}),
+                    _json_cell(skill.metadata or {}),
+                    json.dumps(vector) if embeddings else "",
+                    *(_json_cell(getattr(stats, name)) for name in _STAT_FIELDS),
+                    _json_cell(skill.created_at),
+                    _json_cell(skill.updated_at),
+                    _json_cell(skill.provenance),
+                ]
+            )
+            if progress:
+                progress(1)
+        text.flush()
+    finally:
+        text.detach()  # leave the caller's stream open
+
+
+# -- reading an export file ----------------------------------------------------------
+
+
+@dataclass
+class ExportFile:
+    """The validated content of an export file: its dimension and its skills, each
+    carrying the id, stats and timestamps it had in the exporting store."""
+
+    dim: int | None
+    skills: list[Skill]
+
+
+def read_skills(
+    stream: IO[bytes],
+    fmt: str,
+    *,
+    dim: int | None = None,
+    source: str = "input",
+    progress: Progress | None = None,
+) -> ExportFile:
+    """Read and validate a whole export file; raises InvalidInputError (naming ``source``
+    and the record), DimensionMismatchError or FormatVersionError, and reads nothing into
+    a store. ``dim`` is the dimension the skills must have (the target store's)."""
+    check_format(fmt)
+    try:
+        if fmt == "csv":
+            file_dim, count, records = None, None, _read_csv(stream)
+        else:
+            items = _read_jsonl(stream) if fmt == "jsonl" else _read_msgpack(stream)
+            file_dim, count = _read_header(next(items, None), dim)
+            records = items
+        skills: list[Skill] = []
+        for number, raw in enumerate(records, start=1):
+            try:
+                skill = _record_to_skill(raw, binary=fmt == "msgpack")
+            except (InvalidInputError, tagged_json.TaggedJSONError, TypeError, ValueError) as exc:
+                raise InvalidInputError(f"record {number}: {exc}") from None
+            skills.append(skill)
+            if progress:
+                progress(1)
+    except RecursionError:
+        raise InvalidInputError(f"{source}: values are nested too deeply") from None
+    except SkillStoreError as exc:
+        raise _naming(exc, source) from None
+    if count is not None and count != len(skills):
+        raise InvalidInputError(
+            f"{source}: the header announces {count} skills, the file holds {len(skills)}"
+        )
+    file_dim = _check_dims(skills, file_dim, dim, source)
+    _check_ids(skills, source)
+    _check_fields(skills, file_dim, source)
+    return ExportFile(file_dim, skills)
+
+
+def _naming(exc: SkillStoreError, where: str) -> SkillStoreError:
+    """``exc`` with its message prefixed by ``where`` (the file, and the record when known)."""
+    if type(exc) in (InvalidInputError, InvalidSkillError, InvalidEmbeddingError, DimensionMismatchError,
+                     FormatVersionError):
+        return type(exc)(f"{where}: {exc}")
+    return exc
+
+
+def _read_header(header: Any, dim: int | None) -> tuple[int | None, int]:
+    if not isinstance(header, dict) or HEADER_KEY not in header:
+        raise InvalidInputError("not a skillstore export: the header is missing")
+    version = header[HEADER_KEY]
+    if version != EXPORT_VERSION:
+        raise FormatVersionError(f"export format version {version!r}; this release reads {EXPORT_VERSION}")
+    file_dim, count, embeddings = header.get("dim"), header.get("count"), header.get("embeddings", True)
+    if not _is_int(file_dim) or file_dim < 1:
+        raise InvalidInputError(f"the header's dim must be a positive integer, got {file_dim!r}")
+    if not _is_int(count) or count < 0:
+        raise InvalidInputError(f"the header's count must be a non-negative integer, got {count!r}")
+    if embeddings is False and count:
+        raise InvalidInputError("the file was exported without embeddings and cannot be imported")
+    if dim is not None and file_dim != dim:
+        raise DimensionMismatchError(
+            f"the file holds embeddings of dimension {file_dim}, the store has {dim}"
+        )
+    return file_dim, count
+
+
+def _read_jsonl(stream: IO[bytes]) -> Iterator[Any]:
+    number = 0
+    while True:
+        line = stream.readline(MAX_RECORD_BYTES + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_RECORD_BYTES:
+            raise InvalidInputError(f"line {number} is longer than {MAX_RECORD_BYTES} bytes")
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(f"line {number} is not UTF-8: {exc.reason}") from None
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"line {number} is not JSON: {exc.msg} at column {exc.colno}") from None
+        except ValueError as exc:  # e.g. an integer literal with too many digits
+            raise InvalidInputError(f"line {number}: {exc}") from None
+
+
+def _read_msgpack(stream: IO[bytes]) -> Iterator[Any]:
+    unpacker = msgpack.Unpacker(
+        stream,
+        raw=False,
+        strict_map_key=False,
+        use_list=True,
+        max_buffer_size=MAX_RECORD_BYTES,
+        max_array_len=MAX_CONTAINER_ITEMS,
+        max_map_len=MAX_CONTAINER_ITEMS,
+        max_str_len=MAX_RECORD_BYTES,
+        max_bin_len=MAX_RECORD_BYTES,
+        max_ext_len=0,  # a skill never holds extension types
+    )
+    number = 0
+    while True:
+        try:
+            value = next(unpacker)
+        except StopIteration:
+            return
+        except msgpack.exceptions.StackError:
+            raise InvalidInputError(f"msgpack value {number + 1} is nested too deeply") from None
+        except (ValueError, TypeError, msgpack.exceptions.UnpackException) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise InvalidInputError(f"msgpack value {number + 1} cannot be decoded: {reason}") from None
+        number += 1
+        yield value
+
+
+@contextlib.contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    # the csv module keeps one process-wide field limit; raise it only while reading
+    previous = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _bounded_lines(stream: IO[bytes]) -> Iterator[str]:
+    number = 0
+    while line := stream.readline(MAX_RECORD_BYTES + 1):
+        number += 1
+        if len(line) > MAX_RECORD_BYTES:
+            raise InvalidInputError(f"line {number} is longer than {MAX_RECORD_BYTES} bytes")
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(f"line {number} is not UTF-8: {exc.reason}") from None
+
+
+def _read_csv(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
+    with _csv_field_limit(MAX_RECORD_BYTES):
+        rows = csv.reader(_bounded_lines(stream), strict=True)
+        try:
+            head = next(rows, None)
+            if head is None:
+                return
+            if head and head[0].startswith("\ufeff"):
+                head[0] = head[0][1:]  # a byte-order mark written by a spreadsheet
+            missing = set(CSV_COLUMNS) - set(head) - {"provenance", "embedding"}
+            if missing:
+                raise InvalidInputError(f"not a skillstore CSV export: missing columns {sorted(missing)}")
+            for row in rows:
+                if not row:
+                    continue
+                if len(row) != len(head):
+                    raise InvalidInputError(
+                        f"CSV row {rows.line_num} has {len(row)} cells for {len(head)} columns"
+                    )
+                yield _csv_record(dict(zip(head, row, strict=True)))
+        except csv.Error as exc:
+            raise InvalidInputError(f"CSV row {rows.line_num}: {exc}") from None
+
+
+def _csv_record(row: dict[str, str]) -> dict[str, Any]:
+    def cell(name: str) -> Any:
+        try:
+            return tagged_json.decode(json.loads(row[name]))
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"column {name!r} is not JSON: {exc.msg}") from None
+
+    record: dict[str, Any] = {"id": row["id"], "name": row["name"], "description": row["description"]}
+    for name in ("actions", "preconditions", "metadata", "created_at", "updated_at"):
+        record[name] = cell(name)
+    record["stats"] = {name: cell(name) for name in _STAT_FIELDS}
+    if row.get("provenance"):
+        record["provenance"] = cell("provenance")
+    if row.get("embedding"):
+        record["embedding"] = cell("embedding")
+    return record
+
+
+# -- validating one record -----------------------------------------------------------
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _record_to_skill(raw: Any, *, binary: bool) -> Skill:
+    if not isinstance(raw, dict):
+        raise InvalidInputError(f"a record is a map of fields, got {type(raw).__name__}")
+    unknown = set(raw) - _RECORD_FIELDS
+    if unknown:
+        raise InvalidInputError(f"unknown fields {sorted(map(str, unknown))}")
+    # JSON embeddings are plain number lists; every other JSON field may carry tags
+    record = raw if binary else {k: v if k == "embedding" else tagged_json.decode(v) for k, v in raw.items()}
+    skill_id = record.get("id")
+    if not isinstance(skill_id, str) or not 0 < len(skill_id) <= MAX_ID_LENGTH:
+        raise InvalidInputError(f"id must be a string of 1 to {MAX_ID_LENGTH} characters, got {skill_id!r}")
+    if "name" not in record or "actions" not in record:
+        raise InvalidInputError("name and actions are required")
+    if "embedding" not in record:
+        raise InvalidInputError("no embedding (the file was exported without embeddings)")
+    for stamp in ("created_at", "updated_at"):
+        value = record.get(stamp)
+        if value is not None and not _is_number(value):
+            raise InvalidInputError(f"{stamp} must be a finite number or null, got {value!r}")
+    provenance = record.get("provenance", [])
+    if not isinstance(provenance, list) or not all(isinstance(p, dict) for p in provenance):
+        raise InvalidInputError("provenance must be a list of maps")
+    return Skill(
+        name=record["name"],
+        actions=record["actions"],
+        embedding=_embedding(record["embedding"]),
+        preconditions=record.get("preconditions"),
+        description=record.get("description", ""),
+        metadata=record.get("metadata"),
+        id=skill_id,
+        stats=_stats(record.get("stats", {})),
+        created_at=record.get("created_at"),
+        updated_at=record.get("updated_at"),
+        provenance=provenance,
+    )
+
+
+def _embedding(value: Any) -> np.ndarray:
+    if isinstance(value, bytes):
+        if len(value) % 4:
+            raise InvalidInputError("a binary embedding holds float32 values (a multiple of 4 bytes)")
+        if not value:
+            raise InvalidInputError("embedding is empty")
+        return np.frombuffer(value, dtype="<f4").astype(np.float32)
+    if not isinstance(value, list) or not value or not all(_is_number(v) for v in value):
+        raise InvalidInputError("embedding must be a non-empty list of finite numbers")
+    return np.asarray(value, dtype=np.float64).astype(np.float32)
+
+
+def _stats(value: Any) -> SkillStats:
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"stats must be a map, got {type(value).__name__}")
+    unknown = set(value) - set(_STAT_FIELDS)
+    if unknown:
+        raise InvalidInputError(f"unknown stats {sorted(map(str, unknown))}")
+    counters = {}
+    for name, default in (("attempts", 0), ("successes", 0), ("failures", 0), ("observations", 1)):
+        count = value.get(name, default)
+        if not _is_int(count) or not 0 <= count <= MAX_COUNTER:
+            raise InvalidInputError(f"stats.{name} must be an integer from 0 to {MAX_COUNTER}, got {count!r}")
+        counters[name] = count
+    if counters["successes"] + counters["failures"] != counters["attempts"]:
+        raise InvalidInputError("stats: successes + failures must equal attempts")
+    if counters["observations"] < 1:
+        raise InvalidInputError("stats.observations must be at least 1")
+    reward, last_used = value.get("total_reward", 0.0), value.get("last_used_at")
+    if not _is_number(reward):
+        raise InvalidInputError(f"stats.total_reward must be a finite number, got {reward!r}")
+    if reward and not counters["attempts"]:
+        raise InvalidInputError("stats: a reward without any attempt")
+    if last_used is not None and not _is_number(last_used):
+        raise InvalidInputError(f"stats.last_used_at must be a finite number or null, got {last_used!r}")
+    return SkillStats(**counters, total_reward=float(reward), last_used_at=last_used)
+
+
+def _check_dims(skills: list[Skill], file_dim: int | None, dim: int | None, source: str) -> int | None:
+    expected = dim if dim is not None else file_dim
+    for number, skill in enumerate(skills, start=1):
+        size = len(skill.embedding)
+        if expected is None:
+            expected = size
+        elif size != expected:
+            raise DimensionMismatchError(
+                f"{source}: record {number}: embedding has dimension {size}, expected {expected}"
+            )
+    return expected
+
+
+def _check_ids(skills: list[Skill], source: str) -> None:
+    seen: set[str] = set()
+    for number, skill in enumerate(skills, start=1):
+        assert skill.id is not None  # set by _record_to_skill
+        if skill.id in seen:
+            raise InvalidInputError(f"{source}: record {number}: id {skill.id!r} appears twice")
+        seen.add(skill.id)
+    outcomes = sum(skill.stats.attempts for skill in skills)
+    if outcomes > MAX_REPLAYED_OUTCOMES:
+        raise InvalidInputError(
+            f"{source}: the file records {outcomes} outcomes; at most {MAX_REPLAYED_OUTCOMES} can be imported"
+        )
+
+
+def _check_fields(skills: list[Skill], dim: int | None, source: str) -> None:
+    """Run the store's own field checks (names, actions, preconditions, metadata, embeddings)
+    on every skill, in a throwaway in-memory backend, before any store is touched."""
+    if not skills or dim is None:
+        return
+    with MemoryBackend(dim) as scratch:
+        for number, skill in enumerate(skills, start=1):
+            try:
+                scratch.add(_bare(skill))
+            except SkillStoreError as exc:
+                raise _naming(exc, f"{source}: record {number}") from None
+            except (TypeError, ValueError, OverflowError) as exc:  # data the store's checks did not foresee
+                raise InvalidInputError(f"{source}: record {number}: {exc}") from None
+
+
+def _bare(skill: Skill) -> Skill:
+    """The user-settable fields of ``skill``: what ``add_many`` accepts."""
+    return Skill(
+        name=skill.name,
+        actions=skill.actions,
+        embedding=skill.embedding,
+        preconditions=skill.preconditions,
+        description=skill.description,
+        metadata=skill.metadata,
+    )
+
+
+# -- import ----------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    """What :func:`import_skills` did; ``ids`` maps each id in the file to the store's id."""
+
+    added: int = 0
+    replaced: int = 0
+    merged: int = 0
+    skipped: int = 0
+    ids: dict[str, str] = field(default_factory=dict)
+
+
+def import_skills(
+    store: SkillBackend,
+    skills: Sequence[Skill],
+    *,
+    on_conflict: str = "skip",
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Add ``skills`` (as read by :func:`read_skills`) to ``store``.
+
+    A skill conflicts when the store already holds its id. ``on_conflict`` decides:
+    ``"skip"`` keeps the store's skill; ``"replace"`` deletes it and adds the file's;
+    ``"merge"`` keeps the store's fields and adds the file's counters to its stats.
+    All new skills go in one ``add_many`` commit, which validates every skill before
+    writing; counters follow (see the module docstring).
+    """
+    if on_conflict not in CONFLICT_MODES:
+        raise InvalidInputError(f"on_conflict must be one of {CONFLICT_MODES}, got {on_conflict!r}")
+    result = ImportResult()
+    conflicting = [skill for skill in skills if skill.id in store]
+    fresh = [skill for skill in skills if skill.id not in store]
+    to_add = fresh + conflicting if on_conflict == "replace" else fresh
+    new_ids = store.add_many([_bare(skill) for skill in to_add])
+    for skill, new_id in zip(to_add, new_ids, strict=True):
+        result.ids[str(skill.id)] = new_id
+    result.added = len(fresh)
+    if on_conflict == "replace":
+        for skill in conflicting:
+            store.delete(str(skill.id))
+        result.replaced = len(conflicting)
+    for skill, new_id in zip(to_add, new_ids, strict=True):
+        _replay_outcomes(store, new_id, skill.stats)
+        if progress:
+            progress(1)
+    for skill in conflicting:
+        if on_conflict == "merge":
+            _replay_outcomes(store, str(skill.id), skill.stats)
+            result.merged += 1
+        elif on_conflict == "skip":
+            result.skipped += 1
+        if on_conflict != "replace":
+            result.ids[str(skill.id)] = str(skill.id)
+        if progress and on_conflict != "replace":
+            progress(1)
+    return result
+
+
+def _replay_outcomes(store: SkillBackend, skill_id: str, stats: SkillStats) -> None:
+    # record_outcome is the store's only way to count outcomes; the whole reward rides on
+    # the first one, so the total comes out exact (0.0 + x == x)
+    outcomes: Iterable[bool] = [True] * stats.successes + [False] * stats.failures
+    for number, success in enumerate(outcomes):
+        store.record_outcome(skill_id, success, stats.total_reward if number == 0 else None)
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise InvalidInputError(f"format must be one of {FORMATS}, got {fmt!r}")
+    return fmt
+
+
+def format_for(filename: str) -> str | None:
+    """The format a file name's suffix names (``.jsonl``/``.json``, ``.msgpack``/``.mpk``, ``.csv``)."""
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    return {"jsonl": "jsonl", "json": "jsonl", "ndjson": "jsonl", "msgpack": "msgpack", "mpk": "msgpack",
+            "csv": "csv"}.get(suffix)

@@ -29,7 +29,7 @@ def episode_line(number: int, result: EpisodeResult, skills: int) -> str:
 @contextmanager
 def progress_bar(total: int, label: str, enabled: bool) -> Iterator[Callable[[int], None]]:
     """Yields ``advance(n)``; draws a bar on stderr when ``enabled`` and stderr is a terminal."""
-    if not enabled:
+    if not enabled or not sys.stderr.isatty():  # no stray labels in logs and pipes
         yield lambda n: None
         return
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:

@@ -123,7 +123,7 @@ class ProceduralMemoryAgent:
                 continue
             done = self._take(state, self._explore(state), None, result)
         if result.success and learn and self.backend is not None:
-            self._learn(result)
+            self._learn(self.backend, result)
         return result
 
     def _retrieve(self, state: dict[str, Any], failed: set[tuple[str, Hashable]]) -> Skill | None:
@@ -190,29 +190,27 @@ class ProceduralMemoryAgent:
 
     # -- learning ---------------------------------------------------------------
 
-    def _learn(self, result: EpisodeResult) -> None:
-        assert self.backend is not None  # only called with a backend
+    def _learn(self, backend: SkillBackend, result: EpisodeResult) -> None:
         for segment in split_at_events(result.trajectory):
             if not segment.explored:
                 continue  # a skill ran this whole segment: nothing new to learn
             skill = build_skill(segment, shortest_route(segment), self.embedder, self.size)
-            outcome = self._remember(skill)
+            outcome = self._remember(backend, skill)
             if outcome == "added":
                 result.learned.append(skill.name)
             elif outcome == "improved":
                 result.improved.append(skill.name)
 
-    def _remember(self, skill: Skill) -> str:
+    def _remember(self, backend: SkillBackend, skill: Skill) -> str:
         """Add ``skill``, or shorten a reliable stored skill with the same preconditions and subgoal.
 
         Returns ``"added"``, ``"improved"`` or ``"known"``.
         """
-        assert self.backend is not None and skill.preconditions is not None
         metadata = skill.metadata or {}
-        matches = self.backend.search(
+        matches = backend.search(
             skill.embedding,
             TOP_K,
-            state=skill.preconditions,
+            state=skill.preconditions or {},
             where={"grid_size": self.size, "subgoal": metadata["subgoal"]},
         )
         # A stored skill that mostly fails does not stand in the way of a route that worked;
@@ -223,11 +221,11 @@ class ProceduralMemoryAgent:
             and (m.skill.stats.attempts == 0 or m.skill.stats.success_rate >= 0.5)
         ]
         if not same:
-            self.backend.add(skill)
+            backend.add(skill)
             return "added"
         best = min(same, key=lambda s: (len(s.actions), str(s.id)))
         if len(skill.actions) < len(best.actions):
-            self.backend.update(
+            backend.update(
                 str(best.id),
                 actions=skill.actions,
                 embedding=skill.embedding,

@@ -21,6 +21,7 @@ from skillstore.errors import (
     StoreLockedError,
     StoreNotFoundError,
 )
+from skillstore.info import StoreInfo, read_info
 from skillstore.model import Match, Skill, SkillStats
 from skillstore.ranking import BLEND_WEIGHT, RANK_MODES
 from skillstore.store import SkillStore, VerifyReport
@@ -47,8 +48,10 @@ __all__ = [
     "SkillStoreError",
     "StoreCorruptError",
     "StoreIOError",
+    "StoreInfo",
     "StoreLockedError",
     "StoreNotFoundError",
     "VerifyReport",
     "__version__",
+    "read_info",
 ]

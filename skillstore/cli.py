@@ -11,13 +11,14 @@ Values typed as ``key=value`` follow the rules in :mod:`skillstore.cli_values`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -56,6 +57,7 @@ SORT_KEYS: dict[str, Callable[[Skill], Any]] = {
     "uses": lambda s: (-s.stats.attempts, s.name, s.id),
     "created": lambda s: (s.created_at or 0.0, s.id),
 }
+INDEX_KINDS = ("flat", "hnsw", "auto")  # the kinds SkillStore.open accepts
 PROGRESS_THRESHOLD = 1000  # skills; smaller transfers finish before a bar is worth drawing
 
 
@@ -76,6 +78,8 @@ class StoreGroup(click.Group):
         except SkillStoreError as exc:
             raise click.ClickException(_one_line(exc)) from None
         except OSError as exc:  # a file named on the command line: the export target, the import source
+            if exc.errno == errno.EPIPE:
+                raise  # the reader went away (| head): click exits quietly
             raise click.ClickException(_one_line(exc)) from None
 
 
@@ -166,7 +170,8 @@ def main() -> None:
 @main.command()
 @path_argument
 @click.option("--dim", type=click.IntRange(min=1), required=True, help="Length of the skills' embeddings.")
-@click.option("--index", type=click.Choice(["flat"]), default="flat", show_default=True, help="Vector index kind.")
+@click.option("--index", type=click.Choice(INDEX_KINDS), default="flat", show_default=True,
+              help="flat (exact), hnsw (approximate, for large libraries) or auto (hnsw once large).")
 def init(path: Path, dim: int, index: str) -> None:
     """Create an empty store at PATH.
 
@@ -203,7 +208,9 @@ def info(path: Path, output: str) -> None:
             "format version": facts.format_version,
             "dim": facts.dim,
             "metric": facts.metric,
-            "index": facts.index_kind,
+            "index": facts.index_kind
+            + (f" (using {facts.index_active})" if facts.index_active != facts.index_kind else "")
+            + "".join(f", {key} {value}" for key, value in facts.index_params.items()),
             "skills": facts.skills,
             "generation": facts.generation,
             "log": f"{facts.log_frames} frames, {human_bytes(facts.log_bytes)}"
@@ -421,8 +428,8 @@ def export_command(path: Path, out: str, fmt: str | None, embeddings: bool) -> N
     fmt = fmt or format_for(out) or "jsonl"
     with _open(path) as store, _progress(len(store), "Exporting") as progress:
         if out == "-":
-            count = export_skills(store, click.get_binary_stream("stdout"), fmt, embeddings=embeddings,
-                                  progress=progress)
+            with click.open_file("-", "wb") as stdout:
+                count = export_skills(store, stdout, fmt, embeddings=embeddings, progress=progress)
         else:
             count = _export_to_file(store, Path(out), fmt, embeddings, progress)
     click.echo(f"Exported {count} skills to {'standard output' if out == '-' else out}", err=True)
@@ -466,7 +473,7 @@ def import_command(path: Path, file: str, fmt: str | None, on_conflict: str) -> 
     with contextlib.suppress(StoreNotFoundError):
         existing = read_info(path)
     source = "standard input" if file == "-" else file
-    with _input(file) as stream:
+    with click.open_file(file, "rb") as stream:
         content = read_skills(stream, fmt, dim=existing.dim if existing else None, source=source)
     if existing is None and content.dim is None:
         raise click.ClickException(f"{source} holds no skills to tell the dimension; create {path} with init")
@@ -479,15 +486,6 @@ def import_command(path: Path, file: str, fmt: str | None, on_conflict: str) -> 
         f"Imported {len(content.skills)} skills into {path}: {result.added} added, "
         f"{result.replaced} replaced, {result.merged} merged, {result.skipped} skipped"
     )
-
-
-@contextlib.contextmanager
-def _input(file: str) -> Iterator[IO[bytes]]:
-    if file == "-":
-        yield click.get_binary_stream("stdin")
-    else:
-        with open(file, "rb") as stream:
-            yield stream
 
 
 @main.command()

@@ -7,6 +7,7 @@ directly (no pyplot), which needs no display and leaves global state alone.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -65,7 +66,10 @@ def plot_library(skills: Sequence[Skill], out: Path, *, title: str, image_format
     _barh(signature_ax, [_short(label) for label, _ in counts], [n for _, n in counts], "tab:orange")
     signature_ax.set(title="Skills per precondition signature", xlabel="skills")
 
-    figure.savefig(out, format=image_format, dpi=100)
+    with warnings.catch_warnings():
+        # names in scripts the default font lacks are drawn as boxes; one warning per glyph is noise
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        figure.savefig(out, format=image_format, dpi=100)
 
 
 def _barh(ax: Axes, labels: list[str], values: list[int], color: str) -> None:

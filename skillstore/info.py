@@ -32,6 +32,8 @@ class StoreInfo:
     dim: int
     metric: str
     index_kind: str
+    index_active: str
+    index_params: dict[str, Any]
     generation: int
     skills: int
     snapshot_skills: int
@@ -64,6 +66,8 @@ def read_info(path: str | os.PathLike[str]) -> StoreInfo:
         dim=manifest.dim,
         metric=manifest.metric,
         index_kind=str(manifest.index.get("kind", "")),
+        index_active=str(manifest.index.get("active", manifest.index.get("kind", ""))),
+        index_params={k: v for k, v in manifest.index.items() if k not in ("kind", "active")},
         generation=manifest.generation,
         skills=manifest.skills + sum(_count_change(frame) for frame in scan.frames),
         snapshot_skills=manifest.skills,

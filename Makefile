@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: demo test slow lint install install-dev clean
+.PHONY: demo test slow lint bench bench-full install install-dev install-bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
+$(VENV)/.installed-bench: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+install-bench: $(VENV)/.installed-bench
 
 demo: install
 	$(PY) examples/quickstart.py
@@ -29,6 +34,14 @@ test: install-dev
 
 slow: install-dev
 	$(PY) -m pytest -q -m slow
+
+# Quick benchmark: N up to 10^5 (10^4 at d = 384), every system; ~15 minutes here.
+bench: install-bench
+	$(PY) -m benchmarks --preset quick
+
+# Full benchmark: adds N = 10^6 (2*10^5 at d = 384); hours on a 2-core machine.
+bench-full: install-bench
+	$(PY) -m benchmarks --preset full
 
 lint: install-dev
 	$(BIN)/ruff check skillstore agent benchmarks tests

@@ -97,6 +97,7 @@ class VectorIndex:
 
     def _attach(self, index: Any, mapped: bool) -> None:
         self._index = index
+        self._matrix: np.ndarray | None = None
         self._mapped = mapped
         self.kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
         # the vectors themselves: HNSW keeps them in a flat "storage" index
@@ -128,16 +129,18 @@ class VectorIndex:
             # keeps the mapping): take a private copy through serialisation first.
             self._attach(faiss.deserialize_index(faiss.serialize_index(self._index)), mapped=False)
         self._index.add(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim))
+        self._matrix = None  # the vectors may have moved
 
     def matrix(self) -> np.ndarray:
-        """A read-only view of every stored row (no copy)."""
-        n = len(self)
-        if n == 0:
-            return np.empty((0, self.dim), dtype=np.float32)
-        view = faiss.rev_swig_ptr(self._flat.get_xb(), n * self.dim)
-        array: np.ndarray = np.asarray(view).reshape(n, self.dim)
-        array.flags.writeable = False
-        return array
+        """A read-only view of every stored row (no copy), valid until the next ``add``."""
+        if self._matrix is None:
+            n = len(self)
+            if n == 0:
+                return np.empty((0, self.dim), dtype=np.float32)
+            view = faiss.rev_swig_ptr(self._flat.get_xb(), n * self.dim)
+            self._matrix = np.asarray(view).reshape(n, self.dim)
+            self._matrix.flags.writeable = False
+        return self._matrix
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         return np.array(self.matrix()[rows], dtype=np.float32)

@@ -99,15 +99,20 @@ def to_skill(record: dict[str, Any], vector: np.ndarray) -> Skill:
         description=record["description"],
         metadata=_copy(record["metadata"]),
         id=record["id"],
-        stats=SkillStats.from_dict(record["stats"]),
+        stats=SkillStats(**record["stats"]),
         created_at=record["created_at"],
         updated_at=record["updated_at"],
         provenance=[dict(p) for p in record["provenance"]],
     )
 
 
+_SCALARS = (str, int, float, bool, bytes, type(None))
+
+
 def _copy(value: Any) -> Any:
     if isinstance(value, list):
+        if all(type(v) in _SCALARS for v in value):
+            return value.copy()  # the common case: a list of action names or numbers
         return [_copy(v) for v in value]
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}

@@ -655,6 +655,8 @@ class SkillStore:
                 "dim": self.dim,
                 "backend": "skillstore",
                 "index": self._manifest.index["kind"],
+                "index_active": self._index.kind,
+                "index_params": {k: v for k, v in self._manifest.index.items() if k not in ("kind", "active")},
                 "generation": self._manifest.generation,
                 "log_frames": self._log_frames,
                 "log_bytes": self._log_end,

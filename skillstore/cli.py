@@ -161,6 +161,12 @@ def main() -> None:
     """Inspect, search, move and maintain skillstore skill libraries.
 
     \b
+    Values in KEY=VALUE options are typed by these rules:
+      true/false -> bool, null -> None, 3 -> int, 0.5 or 1e3 -> float,
+      [2,2] or (2,2) -> tuple (items typed alike), "3" or 'true' -> str
+      (quotes removed), anything else -> str as typed.
+
+    \b
     Example:
         skillstore init ./skills --dim 64
         skillstore list ./skills --sort success --limit 10

@@ -10,8 +10,9 @@ text                        value
 ``null`` / ``none``         None (any letter case)
 ``42``, ``-7``, ``+3``      int (decimal digits, optional sign)
 ``0.5``, ``-1e3``, ``.5``   float (a decimal point or an exponent makes a float)
-``[2,2]`` or ``(2, 2)``     tuple; items follow these same rules, nesting allowed,
-                            ``[]`` is the empty tuple, ``[5]`` a 1-tuple
+``[2,2]`` or ``(2, 2)``     tuple; items follow these same rules (bare items are
+                            trimmed), nesting allowed, ``[]`` is the empty tuple,
+                            ``[5]`` and ``(5,)`` are 1-tuples
 ``"3"`` or ``'true'``       str, quotes removed (quote to keep digits or
                             ``true`` a string); ``\\"`` and ``\\\\`` escape
 anything else               str, exactly as typed (``room_3``, ``inf``, ``nan``)
@@ -129,6 +130,10 @@ class _Parser:
                 return tuple(items)
             if char != ",":
                 raise self.error(f"expected ',' or {closer!r}")
+            self.skip_space()
+            if self.pos < len(self.text) and self.text[self.pos] == closer:  # a trailing comma: (3,)
+                self.pos += 1
+                return tuple(items)
 
     def quoted(self, quote: str) -> str:
         self.pos += 1

@@ -1,0 +1,184 @@
+"""Each error case: one clear line on stderr, the right exit code, no traceback, no change.
+
+Exit code 1: the operation failed (no store, a corrupt store, an unknown id, a
+vector of the wrong length, a bad import file). Exit code 2: the command line is
+malformed (click's usage errors: unparsable values, missing or clashing options).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import DIM, contents, run
+from click.testing import Result
+
+
+def assert_error(result: Result, code: int, *fragments: str) -> None:
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    if code == 1:
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, lines  # exactly one line
+        assert lines[0].startswith("Error: ")
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+
+
+READ_COMMANDS = [
+    ["info"],
+    ["list"],
+    ["show", "abc"],
+    ["search", "--vector", "[1,0,0,0]"],
+    ["stats"],
+    ["export"],
+    ["verify"],
+    ["plot", "-o", "out.png"],
+]
+WRITE_COMMANDS = [["delete", "abc"], ["record", "abc", "--success"], ["checkpoint"], ["verify", "--repair"]]
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS + WRITE_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_missing_store(tmp_path: Path, command: list[str]) -> None:
+    missing = tmp_path / "nowhere"
+    result = run(command[0], missing, *command[1:])
+    assert_error(result, 1, "no skill store at")
+    assert not missing.exists()  # nothing is created by a command that does not create
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS + WRITE_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_corrupt_manifest(store_path: Path, command: list[str]) -> None:
+    manifest = store_path / "MANIFEST"
+    data = bytearray(manifest.read_bytes())
+    data[-1] ^= 0xFF
+    manifest.write_bytes(bytes(data))
+    assert_error(run(command[0], store_path, *command[1:]), 1, "MANIFEST")
+
+
+def test_corrupt_snapshot_fails_loading_commands_but_not_info(store_path: Path) -> None:
+    assert run("checkpoint", store_path).exit_code == 0  # a snapshot holding the skills
+    skills_file = next(store_path.glob("snap-*/skills.msgpack"))
+    data = bytearray(skills_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    skills_file.write_bytes(bytes(data))
+    assert_error(run("list", store_path), 1, "checksum")
+    assert_error(run("verify", store_path, "--repair"), 1, "checksum")
+    assert run("info", store_path).exit_code == 0  # a header peek does not read the snapshot
+
+
+def test_not_a_store_directory(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    assert_error(run("init", tmp_path, "--dim", 4), 1, "not empty")
+    assert_error(run("list", tmp_path), 1, "no skill store")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["show", "nope"], ["delete", "nope"], ["record", "nope", "--failure"], ["search", "--like", "nope"]],
+    ids=lambda c: c[0],
+)
+def test_unknown_id(store_path: Path, command: list[str]) -> None:
+    before = contents(store_path)
+    assert_error(run(command[0], store_path, *command[1:]), 1, "no skill with id 'nope'")
+    assert contents(store_path) == before
+
+
+def test_delete_deletes_nothing_when_one_id_is_unknown(store_path: Path, ids: dict[str, str]) -> None:
+    before = contents(store_path)
+    assert_error(run("delete", store_path, ids["explore"], "nope"), 1, "nope")
+    assert contents(store_path) == before
+
+
+def test_ambiguous_name(tmp_path: Path) -> None:
+    from cli_helpers import LIBRARY, build_library
+
+    twin = {**LIBRARY[2], "embedding": [0.0, 0.2, 1.0, 0.0]}
+    build_library(tmp_path / "twins", [LIBRARY[2], twin])
+    assert_error(run("show", tmp_path / "twins", "explore"), 1, "2 skills are named 'explore'")
+
+
+@pytest.mark.parametrize(
+    "vector",
+    ["[1, 0", "1,0,0,0", "[]", '["a", 1, 2, 3]', "[true, 0, 0, 1]", '{"x": 1}', "null"],
+)
+def test_malformed_vector_is_a_usage_error(store_path: Path, vector: str) -> None:
+    assert_error(run("search", store_path, "--vector", vector), 2, "JSON list of numbers")
+
+
+@pytest.mark.parametrize(
+    ("vector", "fragment"),
+    [("[1, 0, 0]", "dimension 3"), ("[0, 0, 0, 0]", "all zeros"), ("[NaN, 0, 0, 1]", "NaN")],
+)
+def test_vector_the_store_rejects(store_path: Path, vector: str, fragment: str) -> None:
+    assert_error(run("search", store_path, "--vector", vector), 1, fragment)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["list", "--applicable", "agent_pos=[2,2"], "missing ']'"),
+        (["list", "--applicable", "has_key"], "expected key=value"),
+        (["list", "--where", "=3"], "key is empty"),
+        (["search", "--vector", "[1,0,0,0]", "--state", "pos=(1,]"], "empty item"),
+        (["search"], "exactly one of --vector and --like"),
+        (["search", "--vector", "[1,0,0,0]", "--like", "x"], "exactly one of --vector and --like"),
+        (["search", "--vector", "[1,0,0,0]", "-k", "0"], "-k"),
+        (["search", "--vector", "[1,0,0,0]", "--rank", "best"], "--rank"),
+        (["list", "--json", "--csv"], "cannot be used together"),
+        (["list", "--sort", "size"], "--sort"),
+        (["list", "--limit", "-1"], "--limit"),
+        (["record", "x"], "--success or --failure"),
+        (["record", "x", "--success", "--reward", "lots"], "--reward"),
+        (["delete"], "Missing argument"),
+        (["show"], "Missing argument"),
+        (["export", "--format", "xml"], "--format"),
+        (["import", "no-such-file.jsonl"], "does not exist"),
+        (["plot", "-o", "out.gif"], "use .png, .svg or .pdf"),
+        (["plot"], "Missing option"),
+        (["list", "--frobnicate"], "No such option"),
+    ],
+)
+def test_usage_errors_exit_2(store_path: Path, args: list[str], fragment: str) -> None:
+    before = contents(store_path)
+    assert_error(run(args[0], store_path, *args[1:]), 2, fragment)
+    assert contents(store_path) == before
+
+
+def test_unknown_command_and_missing_dim(tmp_path: Path) -> None:
+    assert_error(run("frobnicate"), 2, "No such command")
+    assert_error(run("init", tmp_path / "s"), 2, "--dim")
+    assert_error(run("init", tmp_path / "s", "--dim", "0"), 2, "--dim")
+
+
+def test_path_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    assert_error(run("list", tmp_path / "file"), 2, "is a file")
+
+
+def test_import_bad_file_changes_nothing(store_path: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"skillstore_export": 1, "dim": 4, "count": 1, "embeddings": true}\n{"id": 5}\n')
+    before = contents(store_path)
+    assert_error(run("import", store_path, bad), 1, "record 1", "id must be a string")
+    assert contents(store_path) == before
+
+
+def test_import_bad_file_creates_no_store(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("not,a,skillstore,export\n")
+    assert_error(run("import", tmp_path / "new", bad), 1, "missing columns")
+    assert not (tmp_path / "new").exists()
+
+
+def test_import_wrong_dimension(store_path: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    assert run("init", other, "--dim", DIM + 1).exit_code == 0
+    export = tmp_path / "skills.msgpack"
+    assert run("export", store_path, "-o", export).exit_code == 0
+    assert_error(run("import", other, export), 1, "dimension 4", "has 5")
+
+
+def test_export_to_an_unwritable_place(store_path: Path, tmp_path: Path) -> None:
+    assert_error(run("export", store_path, "-o", tmp_path / "no" / "dir" / "x.jsonl"), 1, "No such file")
+    assert not list((tmp_path).glob("**/*.tmp-*"))

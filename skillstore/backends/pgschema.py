@@ -1,0 +1,168 @@
+"""Where a PostgreSQL library lives: URLs, table layout, creation and removal.
+
+One database holds any number of libraries. ``skillstore_libraries`` registers each
+one (name, dim); each library is a table of its own, named after the library::
+
+    postgresql://user:secret@host:5432/db?library=gridworld   (default library: "skills")
+
+Columns that the store reads back (``fields``, ``provenance``) hold msgpack, so that
+actions, metadata and preconditions come back exactly as the embedded store gives
+them (bytes, floats and bools intact). The JSONB columns are for people and
+hand-written SQL; filters use the canonical ``*_items`` arrays (see ``canonical``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from skillstore.backends.canonical import lock_key
+from skillstore.errors import DimensionMismatchError, InvalidInputError, SkillStoreError, StoreNotFoundError
+
+DEFAULT_LIBRARY = "skills"
+REGISTRY = "skillstore_libraries"
+FORMAT_VERSION = 1
+HNSW_MAX_DIM = 2000  # pgvector cannot build an HNSW index over more dimensions
+VECTOR_MAX_DIM = 16000  # nor store a longer vector
+_LIBRARY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def split_url(url: str) -> tuple[str, str | None]:
+    """(connection URL for libpq, library name or None) from a skillstore URL."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    libraries = [value for key, value in query if key == "library"]
+    rest = [(key, value) for key, value in query if key != "library"]
+    conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(rest)))
+    return conninfo, libraries[-1] if libraries else None
+
+
+def masked(url: str) -> str:
+    """``url`` with its password replaced, for messages and ``stats()``."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+
+
+def check_library(name: str) -> str:
+    if not isinstance(name, str) or not _LIBRARY_NAME.match(name) or name == REGISTRY:
+        raise InvalidInputError(
+            f"a library name is 1-40 lowercase letters, digits or '_' starting with a letter, got {name!r}"
+        )
+    return name
+
+
+def read_dim(conn: psycopg.Connection[Any], library: str) -> int | None:
+    """The registered dimension of ``library``, or None when there is no such library."""
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (REGISTRY,)).fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = conn.execute(
+        sql.SQL("SELECT dim FROM {} WHERE name = %s").format(sql.Identifier(REGISTRY)), (library,)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def open_library(conn: psycopg.Connection[Any], library: str, dim: int | None, create: bool, where: str) -> int:
+    """Make sure ``library`` exists (creating it when allowed) and return its dimension."""
+    stored = read_dim(conn, library)
+    if stored is None:
+        if not create:
+            raise StoreNotFoundError(f"no skill library {library!r} at {where}")
+        if dim is None:
+            raise InvalidInputError(f"no skill library {library!r} at {where}: pass dim to create one")
+        stored = _create(conn, library, dim)
+    if dim is not None and dim != stored:
+        raise DimensionMismatchError(f"the library {library!r} at {where} has dim {stored}, not {dim}")
+    return stored
+
+
+def _create(conn: psycopg.Connection[Any], library: str, dim: int) -> int:
+    if dim > VECTOR_MAX_DIM:
+        raise InvalidInputError(f"PostgreSQL vectors hold at most {VECTOR_MAX_DIM} dimensions, not {dim}")
+    with conn.transaction():
+        # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalogs: serialise creators.
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("skillstore", "create"),))
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except psycopg.errors.InsufficientPrivilege:
+            raise SkillStoreError(
+                "the pgvector extension is not installed in this database and this role may not "
+                "install it: ask an administrator to run CREATE EXTENSION vector"
+            ) from None
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, dim integer NOT NULL,"
+                " format integer NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+            ).format(sql.Identifier(REGISTRY))
+        )
+        stored = read_dim(conn, library)
+        if stored is not None:
+            return stored  # another process created it while we waited
+        table = sql.Identifier(library)
+        conn.execute(_TABLE.format(table=table, dim=sql.Literal(dim)))
+        indexes = [_GIN.format(name=sql.Identifier(f"{library}_{column}"), table=table, column=sql.Identifier(column))
+                   for column in ("precondition_items", "metadata_items")]
+        indexes.append(_SIGNATURE_INDEX.format(name=sql.Identifier(f"{library}_signature"), table=table))
+        if dim <= HNSW_MAX_DIM:
+            indexes.append(_HNSW.format(name=sql.Identifier(f"{library}_embedding_hnsw"), table=table))
+        for statement in indexes:
+            conn.execute(statement)
+        conn.execute(
+            sql.SQL("INSERT INTO {} (name, dim, format) VALUES (%s, %s, %s)").format(sql.Identifier(REGISTRY)),
+            (library, dim, FORMAT_VERSION),
+        )
+    return dim
+
+
+def drop_library(conn: psycopg.Connection[Any], library: str) -> None:
+    """Remove a library's table and its registration (its skills are gone for good)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("skillstore", "create"),))
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(library)))
+        if read_dim(conn, library) is not None:
+            conn.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(sql.Identifier(REGISTRY)), (library,))
+
+
+def has_hnsw(conn: psycopg.Connection[Any], library: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{library}_embedding_hnsw",)).fetchone()
+    return bool(row and row[0])
+
+
+_TABLE = sql.SQL(
+    """
+    CREATE TABLE {table} (
+        seq bigint GENERATED ALWAYS AS IDENTITY,
+        id text PRIMARY KEY,
+        name text NOT NULL,
+        description text NOT NULL,
+        fields bytea NOT NULL,
+        preconditions jsonb NOT NULL,
+        metadata jsonb NOT NULL,
+        precondition_items text[] NOT NULL,
+        metadata_items text[] NOT NULL,
+        precondition_signature text NOT NULL,
+        embedding vector({dim}) NOT NULL,
+        attempts bigint NOT NULL DEFAULT 0,
+        successes bigint NOT NULL DEFAULT 0,
+        failures bigint NOT NULL DEFAULT 0,
+        observations bigint NOT NULL DEFAULT 1,
+        total_reward double precision NOT NULL DEFAULT 0,
+        last_used_at double precision,
+        created_at double precision NOT NULL,
+        updated_at double precision NOT NULL,
+        provenance bytea NOT NULL,
+        CHECK (successes >= 0 AND failures >= 0 AND successes + failures = attempts)
+    )
+    """
+)
+_GIN = sql.SQL("CREATE INDEX {name} ON {table} USING gin ({column})")
+_SIGNATURE_INDEX = sql.SQL("CREATE INDEX {name} ON {table} (precondition_signature)")
+_HNSW = sql.SQL("CREATE INDEX {name} ON {table} USING hnsw (embedding vector_ip_ops)")

@@ -1,0 +1,658 @@
+"""PostgresBackend: a skill library in PostgreSQL with pgvector, shared by any number of hosts.
+
+It has the semantics of ``SkillStore`` and ``MemoryBackend``: the same validators
+(so the same errors), the same records, the same ranking code. What the server adds:
+
+- every call is one transaction, so processes on many machines can share a library;
+- ``record_outcome`` is a single ``UPDATE … SET attempts = attempts + 1 … RETURNING``:
+  concurrent outcomes are never lost;
+- ``add`` with ``dedup_threshold`` takes a transaction-scoped advisory lock on the
+  precondition signature before it looks for a near-duplicate, so two hosts adding
+  the same skill at once leave one skill observed twice;
+- applicability and ``where`` are computed in SQL over canonical items (``canonical``).
+
+Search runs in SQL over the filtered rows, ordered by the rank mode's score, and
+fetches a few candidates more than ``k``; the exact scores and the final order are
+then computed with ``skillstore.ranking`` exactly as the other backends do. Filtered
+queries, and any query on a library of at most ``exact_limit`` skills, scan exactly;
+only unfiltered similarity queries on larger libraries use the HNSW index, which is
+approximate (pgvector's HNSW, like FAISS's, loses recall under selective filters).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+import psycopg
+from pgvector import Vector
+from pgvector.psycopg import register_vector
+from psycopg import sql
+
+from skillstore import ranking
+from skillstore.backends import canonical, pgschema
+from skillstore.codec import pack, unpack
+from skillstore.errors import (
+    BackendConnectionError,
+    InvalidInputError,
+    ReadOnlyStoreError,
+    SkillNotFoundError,
+    SkillStoreError,
+    StoreNotFoundError,
+)
+from skillstore.model import Match, Skill, SkillStats
+from skillstore.records import (
+    PROVENANCE_LIMIT,
+    canonical_preconditions,
+    merge_entry,
+    new_id,
+    prepare_skill,
+    summarise,
+    to_skill,
+)
+from skillstore.store import VerifyReport
+from skillstore.validation import (
+    check_dim,
+    check_fields,
+    check_k,
+    check_outcome,
+    check_state,
+    check_threshold,
+    check_where,
+    normalise_embedding,
+    normalise_queries,
+    per_query_states,
+)
+
+T = TypeVar("T")
+
+EXACT_LIMIT = 20_000  # up to this many skills, even unfiltered similarity queries scan exactly
+RERANK_SLACK = 8  # candidates fetched beyond k, so float noise between SQL and NumPy cannot change the top k
+SIZE_RECHECK_SECONDS = 10.0  # how stale the library size that picks exact or HNSW search may be
+DEDUP_MARGIN = 1e-4  # SQL preselects near-duplicates this far below the threshold; NumPy decides
+_RETRIES = 5  # a transaction chosen as a deadlock victim is run again
+_RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+_COLUMNS = sql.SQL(
+    "id, fields, embedding, attempts, successes, failures, observations, total_reward,"
+    " last_used_at, created_at, updated_at, provenance"
+)
+_RATE = "(CASE WHEN attempts > 0 THEN successes::float8 / attempts ELSE 0 END)"
+
+
+class PostgresBackend:
+    """A skill library in a PostgreSQL table, with the semantics of ``SkillStore``.
+
+    ``url`` is a libpq URL, optionally naming the library: ``postgresql://host/db?library=name``
+    (or pass ``library``; the default is ``"skills"``). ``dim`` is required to create a
+    library and checked against an existing one. Open it through ``SkillStore.open(url, …)``
+    or directly. One instance holds one connection; share it between threads freely
+    (calls are serialised) and give each process its own.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        dim: int | None = None,
+        *,
+        dedup_threshold: float | None = None,
+        library: str | None = None,
+        create: bool = True,
+        read_only: bool = False,
+        exact_limit: int = EXACT_LIMIT,
+    ) -> None:
+        if dim is not None:
+            dim = check_dim(dim)
+        self.dedup_threshold = check_threshold(dedup_threshold)
+        self._conninfo, url_library = pgschema.split_url(url)
+        self.library = pgschema.check_library(library or url_library or pgschema.DEFAULT_LIBRARY)
+        self.url = pgschema.masked(url)
+        self.read_only = read_only
+        if isinstance(exact_limit, bool) or not isinstance(exact_limit, int) or exact_limit < 0:
+            raise InvalidInputError(f"exact_limit must be a non-negative integer, got {exact_limit!r}")
+        self.exact_limit = exact_limit
+        self._table = sql.Identifier(self.library)
+        self._mutex = threading.RLock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._closed = False
+        self._size_estimate, self._size_checked_at = 0.0, -float("inf")
+        self._where = f"{self.url} (library {self.library!r})"
+        try:
+            conn = self._connect(register=False)
+            self._dim = self._guard(lambda: pgschema.open_library(conn, self.library, dim, create, self.url))
+            self._guard(lambda: register_vector(conn))
+            self._hnsw = self._guard(lambda: pgschema.has_hnsw(conn, self.library))
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connection ------------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def __enter__(self) -> PostgresBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresBackend({self.url!r}, library={self.library!r}, dim={self._dim})"
+
+    def close(self) -> None:
+        """Close the connection. Every acknowledged write is already committed."""
+        with self._mutex:
+            self._closed = True
+            if self._conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.close()
+                self._conn = None
+
+    def _connect(self, register: bool = True) -> psycopg.Connection[Any]:
+        options: dict[str, Any] = {"autocommit": True, "application_name": "skillstore"}
+        if "connect_timeout" not in self._conninfo:
+            options["connect_timeout"] = 10
+        try:
+            conn = psycopg.connect(self._conninfo, **options)
+        except psycopg.OperationalError as exc:
+            raise BackendConnectionError(f"cannot connect to {self.url}: {_first_line(exc)}") from None
+        if self.read_only:
+            conn.execute("SET default_transaction_read_only = on")
+        if register:
+            self._guard(lambda: register_vector(conn))
+        self._conn = conn
+        return conn
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._closed:
+            raise SkillStoreError(f"{self._where}: the library is closed")
+        if self._conn is None or self._conn.closed:
+            return self._connect()  # the previous connection dropped: reconnect
+        return self._conn
+
+    def _guard(self, work: Callable[[], T]) -> T:
+        """Run ``work``, turning driver errors into skillstore errors."""
+        try:
+            return work()
+        except psycopg.errors.UndefinedTable:
+            raise StoreNotFoundError(f"{self._where} no longer exists") from None
+        except psycopg.errors.ReadOnlySqlTransaction:
+            raise ReadOnlyStoreError(f"{self._where} was opened read-only") from None
+        except psycopg.OperationalError as exc:
+            if isinstance(exc, _RETRYABLE):
+                raise
+            if self._conn is not None and self._conn.closed:
+                raise BackendConnectionError(
+                    f"lost the connection to {self.url}; a write in flight may or may not have "
+                    f"committed: {_first_line(exc)}"
+                ) from None
+            raise SkillStoreError(f"{self._where}: {_first_line(exc)}") from None
+        except psycopg.Error as exc:
+            raise SkillStoreError(f"{self._where}: {_first_line(exc)}") from None
+
+    def _run(
+        self, work: Callable[[psycopg.Connection[Any]], T], *, write: bool = False, atomic: bool = True
+    ) -> T:
+        """Run ``work`` in one transaction, again if the server chose it as a deadlock victim.
+
+        ``atomic=False`` is for work of a single statement, which the server runs atomically
+        anyway: it saves the BEGIN and COMMIT round trips.
+        """
+        with self._mutex:
+            if write and self.read_only:
+                raise ReadOnlyStoreError(f"{self._where} was opened read-only")
+            conn = self._connection()
+            for attempt in range(_RETRIES):
+                try:
+                    if not atomic:
+                        return self._guard(lambda: work(conn))
+                    return self._guard(lambda: _in_transaction(conn, work))
+                except _RETRYABLE as exc:
+                    if attempt == _RETRIES - 1:
+                        raise SkillStoreError(f"{self._where}: {_first_line(exc)}") from None
+            raise AssertionError("unreachable")
+
+    # -- writes ----------------------------------------------------------------------
+
+    def add(self, skill: Skill) -> str:
+        """Store ``skill`` and return its new id (or, with dedup, the id it was merged into)."""
+        return self.add_many([skill])[0]
+
+    def add_many(self, skills: Iterable[Skill]) -> list[str]:
+        """Store several skills in one transaction; returns their ids in order."""
+        prepared = [prepare_skill(skill, self._dim) for skill in skills]
+        signatures = [canonical.signature(fields["preconditions"]) for fields, _ in prepared]
+
+        def work(conn: psycopg.Connection[Any]) -> list[str]:
+            at = time.time()
+            if self.dedup_threshold is not None:
+                # Locks in one global order: two batches can never wait on each other in a cycle.
+                keys = sorted({canonical.lock_key(self.library, s) for s in signatures})
+                for key in keys:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            ids = []
+            for (fields, vector), signature in zip(prepared, signatures, strict=True):
+                duplicate = self._find_duplicate(conn, signature, vector)
+                if duplicate is None:
+                    ids.append(self._insert(conn, fields, vector, signature, at))
+                else:
+                    skill_id, score, provenance = duplicate
+                    self._merge(conn, skill_id, provenance, merge_entry(fields["name"], score, at))
+                    ids.append(skill_id)
+            return ids
+
+        return self._run(work, write=True)
+
+    def _find_duplicate(
+        self, conn: psycopg.Connection[Any], signature: str, vector: np.ndarray
+    ) -> tuple[str, float, list[dict[str, Any]]] | None:
+        """The most similar skill with equal preconditions at least as close as the threshold.
+
+        SQL preselects (and row-locks) candidates a little below the threshold; the
+        cosine that decides is NumPy's float32 dot product, as in the other backends.
+        """
+        if self.dedup_threshold is None:
+            return None
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT id, embedding, provenance FROM {} WHERE precondition_signature = %s"
+                " AND (embedding <#> %s) <= %s FOR UPDATE"
+            ).format(self._table),
+            (signature, vector, -(self.dedup_threshold - DEDUP_MARGIN)),
+        ).fetchall()
+        best: tuple[float, str, bytes] | None = None
+        for skill_id, embedding, provenance in rows:
+            score = float(np.dot(_vector(embedding), vector))
+            if score >= self.dedup_threshold and (best is None or (-score, skill_id) < (-best[0], best[1])):
+                best = (score, skill_id, provenance)
+        return None if best is None else (best[1], best[0], unpack(best[2]))
+
+    def _insert(
+        self, conn: psycopg.Connection[Any], fields: dict[str, Any], vector: np.ndarray, signature: str, at: float
+    ) -> str:
+        values = _content(fields)
+        while True:
+            skill_id = new_id()
+            row = conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (id, name, description, fields, preconditions, metadata,"
+                    " precondition_items, metadata_items, precondition_signature, embedding,"
+                    " created_at, updated_at, provenance)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (id) DO NOTHING RETURNING id"
+                ).format(self._table),
+                (skill_id, *values, signature, vector, at, at, pack([])),
+            ).fetchone()
+            if row is not None:
+                return skill_id
+
+    def _merge(
+        self, conn: psycopg.Connection[Any], skill_id: str, provenance: list[dict[str, Any]], entry: dict[str, Any]
+    ) -> None:
+        """Count one more observation (``records.apply_merge``); the row is locked by the caller."""
+        conn.execute(
+            sql.SQL(
+                "UPDATE {} SET observations = observations + 1, provenance = %s, updated_at = %s WHERE id = %s"
+            ).format(self._table),
+            (pack([*provenance, entry][-PROVENANCE_LIMIT:]), entry["at"], skill_id),
+        )
+
+    def update(self, skill_id: str, **fields: Any) -> Skill:
+        """Change some of a skill's fields (name, actions, embedding, preconditions,
+        description, metadata); returns the updated skill."""
+        checked = check_fields(fields, self._dim)
+        vector = checked.pop("embedding", None)
+
+        def work(conn: psycopg.Connection[Any]) -> Skill:
+            row = conn.execute(
+                sql.SQL("SELECT fields FROM {} WHERE id = %s FOR UPDATE").format(self._table), (skill_id,)
+            ).fetchone()
+            if row is None:
+                raise SkillNotFoundError(skill_id)
+            merged = {**_decode_fields(row[0]), **checked}
+            updated = conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET name = %s, description = %s, fields = %s, preconditions = %s, metadata = %s,"
+                    " precondition_items = %s, metadata_items = %s, precondition_signature = %s,"
+                    " embedding = COALESCE(%s, embedding), updated_at = %s WHERE id = %s RETURNING {}"
+                ).format(self._table, _COLUMNS),
+                (*_content(merged), canonical.signature(merged["preconditions"]), vector, time.time(), skill_id),
+            ).fetchone()
+            return _to_skill(updated)
+
+        self._check_id(skill_id)
+        return self._run(work, write=True)
+
+    def delete(self, skill_id: str) -> None:
+        """Remove a skill; raises SkillNotFoundError when there is none with that id."""
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            row = conn.execute(
+                sql.SQL("DELETE FROM {} WHERE id = %s RETURNING id").format(self._table), (skill_id,)
+            ).fetchone()
+            if row is None:
+                raise SkillNotFoundError(skill_id)
+
+        self._check_id(skill_id)
+        self._run(work, write=True, atomic=False)
+
+    def record_outcome(self, skill_id: str, success: bool, reward: float | None = None) -> SkillStats:
+        """Count one attempt and whether it succeeded, atomically on the server; returns the new stats."""
+        ok, value = check_outcome(success, reward)
+
+        def work(conn: psycopg.Connection[Any]) -> SkillStats:
+            row = conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET attempts = attempts + 1, successes = successes + %s,"
+                    " failures = failures + %s, total_reward = total_reward + %s, last_used_at = %s"
+                    " WHERE id = %s"
+                    " RETURNING attempts, successes, failures, observations, total_reward, last_used_at"
+                ).format(self._table),
+                (int(ok), int(not ok), 0.0 if value is None else value, time.time(), skill_id),
+            ).fetchone()
+            if row is None:
+                raise SkillNotFoundError(skill_id)
+            return _stats(*row)
+
+        self._check_id(skill_id)
+        return self._run(work, write=True, atomic=False)
+
+    @staticmethod
+    def _check_id(skill_id: object) -> None:
+        if not isinstance(skill_id, str):
+            raise SkillNotFoundError(skill_id)  # type: ignore[arg-type]
+
+    # -- reads -----------------------------------------------------------------------
+
+    def _fetch(self, statement: sql.Composed, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows of one read-only statement (a single statement needs no explicit transaction)."""
+        return self._run(lambda conn: conn.execute(statement, params).fetchall(), atomic=False)
+
+    def get(self, skill_id: str) -> Skill:
+        """The skill with this id; raises SkillNotFoundError when there is none."""
+        self._check_id(skill_id)
+        rows = self._fetch(sql.SQL("SELECT {} FROM {} WHERE id = %s").format(_COLUMNS, self._table), (skill_id,))
+        if not rows:
+            raise SkillNotFoundError(skill_id)
+        return _to_skill(rows[0])
+
+    def __len__(self) -> int:
+        return int(self._fetch(sql.SQL("SELECT count(*) FROM {}").format(self._table))[0][0])
+
+    def __contains__(self, skill_id: object) -> bool:
+        if not isinstance(skill_id, str):
+            return False
+        statement = sql.SQL("SELECT 1 FROM {} WHERE id = %s").format(self._table)
+        return bool(self._fetch(statement, (skill_id,)))
+
+    def __iter__(self) -> Iterator[Skill]:
+        """Every skill, oldest first; skills deleted while iterating are skipped."""
+        ids = [row[0] for row in self._fetch(sql.SQL("SELECT id FROM {} ORDER BY seq").format(self._table))]
+        batch = 256  # rows fetched per round trip: memory stays bounded for any library size
+        statement = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s) ORDER BY seq").format(_COLUMNS, self._table)
+        for start in range(0, len(ids), batch):
+            yield from (_to_skill(row) for row in self._fetch(statement, (ids[start : start + batch],)))
+
+    def search(
+        self,
+        embedding: Any,
+        k: int = 5,
+        *,
+        state: Mapping[str, Any] | None = None,
+        where: Mapping[str, Any] | None = None,
+        rank: str = "similarity",
+        min_score: float | None = None,
+    ) -> list[Match]:
+        """The ``k`` best skills for ``embedding`` among those applicable to ``state``
+        (see ``SkillStore.search``; the semantics are the same)."""
+        query = None if embedding is None else normalise_embedding(embedding, self._dim)
+        k, state = check_k(k), check_state(state)
+        checked_where, rank = check_where(where), ranking.check_rank(rank)
+        return self._run(
+            lambda conn: self._search(conn, query, k, state, checked_where, rank, min_score), atomic=False
+        )
+
+    def search_many(
+        self,
+        embeddings: Any,
+        k: int = 5,
+        *,
+        state: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        where: Mapping[str, Any] | None = None,
+        rank: str = "similarity",
+        min_score: float | None = None,
+    ) -> list[list[Match]]:
+        """``search`` for each row of ``embeddings``, all read in one transaction."""
+        queries = normalise_queries(embeddings, self._dim)
+        states = per_query_states(state, len(queries))
+        k, checked_where, rank = check_k(k), check_where(where), ranking.check_rank(rank)
+        return self._run(
+            lambda conn: [
+                self._search(conn, q, k, s, checked_where, rank, min_score)
+                for q, s in zip(queries, states, strict=True)
+            ]
+        )
+
+    def _search(
+        self,
+        conn: psycopg.Connection[Any],
+        query: np.ndarray | None,
+        k: int,
+        state: Mapping[str, Any] | None,
+        where: dict[str, Any],
+        rank: str,
+        min_score: float | None,
+    ) -> list[Match]:
+        filters, params = [], []
+        if state is not None:
+            filters.append(sql.SQL("precondition_items <@ %s::text[]"))
+            params.append(canonical.items(state))
+        if where:
+            filters.append(sql.SQL("metadata_items @> %s::text[]"))
+            params.append(canonical.items(where))
+        limit = k + RERANK_SLACK
+        order_params: list[Any] = [] if query is None else [query]
+        if query is not None and rank == "blend":
+            order_params = [ranking.BLEND_WEIGHT, query, ranking.BLEND_WEIGHT]
+        if query is not None and rank == "similarity" and not filters and self._large(conn):
+            # The one approximate path: the planner answers from the HNSW index.
+            statement = sql.SQL("SELECT {} FROM {} ORDER BY embedding <#> %s LIMIT %s").format(
+                _COLUMNS, self._table
+            )
+            with conn.transaction():
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(64, 2 * limit))),))
+                rows = conn.execute(statement, (query, limit)).fetchall()
+        else:
+            # Exact. OFFSET 0 keeps the filtered subquery from being merged into the outer one,
+            # so the planner cannot serve the ORDER BY from the HNSW index (an approximate scan
+            # that loses recall under filters): every filtered row is scored.
+            where_sql = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(filters) if filters else sql.SQL("")
+            statement = sql.SQL(
+                "SELECT {} FROM (SELECT * FROM {}{} OFFSET 0) AS candidates ORDER BY {} LIMIT %s"
+            ).format(_COLUMNS, self._table, where_sql, _exact_order(query, rank))
+            rows = conn.execute(statement, (*params, *order_params, limit)).fetchall()
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        vectors = [_vector(row[2]) for row in rows]
+        cosines = None if query is None else np.stack(vectors) @ query
+        successes = np.array([row[4] for row in rows])
+        attempts = np.array([row[3] for row in rows])
+        primary, secondary = ranking.scores(rank, cosines, successes, attempts)
+        best = ranking.order(primary, secondary, ranking.ids_lookup(ids), k, min_score)
+        return [Match(_to_skill(rows[i]), float(primary[i])) for i in best]
+
+    def _large(self, conn: psycopg.Connection[Any]) -> bool:
+        """True when the library is big enough for the approximate HNSW path.
+
+        Reads the planner's row estimate, at most every ``SIZE_RECHECK_SECONDS``.
+        """
+        if not self._hnsw:
+            return False
+        now = time.monotonic()
+        if now - self._size_checked_at > SIZE_RECHECK_SECONDS:
+            row = conn.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (self.library,)).fetchone()
+            self._size_estimate = 0.0 if row is None else float(row[0])
+            self._size_checked_at = now
+        return self._size_estimate > self.exact_limit
+
+    # -- library-wide ----------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Library figures (as ``SkillStore.stats``) and facts about the table."""
+
+        def work(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+            counts = conn.execute(
+                sql.SQL("SELECT attempts, successes, observations FROM {}").format(self._table)
+            ).fetchall()
+            records = [{"stats": {"attempts": a, "successes": s, "observations": o}} for a, s, o in counts]
+            facts = conn.execute(
+                sql.SQL(
+                    "SELECT count(DISTINCT precondition_signature), pg_total_relation_size(%s::regclass),"
+                    " current_setting('server_version') FROM {}"
+                ).format(self._table),
+                (self.library,),
+            ).fetchone()
+            assert facts is not None
+            return {
+                **summarise(records),
+                "dim": self._dim,
+                "backend": "postgresql",
+                "url": self.url,
+                "library": self.library,
+                "index": "hnsw" if self._hnsw else "exact",
+                "exact_limit": self.exact_limit,
+                "precondition_signatures": int(facts[0]),
+                "bytes_on_disk": int(facts[1]),
+                "server_version": facts[2],
+            }
+
+        return self._run(work)
+
+    def checkpoint(self) -> None:
+        """Refresh the planner's statistics (``ANALYZE``); commits are already durable on the server."""
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(sql.SQL("ANALYZE {}").format(self._table))
+
+        self._run(work, write=True)
+
+    def refresh(self) -> None:
+        """Nothing to do: every call reads the latest committed state. Present so code can treat
+        every backend alike."""
+        self._run(lambda conn: None, atomic=False)
+
+    def verify(self) -> VerifyReport:
+        """Check the library's registration, table and invariants; returns a report."""
+
+        def work(conn: psycopg.Connection[Any]) -> VerifyReport:
+            report = VerifyReport()
+            dim = pgschema.read_dim(conn, self.library)
+            if dim != self._dim:
+                report.problems.append(f"registered dim is {dim}, opened with {self._dim}")
+            row = conn.execute(
+                sql.SQL(
+                    "SELECT count(*), count(*) FILTER (WHERE abs(vector_norm(embedding) - 1) > 1e-3),"
+                    " count(*) FILTER (WHERE successes + failures <> attempts OR observations < 1)"
+                    " FROM {}"
+                ).format(self._table)
+            ).fetchone()
+            assert row is not None
+            skills, unnormalised, bad_counts = (int(v) for v in row)
+            if unnormalised:
+                report.problems.append(f"{unnormalised} embeddings are not unit vectors")
+            if bad_counts:
+                report.problems.append(f"{bad_counts} skills have inconsistent counters")
+            if not pgschema.has_hnsw(conn, self.library) and self._dim <= pgschema.HNSW_MAX_DIM:
+                report.warnings.append("the HNSW index is missing: large unfiltered searches scan exactly")
+            report.facts.update({"skills": skills, "dim": self._dim, "library": self.library, "url": self.url})
+            return report
+
+        return self._run(work)
+
+    def drop(self) -> None:
+        """Delete the whole library (table and registration) and close this handle."""
+        self._run(lambda conn: pgschema.drop_library(conn, self.library), write=True)
+        self.close()
+
+
+def _in_transaction(conn: psycopg.Connection[Any], work: Callable[[psycopg.Connection[Any]], T]) -> T:
+    with conn.transaction():
+        return work(conn)
+
+
+def _exact_order(query: np.ndarray | None, rank: str) -> sql.Composable:
+    """ORDER BY for the rank mode, best first, ties broken by id as ``ranking.order`` does."""
+    by_id = sql.SQL('id COLLATE "C"')
+    if query is None:
+        return sql.SQL(f"{_RATE} DESC, ") + by_id
+    if rank == "success":
+        return sql.SQL(f"{_RATE} DESC, embedding <#> %s, ") + by_id
+    if rank == "blend":
+        return sql.SQL(
+            "((1 - %s) * -(embedding <#> %s) + %s * (successes + 1)::float8 / (attempts + 2)) DESC, "
+        ) + by_id
+    return sql.SQL("embedding <#> %s, ") + by_id
+
+
+def _content(fields: dict[str, Any]) -> tuple[Any, ...]:
+    """Column values for a skill's content: readable copies, exact msgpack, canonical items."""
+    from psycopg.types.json import Jsonb
+
+    return (
+        canonical.readable(fields["name"]),
+        canonical.readable(fields["description"]),
+        pack({key: fields[key] for key in ("name", "actions", "preconditions", "description", "metadata")}),
+        Jsonb(canonical.readable(fields["preconditions"])),
+        Jsonb(canonical.readable(fields["metadata"])),
+        canonical.items(fields["preconditions"]),
+        canonical.items(fields["metadata"]),
+    )
+
+
+def _decode_fields(data: bytes) -> dict[str, Any]:
+    fields: dict[str, Any] = unpack(data)
+    fields["preconditions"] = canonical_preconditions(fields["preconditions"])
+    return fields
+
+
+def _stats(
+    attempts: int, successes: int, failures: int, observations: int, total_reward: float, last_used_at: float | None
+) -> SkillStats:
+    return SkillStats(
+        attempts=attempts,
+        successes=successes,
+        failures=failures,
+        observations=observations,
+        total_reward=total_reward,
+        last_used_at=last_used_at,
+    )
+
+
+def _to_skill(row: Any) -> Skill:
+    (skill_id, fields, embedding, attempts, successes, failures, observations, total_reward,
+     last_used_at, created_at, updated_at, provenance) = row
+    record = {
+        "id": skill_id,
+        **_decode_fields(fields),
+        "stats": _stats(attempts, successes, failures, observations, total_reward, last_used_at).to_dict(),
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "provenance": unpack(provenance),
+    }
+    return to_skill(record, _vector(embedding))
+
+
+def _vector(value: Vector) -> np.ndarray:
+    """A pgvector value as the float32 array the other backends hold (the values are exact)."""
+    return np.array(value.to_numpy(), dtype=np.float32)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -26,8 +26,11 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 install-bench: $(VENV)/.installed-bench
 
+# Trains the agent with random exploration on a persistent store in ./demo-store, then
+# lists what it learned. Run it twice: the second run starts with the stored skills.
 demo: install
-	$(PY) examples/quickstart.py
+	$(PY) -m agent train --store demo-store --episodes 30 --explore random --seed 0 --baseline --plot demo-training.png
+	$(BIN)/skillstore list demo-store
 
 test: install-dev
 	$(PY) -m pytest -q -m "not slow"
@@ -48,4 +51,4 @@ lint: install-dev
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) demo-store .pytest_cache .hypothesis
+	rm -rf $(VENV) demo-store demo-training.png .pytest_cache .hypothesis

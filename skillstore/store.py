@@ -21,11 +21,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from skillstore import ranking
+from skillstore.backends import is_url, open_url
 from skillstore.catalog import Catalog
 from skillstore.codec import pack, unpack
 from skillstore.errors import (
@@ -71,6 +72,9 @@ from skillstore.validation import (
     normalise_queries,
     per_query_states,
 )
+
+if TYPE_CHECKING:
+    from skillstore.backends.postgres import PostgresBackend
 
 SKILLS_FILE = "skills.msgpack"
 INDEX_FILE = "index.faiss"
@@ -133,8 +137,12 @@ class SkillStore:
         index: str | None = None,
         durability: str = "fsync",
         lock_timeout: float = 30.0,
-    ) -> SkillStore:
+    ) -> SkillStore | PostgresBackend:
         """Open the store at ``path``, creating it (``dim`` required) when missing and ``create``.
+
+        A ``postgresql://`` URL opens a library in PostgreSQL instead (see
+        :mod:`skillstore.backends`); ``index``, ``durability`` and ``lock_timeout`` apply to
+        directories only.
 
         ``index`` is ``"flat"`` (exact; the default for a new store), ``"hnsw"`` or
         ``"auto"`` (flat until a checkpoint finds ``AUTO_HNSW_MIN_SKILLS`` skills). The
@@ -146,6 +154,8 @@ class SkillStore:
         process being killed, not the machine going down, and are much faster.
         ``dedup_threshold`` turns on merging of near-duplicate skills on add.
         """
+        if is_url(path):
+            return open_url(str(path), dim=dim, create=create, dedup_threshold=dedup_threshold, read_only=read_only)
         if dim is not None:
             dim = check_dim(dim)
         threshold = check_threshold(dedup_threshold)

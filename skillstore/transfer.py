@@ -428,11 +428,14 @@ def _record_to_skill(raw: Any, *, binary: bool) -> Skill:
     provenance = record.get("provenance", [])
     if not isinstance(provenance, list) or not all(isinstance(p, dict) for p in provenance):
         raise InvalidInputError("provenance must be a list of maps")
+    preconditions = record.get("preconditions")
+    if isinstance(preconditions, dict):  # as a store gives them back: sequences are tuples
+        preconditions = {key: _tuples(value) for key, value in preconditions.items()}
     return Skill(
         name=record["name"],
         actions=record["actions"],
         embedding=_embedding(record["embedding"]),
-        preconditions=record.get("preconditions"),
+        preconditions=preconditions,
         description=record.get("description", ""),
         metadata=record.get("metadata"),
         id=skill_id,
@@ -441,6 +444,14 @@ def _record_to_skill(raw: Any, *, binary: bool) -> Skill:
         updated_at=record.get("updated_at"),
         provenance=provenance,
     )
+
+
+def _tuples(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
 
 
 def _embedding(value: Any) -> np.ndarray:

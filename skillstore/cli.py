@@ -116,9 +116,7 @@ def _parse_assignments(ctx: click.Context, param: click.Parameter, value: tuple[
 
 def assignments_option(*names: str, help: str) -> Callable[[F], F]:
     """A repeatable ``key=value`` option, parsed into a dict (see skillstore.cli_values)."""
-    return click.option(
-        *names, multiple=True, metavar="KEY=VALUE", callback=_parse_assignments, help=help
-    )
+    return click.option(*names, multiple=True, metavar="KEY=VALUE", callback=_parse_assignments, help=help)
 
 
 def _open(path: Path, *, write: bool = False, **options: Any) -> SkillStore:
@@ -176,8 +174,13 @@ def main() -> None:
 @main.command()
 @path_argument
 @click.option("--dim", type=click.IntRange(min=1), required=True, help="Length of the skills' embeddings.")
-@click.option("--index", type=click.Choice(INDEX_KINDS), default="flat", show_default=True,
-              help="flat (exact), hnsw (approximate, for large libraries) or auto (hnsw once large).")
+@click.option(
+    "--index",
+    type=click.Choice(INDEX_KINDS),
+    default="flat",
+    show_default=True,
+    help="flat (exact), hnsw (approximate, for large libraries) or auto (hnsw once large).",
+)
 def init(path: Path, dim: int, index: str) -> None:
     """Create an empty store at PATH.
 
@@ -232,8 +235,13 @@ def info(path: Path, output: str) -> None:
 
 @main.command(name="list")
 @path_argument
-@click.option("--sort", type=click.Choice(sorted(SORT_KEYS)), default="created", show_default=True,
-              help="Order: name (A-Z), success (best rate first), uses (most first), created (oldest first).")
+@click.option(
+    "--sort",
+    type=click.Choice(sorted(SORT_KEYS)),
+    default="created",
+    show_default=True,
+    help="Order: name (A-Z), success (best rate first), uses (most first), created (oldest first).",
+)
 @click.option("--reverse", is_flag=True, help="Reverse the order.")
 @click.option("--limit", type=click.IntRange(min=0), default=None, help="Show at most N skills.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip the first N skills.")
@@ -325,8 +333,10 @@ def _parse_vector(ctx: click.Context, param: click.Parameter, value: str | None)
         vector = json.loads(value)
     except ValueError:
         vector = None
-    if not isinstance(vector, list) or not vector or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in vector
+    if (
+        not isinstance(vector, list)
+        or not vector
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in vector)
     ):
         raise click.BadParameter(f"expected a JSON list of numbers such as [0.1, 0.2], got {value!r}")
     return vector
@@ -339,8 +349,13 @@ def _parse_vector(ctx: click.Context, param: click.Parameter, value: str | None)
 @assignments_option("--state", help="Only skills applicable in a state with KEY=VALUE (repeatable).")
 @assignments_option("--where", help="Only skills whose metadata has KEY equal to VALUE (repeatable).")
 @click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="How many results.")
-@click.option("--rank", type=click.Choice(RANK_MODES), default="similarity", show_default=True,
-              help="similarity (cosine), success (success rate) or blend (both; see skillstore.ranking).")
+@click.option(
+    "--rank",
+    type=click.Choice(RANK_MODES),
+    default="similarity",
+    show_default=True,
+    help="similarity (cosine), success (success rate) or blend (both; see skillstore.ranking).",
+)
 @click.option("--min-score", type=float, default=None, help="Drop results scoring below this.")
 @output_options
 def search(
@@ -368,11 +383,16 @@ def search(
     with _open(path) as store:
         query = vector if like is None else store.get(like).embedding
         extra = 0 if like is None else 1  # the skill itself would come first
-        found = store.search(query, k + extra, state=state or None, where=where or None, rank=rank,
-                             min_score=min_score)
+        found = store.search(
+            query, k + extra, state=state or None, where=where or None, rank=rank, min_score=min_score
+        )
     matches: list[Match] = [m for m in found if m.skill.id != like][:k]
-    records = [{"rank": i, "score": m.score, **skill_summary(m.skill)} for i, m in enumerate(matches, start=1)]
-    rows = [{"rank": i, "score": f"{m.score:.4f}", **skill_row(m.skill)} for i, m in enumerate(matches, start=1)]
+    records = [
+        {"rank": i, "score": m.score, **skill_summary(m.skill)} for i, m in enumerate(matches, start=1)
+    ]
+    rows = [
+        {"rank": i, "score": f"{m.score:.4f}", **skill_row(m.skill)} for i, m in enumerate(matches, start=1)
+    ]
     emit_records(records, output, table_rows=rows)
 
 
@@ -393,8 +413,14 @@ def stats(path: Path, output: str) -> None:
 
 @main.command()
 @path_argument
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              required=True, help="The image to write (.png, .svg or .pdf).")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    required=True,
+    help="The image to write (.png, .svg or .pdf).",
+)
 def plot(path: Path, out: Path) -> None:
     """Draw a store's success rates, uses per skill, growth over time and skills per
     precondition signature into one image.
@@ -405,8 +431,9 @@ def plot(path: Path, out: Path) -> None:
     """
     image_format = out.suffix.lower().lstrip(".") or "png"
     if image_format not in ("png", "svg", "pdf"):
-        raise click.BadParameter(f"cannot write .{image_format} images; use .png, .svg or .pdf",
-                                 param_hint="'-o'")
+        raise click.BadParameter(
+            f"cannot write .{image_format} images; use .png, .svg or .pdf", param_hint="'-o'"
+        )
     with _open(path) as store:
         skills = list(store)
     from skillstore.cli_plot import plot_library  # matplotlib loads only here
@@ -417,12 +444,28 @@ def plot(path: Path, out: Path) -> None:
 
 @main.command(name="export")
 @path_argument
-@click.option("-o", "--output", "out", default="-", show_default=True, metavar="FILE|-",
-              help="Where to write; - for standard output.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="File format; by default taken from FILE's suffix, else jsonl.")
-@click.option("--embeddings/--no-embeddings", default=True, show_default=True,
-              help="Include embeddings (needed to import the file again).")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    default="-",
+    show_default=True,
+    metavar="FILE|-",
+    help="Where to write; - for standard output.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="File format; by default taken from FILE's suffix, else jsonl.",
+)
+@click.option(
+    "--embeddings/--no-embeddings",
+    default=True,
+    show_default=True,
+    help="Include embeddings (needed to import the file again).",
+)
 def export_command(path: Path, out: str, fmt: str | None, embeddings: bool) -> None:
     """Write every skill of PATH, with ids, stats and timestamps, to a file.
 
@@ -459,11 +502,21 @@ def _export_to_file(
 @main.command(name="import")
 @path_argument
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="File format; by default taken from FILE's suffix, else jsonl.")
-@click.option("--on-conflict", type=click.Choice(CONFLICT_MODES), default="skip", show_default=True,
-              help="When PATH already holds a skill's id: keep it (skip), replace it, or add the file's "
-                   "counters to its stats (merge).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="File format; by default taken from FILE's suffix, else jsonl.",
+)
+@click.option(
+    "--on-conflict",
+    type=click.Choice(CONFLICT_MODES),
+    default="skip",
+    show_default=True,
+    help="When PATH already holds a skill's id: keep it (skip), replace it, or add the file's "
+    "counters to its stats (merge).",
+)
 def import_command(path: Path, file: str, fmt: str | None, on_conflict: str) -> None:
     """Add the skills of an export FILE to PATH, creating the store if needed.
 
@@ -484,8 +537,10 @@ def import_command(path: Path, file: str, fmt: str | None, on_conflict: str) -> 
     if existing is None and content.dim is None:
         raise click.ClickException(f"{source} holds no skills to tell the dimension; create {path} with init")
     # "flush" durability and one checkpoint at the end: restoring counters takes a commit per outcome
-    with SkillStore.open(path, dim=content.dim, durability="flush") as store, \
-            _progress(len(content.skills), "Importing") as progress:
+    with (
+        SkillStore.open(path, dim=content.dim, durability="flush") as store,
+        _progress(len(content.skills), "Importing") as progress,
+    ):
         result = import_skills(store, content.skills, on_conflict=on_conflict, progress=progress)
         store.checkpoint()
     click.echo(
@@ -550,9 +605,12 @@ def checkpoint(path: Path) -> None:
 
 @main.command()
 @path_argument
-@click.option("--repair", is_flag=True,
-              help="Rewrite the store as a fresh generation from what loads (drops a torn log tail "
-                   "and leftovers of interrupted checkpoints), then verify again.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Rewrite the store as a fresh generation from what loads (drops a torn log tail "
+    "and leftovers of interrupted checkpoints), then verify again.",
+)
 @output_options
 def verify(path: Path, repair: bool, output: str) -> None:
     """Check a store's files and contents; exit code 1 when a problem is found.
@@ -570,8 +628,16 @@ def verify(path: Path, repair: bool, output: str) -> None:
     with _open(path) as store:
         report = store.verify()
     if output != "table":
-        emit_mapping({"ok": report.ok, "problems": report.problems, "warnings": report.warnings,
-                      "facts": report.facts, "repaired_generation": repaired}, output)
+        emit_mapping(
+            {
+                "ok": report.ok,
+                "problems": report.problems,
+                "warnings": report.warnings,
+                "facts": report.facts,
+                "repaired_generation": repaired,
+            },
+            output,
+        )
     else:
         if repaired is not None:
             click.echo(f"repaired: rewrote the store as generation {repaired}")

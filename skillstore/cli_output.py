@@ -143,7 +143,8 @@ def render_table(rows: Sequence[Mapping[str, Any]]) -> str:
     columns = list(rows[0])
     cells = [[table_cell(row.get(column)) for column in columns] for row in rows]
     widths = [
-        max(display_width(column), *(display_width(line[i]) for line in cells)) for i, column in enumerate(columns)
+        max(display_width(column), *(display_width(line[i]) for line in cells))
+        for i, column in enumerate(columns)
     ]
     lines = ["  ".join(pad(column.upper(), w) for column, w in zip(columns, widths, strict=True)).rstrip()]
     lines += ["  ".join(pad(c, w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells]

@@ -87,8 +87,19 @@ CSV_COLUMNS = (
 )
 _STAT_FIELDS = ("attempts", "successes", "failures", "observations", "total_reward", "last_used_at")
 _RECORD_FIELDS = frozenset(
-    {"id", "name", "description", "actions", "preconditions", "metadata", "embedding", "stats",
-     "created_at", "updated_at", "provenance"}
+    {
+        "id",
+        "name",
+        "description",
+        "actions",
+        "preconditions",
+        "metadata",
+        "embedding",
+        "stats",
+        "created_at",
+        "updated_at",
+        "provenance",
+    }
 )
 
 Progress = Callable[[int], None]  # called with the number of skills just processed
@@ -256,8 +267,13 @@ def read_skills(
 
 def _naming(exc: SkillStoreError, where: str) -> SkillStoreError:
     """``exc`` with its message prefixed by ``where`` (the file, and the record when known)."""
-    if type(exc) in (InvalidInputError, InvalidSkillError, InvalidEmbeddingError, DimensionMismatchError,
-                     FormatVersionError):
+    if type(exc) in (
+        InvalidInputError,
+        InvalidSkillError,
+        InvalidEmbeddingError,
+        DimensionMismatchError,
+        FormatVersionError,
+    ):
         return type(exc)(f"{where}: {exc}")
     return exc
 
@@ -623,5 +639,11 @@ def check_format(fmt: str) -> str:
 def format_for(filename: str) -> str | None:
     """The format a file name's suffix names (``.jsonl``/``.json``, ``.msgpack``/``.mpk``, ``.csv``)."""
     suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    return {"jsonl": "jsonl", "json": "jsonl", "ndjson": "jsonl", "msgpack": "msgpack", "mpk": "msgpack",
-            "csv": "csv"}.get(suffix)
+    return {
+        "jsonl": "jsonl",
+        "json": "jsonl",
+        "ndjson": "jsonl",
+        "msgpack": "msgpack",
+        "mpk": "msgpack",
+        "csv": "csv",
+    }.get(suffix)

@@ -83,7 +83,10 @@ def test_list_sorts(store_path: Path, sort: str, expected: list[str]) -> None:
 
 def test_list_limit_and_offset(store_path: Path) -> None:
     assert listed_names(store_path, "--sort", "name", "--limit", "2") == ["explore", "go right"]
-    assert listed_names(store_path, "--sort", "name", "--limit", "2", "--offset", "1") == ["go right", "open door"]
+    assert listed_names(store_path, "--sort", "name", "--limit", "2", "--offset", "1") == [
+        "go right",
+        "open door",
+    ]
     assert listed_names(store_path, "--offset", "10") == []
 
 
@@ -199,7 +202,9 @@ def test_search_rank_modes_and_min_score(store_path: Path) -> None:
 
 
 def test_search_csv(store_path: Path) -> None:
-    rows = list(csv.DictReader(io.StringIO(ok("search", store_path, "--vector", "[0,0,0,1]", "--csv").stdout)))
+    rows = list(
+        csv.DictReader(io.StringIO(ok("search", store_path, "--vector", "[0,0,0,1]", "--csv").stdout))
+    )
     assert rows[0]["name"] == "go right" and float(rows[0]["score"]) > 0.9
 
 
@@ -245,8 +250,16 @@ def test_export_import_round_trip(store_path: Path, tmp_path: Path, fmt: str) ->
     original = {r["name"]: r for r in json.loads(ok("list", store_path, "--json").stdout)}
     imported = {r["name"]: r for r in json.loads(ok("list", copy, "--json").stdout)}
     for name, row in original.items():
-        for field in ("actions", "preconditions", "metadata", "description", "attempts", "successes",
-                      "failures", "total_reward"):
+        for field in (
+            "actions",
+            "preconditions",
+            "metadata",
+            "description",
+            "attempts",
+            "successes",
+            "failures",
+            "total_reward",
+        ):
             assert imported[name][field] == row[field], (name, field)
 
 

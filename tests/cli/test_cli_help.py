@@ -13,8 +13,19 @@ COMMANDS = sorted(main.commands)
 
 def test_the_issue_lists_every_command() -> None:
     assert set(COMMANDS) >= {
-        "init", "info", "list", "show", "search", "stats", "plot", "export", "import", "delete", "record",
-        "checkpoint", "verify",
+        "init",
+        "info",
+        "list",
+        "show",
+        "search",
+        "stats",
+        "plot",
+        "export",
+        "import",
+        "delete",
+        "record",
+        "checkpoint",
+        "verify",
     }
 
 

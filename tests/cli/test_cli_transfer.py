@@ -23,12 +23,16 @@ from skillstore import (
     Skill,
     SkillStore,
     SkillStoreError,
+    transfer,
 )
-from skillstore import transfer
 from skillstore.transfer import FORMATS, export_skills, import_skills, read_skills
 
 QUERIES = [[1.0, 0.1, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.2, 0.3, 0.9, 0.1], [0.1, 0.0, 0.2, 1.0]]
-STATES: list[dict[str, Any] | None] = [None, {"has_key": True, "agent_pos": (2, 2)}, {"agent_pos": [1, 1], "has_key": False}]
+STATES: list[dict[str, Any] | None] = [
+    None,
+    {"has_key": True, "agent_pos": (2, 2)},
+    {"agent_pos": [1, 1], "has_key": False},
+]
 
 
 def exported(store: Any, fmt: str, **options: Any) -> bytes:
@@ -58,7 +62,9 @@ def results(store: SkillStore) -> list[list[tuple[str, float]]]:
     for query in QUERIES:
         for state in STATES:
             for rank in ("similarity", "success", "blend"):
-                found.append([(m.skill.name, m.score) for m in store.search(query, 4, state=state, rank=rank)])
+                found.append(
+                    [(m.skill.name, m.score) for m in store.search(query, 4, state=state, rank=rank)]
+                )
     return found
 
 
@@ -196,15 +202,23 @@ def test_progress_is_reported(source: SkillStore, tmp_path: Path) -> None:
 
 names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=30)
 leaves = st.one_of(
-    st.booleans(), st.none(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False), names,
+    st.booleans(),
+    st.none(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False),
+    names,
     st.binary(max_size=8),
 )
 values = st.recursive(
     leaves,
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=8,
 )
-positions = st.one_of(st.integers(-5, 5), st.tuples(st.integers(0, 9), st.integers(0, 9)), st.booleans(), names)
+positions = st.one_of(
+    st.integers(-5, 5), st.tuples(st.integers(0, 9), st.integers(0, 9)), st.booleans(), names
+)
 skills = st.builds(
     Skill,
     name=names,
@@ -230,7 +244,9 @@ def test_hypothesis_round_trip(library: list[Skill], outcomes: list[bool], fmt: 
         assert content.skills == list(backend)
         with MemoryBackend(3) as copy:
             result = import_skills(copy, content.skills)
-            assert sorted(bare(copy.get(result.ids[str(s.id)])) for s in backend) == sorted(bare(s) for s in backend)
+            assert sorted(bare(copy.get(result.ids[str(s.id)])) for s in backend) == sorted(
+                bare(s) for s in backend
+            )
 
 
 # -- hostile and damaged files ------------------------------------------------------------------
@@ -250,14 +266,26 @@ def mp(*values: Any) -> bytes:
 
 HOSTILE_JSONL = {
     "no header": (jsonl(GOOD, header=None), InvalidInputError, "header is missing"),
-    "newer version": (jsonl(GOOD, header={**HEADER, "skillstore_export": 2}), FormatVersionError, "version 2"),
+    "newer version": (
+        jsonl(GOOD, header={**HEADER, "skillstore_export": 2}),
+        FormatVersionError,
+        "version 2",
+    ),
     "bad dim": (jsonl(GOOD, header={**HEADER, "dim": "4"}), InvalidInputError, "dim"),
     "count too high": (jsonl(GOOD, header={**HEADER, "count": 2}), InvalidInputError, "announces 2"),
     "not a record": (jsonl([1, 2]), InvalidInputError, "map of fields"),
     "id not a string": (jsonl({**GOOD, "id": 5}), InvalidInputError, "id must be a string"),
     "id too long": (jsonl({**GOOD, "id": "x" * 300}), InvalidInputError, "id must be"),
-    "no embedding": (jsonl({k: v for k, v in GOOD.items() if k != "embedding"}), InvalidInputError, "no embedding"),
-    "embedding of strings": (jsonl({**GOOD, "embedding": ["1", "0", "0", "0"]}), InvalidInputError, "embedding"),
+    "no embedding": (
+        jsonl({k: v for k, v in GOOD.items() if k != "embedding"}),
+        InvalidInputError,
+        "no embedding",
+    ),
+    "embedding of strings": (
+        jsonl({**GOOD, "embedding": ["1", "0", "0", "0"]}),
+        InvalidInputError,
+        "embedding",
+    ),
     "embedding tagged": (jsonl({**GOOD, "embedding": {"$float": "nan"}}), InvalidInputError, "embedding"),
     "wrong dimension": (jsonl({**GOOD, "embedding": [1.0, 0.0]}), DimensionMismatchError, "dimension 2"),
     "zero embedding": (jsonl({**GOOD, "embedding": [0, 0, 0, 0]}), InvalidInputError, "all zeros"),
@@ -265,14 +293,23 @@ HOSTILE_JSONL = {
     "name too long": (jsonl({**GOOD, "name": "n" * 5000}), InvalidSkillError, "limited to"),
     "metadata a list": (jsonl({**GOOD, "metadata": [1]}), InvalidSkillError, "metadata must be a mapping"),
     "precondition key not a string": (
-        jsonl({**GOOD, "preconditions": {"$map": [[1, 2]]}}), InvalidSkillError, "keys must be strings"),
+        jsonl({**GOOD, "preconditions": {"$map": [[1, 2]]}}),
+        InvalidSkillError,
+        "keys must be strings",
+    ),
     "unknown field": (jsonl({**GOOD, "colour": "red"}), InvalidInputError, "unknown fields"),
     "counter a string": (jsonl({**GOOD, "stats": {"attempts": "3"}}), InvalidInputError, "stats.attempts"),
     "negative counter": (jsonl({**GOOD, "stats": {"failures": -1}}), InvalidInputError, "stats.failures"),
     "counters disagree": (
-        jsonl({**GOOD, "stats": {"attempts": 3, "successes": 1, "failures": 1}}), InvalidInputError, "must equal"),
+        jsonl({**GOOD, "stats": {"attempts": 3, "successes": 1, "failures": 1}}),
+        InvalidInputError,
+        "must equal",
+    ),
     "too many outcomes": (
-        jsonl({**GOOD, "stats": {"attempts": 10**7, "successes": 10**7}}), InvalidInputError, "at most"),
+        jsonl({**GOOD, "stats": {"attempts": 10**7, "successes": 10**7}}),
+        InvalidInputError,
+        "at most",
+    ),
     "reward without attempts": (jsonl({**GOOD, "stats": {"total_reward": 5.0}}), InvalidInputError, "reward"),
     "timestamp a string": (jsonl({**GOOD, "created_at": "today"}), InvalidInputError, "created_at"),
     "bad base64": (jsonl({**GOOD, "actions": {"$bytes": "!!"}}), InvalidInputError, "base64"),
@@ -280,10 +317,16 @@ HOSTILE_JSONL = {
     "duplicate ids": (jsonl(GOOD, GOOD, header={**HEADER, "count": 2}), InvalidInputError, "appears twice"),
     "not json": (jsonl(header=HEADER) + b"{nope\n", InvalidInputError, "not JSON"),
     "not utf-8": (jsonl(header=HEADER) + b'{"id": "\xff"}\n', InvalidInputError, "not UTF-8"),
-    "huge integer": (jsonl(header=HEADER) + b'{"id": "a", "actions": ' + b"9" * 5000 + b"}\n",
-                     InvalidInputError, "line 2"),
-    "deep nesting": (jsonl(header=HEADER) + b'{"id": "a", "actions": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
-                     InvalidInputError, "nested too deeply"),
+    "huge integer": (
+        jsonl(header=HEADER) + b'{"id": "a", "actions": ' + b"9" * 5000 + b"}\n",
+        InvalidInputError,
+        "line 2",
+    ),
+    "deep nesting": (
+        jsonl(header=HEADER) + b'{"id": "a", "actions": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+        InvalidInputError,
+        "nested too deeply",
+    ),
 }
 
 HOSTILE_MSGPACK = {
@@ -346,7 +389,9 @@ def test_oversized_records_are_refused_before_they_are_read(
     monkeypatch.setattr(transfer, "MAX_RECORD_BYTES", 1000)
     big = {**GOOD, "description": "d" * 2000}
     assert_rejected(jsonl(big), "jsonl", InvalidInputError, "longer than 1000 bytes", store_path)
-    assert_rejected((CSV_HEAD + "a," + "x" * 2000 + "\n").encode(), "csv", InvalidInputError, "longer than", store_path)
+    assert_rejected(
+        (CSV_HEAD + "a," + "x" * 2000 + "\n").encode(), "csv", InvalidInputError, "longer than", store_path
+    )
 
 
 def test_a_bad_record_late_in_a_file_changes_nothing(store_path: Path, source: SkillStore) -> None:

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skillstore.cli_values import ValueSyntaxError, format_value, parse_assignment, parse_assignments, parse_value
+from skillstore.cli_values import (
+    ValueSyntaxError,
+    format_value,
+    parse_assignment,
+    parse_assignments,
+    parse_value,
+)
 from skillstore.tagged_json import TaggedJSONError, decode, encode
 
 
@@ -39,7 +45,7 @@ from skillstore.tagged_json import TaggedJSONError, decode, encode
         ("[1, 2, ]", (1, 2)),
         ("[[1, 2], (3,)]", ((1, 2), (3,))),
         ("[a, b c, true, 1.5]", ("a", "b c", True, 1.5)),
-        ('["x, y", \'z\']', ("x, y", "z")),
+        ("[\"x, y\", 'z']", ("x, y", "z")),
         ('"3"', "3"),
         ("'true'", "true"),
         ('"say \\"hi\\""', 'say "hi"'),
@@ -97,7 +103,11 @@ def test_format_then_parse_gives_the_value_back(value: Any) -> None:
 
 msgpack_values = st.recursive(
     st.one_of(
-        st.booleans(), st.none(), st.integers(-(2**63), 2**64 - 1), st.floats(allow_nan=False), st.text(),
+        st.booleans(),
+        st.none(),
+        st.integers(-(2**63), 2**64 - 1),
+        st.floats(allow_nan=False),
+        st.text(),
         st.binary(max_size=16),
     ),
     lambda inner: st.one_of(

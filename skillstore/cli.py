@@ -126,10 +126,14 @@ def _open(path: Path, *, write: bool = False, **options: Any) -> SkillStore:
     return SkillStore.open(path, read_only=True, **options)
 
 
+def _stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
 @contextlib.contextmanager
 def _progress(count: int, label: str) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on stderr for large transfers, when stderr is a terminal."""
-    if count < PROGRESS_THRESHOLD or not sys.stderr.isatty():
+    if count < PROGRESS_THRESHOLD or not _stderr_is_terminal():
         yield None
         return
     with click.progressbar(length=count, label=label, file=sys.stderr) as bar:

@@ -42,10 +42,13 @@ class IdFeed:
     that ties broken by id exercise more than row order.
     """
 
-    _counter = itertools.count()
-
     def __init__(self) -> None:
         self.pending: list[str] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Start the id sequence again: each test case must replay identically."""
+        self._counter = itertools.count()
 
     def load(self, count: int) -> list[str]:
         batch = [hashlib.blake2b(str(next(self._counter)).encode(), digest_size=8).hexdigest() for _ in range(count)]
@@ -104,6 +107,7 @@ class StoreAgreesWithMemory(RuleBasedStateMachine):
 
     @initialize(dedup=st.booleans())
     def open_both(self, dedup: bool) -> None:
+        FEED.reset()
         self.threshold = DEDUP_THRESHOLD if dedup else None
         self.store = SkillStore.open(self.path, dim=DIM, dedup_threshold=self.threshold)
         self.model = MemoryBackend(DIM, dedup_threshold=self.threshold)

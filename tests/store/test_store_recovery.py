@@ -1,0 +1,282 @@
+"""Reopening after crashes and damage: a torn log tail is dropped, a killed writer loses
+nothing it acknowledged, and real corruption raises a typed error naming the file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+import pytest
+from store_helpers import PYTHON, ROOT, contents, subprocess_env
+
+from skillstore import FormatVersionError, Skill, SkillStore, StoreCorruptError
+
+DIM = 4
+LOG = "log-00000001"
+WORKER = str(Path(__file__).with_name("store_worker.py"))
+
+
+def build(path: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """A store whose log holds several frames. Returns the contents before and after the
+    last write, and the log's size before that write."""
+    with SkillStore.open(path, dim=DIM) as store:
+        ids = store.add_many([Skill(f"s{i}", [i], np.eye(DIM)[i] + 0.1) for i in range(3)])
+        store.record_outcome(ids[0], True)
+        store.update(ids[1], name="renamed", embedding=[1, 1, 0, 0])
+        store.delete(ids[2])
+        before_last = contents(store)
+        size_before_last = (path / LOG).stat().st_size
+        store.add(Skill("last", ["x" * 40], [0, 0, 1, 1], metadata={"big": "y" * 60}))
+        return before_last, contents(store), size_before_last
+
+
+def _cut(keep: Callable[[int, int], int], tail: bytes = b"") -> Callable[[Path, int], None]:
+    def damage(log: Path, last_frame_at: int) -> None:
+        data = log.read_bytes()
+        log.write_bytes(data[: keep(last_frame_at, len(data))] + tail)
+
+    return damage
+
+
+TORN_TAILS = {
+    # (damage, whether the last, never-acknowledged write survives)
+    "cut-mid-payload": (_cut(lambda start, end: end - 17), False),
+    "cut-mid-header": (_cut(lambda start, end: start + 5), False),
+    "cut-after-header": (_cut(lambda start, end: start + 12), False),
+    "cut-mid-payload-then-zeros": (_cut(lambda start, end: end - 30, b"\0" * 4096), False),
+    "zeros-after-last-frame": (_cut(lambda start, end: end, b"\0" * 100), True),
+    "a-few-zeros-after-last-frame": (_cut(lambda start, end: end, b"\0" * 7), True),
+    "garbage-after-last-frame": (_cut(lambda start, end: end, b"\xde\xad\xbe\xef" * 9 + b"garbage"), True),
+    "cut-mid-payload-then-garbage": (_cut(lambda start, end: end - 10, os.urandom(64)), False),
+    "a-copy-of-a-partial-frame": (
+        lambda log, start: log.write_bytes(log.read_bytes() + log.read_bytes()[start:-3]),
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(TORN_TAILS))
+@pytest.mark.parametrize("read_only", [False, True])
+def test_reopen_after_a_torn_log_tail_keeps_every_complete_frame(tmp_path: Path, damage: str, read_only: bool) -> None:
+    path = tmp_path / "skills"
+    before_last, after_last, last_frame_at = build(path)
+    harm, last_survives = TORN_TAILS[damage]
+    harm(path / LOG, last_frame_at)
+    expected = after_last if last_survives else before_last
+    with SkillStore.open(path, read_only=read_only) as store:
+        assert contents(store) == expected
+        report = store.verify()
+        assert report.ok, report.problems
+        assert any("unfinished append" in w for w in report.warnings)
+    with SkillStore.open(path) as store:
+        assert contents(store) == expected
+        # the next write cuts the torn bytes off and lands where a reader finds it
+        new_id = store.add(Skill("after", [], [1, 0, 1, 0]))
+        assert store.verify().ok and store.verify().warnings == []
+        expected = contents(store)
+    with SkillStore.open(path, read_only=True) as store:
+        assert contents(store) == expected and new_id in store
+
+
+def _frame_offsets(log: Path) -> list[int]:
+    data, offsets, pos = log.read_bytes(), [], 0
+    while pos < len(data):
+        offsets.append(pos)
+        (length,) = struct.unpack_from("<I", data, pos)
+        pos += 12 + length
+    return offsets
+
+
+@pytest.mark.parametrize("where", ["payload", "length", "payload-crc", "header-crc"])
+def test_a_flipped_bit_before_valid_frames_raises_store_corrupt_naming_the_log(tmp_path: Path, where: str) -> None:
+    path = tmp_path / "skills"
+    build(path)
+    log = path / LOG
+    offsets = _frame_offsets(log)
+    assert len(offsets) == 5
+    position = offsets[1] + {"payload": 20, "length": 1, "payload-crc": 5, "header-crc": 9}[where]
+    data = bytearray(log.read_bytes())
+    data[position] ^= 0x10
+    log.write_bytes(bytes(data))
+    for options in ({}, {"read_only": True}):
+        with pytest.raises(StoreCorruptError) as caught:
+            SkillStore.open(path, **options)  # type: ignore[arg-type]
+        assert caught.value.path == str(log)
+        assert str(log) in str(caught.value)
+
+
+def test_corruption_appearing_under_an_open_store_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "skills"
+    build(path)
+    with SkillStore.open(path, read_only=True) as reader:
+        data = bytearray((path / LOG).read_bytes())
+        data[30] ^= 0xFF
+        (path / LOG).write_bytes(bytes(data))
+        report = reader.verify()
+        assert not report.ok and any("log" in p for p in report.problems)
+
+
+def _manifest(path: Path) -> Path:
+    return path / "MANIFEST"
+
+
+def _rewrite_manifest(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    raw = _manifest(path).read_bytes()
+    payload = msgpack.unpackb(raw[8:], raw=False)
+    change(payload)
+    packed = msgpack.packb(payload, use_bin_type=True)
+    _manifest(path).write_bytes(raw[:4] + struct.pack("<I", zlib.crc32(packed)) + packed)
+
+
+MANIFEST_DAMAGE: dict[str, Callable[[Path], None]] = {
+    "bit-flip": lambda p: p.write_bytes(bytes(b ^ (0x01 if i == 20 else 0) for i, b in enumerate(p.read_bytes()))),
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[:3]),
+    "cut-payload": lambda p: p.write_bytes(p.read_bytes()[:-5]),
+    "empty": lambda p: p.write_bytes(b""),
+    "bad-magic": lambda p: p.write_bytes(b"XXXX" + p.read_bytes()[4:]),
+    "not-msgpack": lambda p: p.write_bytes(b"SKMF" + struct.pack("<I", zlib.crc32(b"\xc1\xc1")) + b"\xc1\xc1"),
+    "huge": lambda p: p.write_bytes(b"SKMF" + b"\0" * (2 << 20)),
+}
+
+
+@pytest.mark.parametrize("damage", list(MANIFEST_DAMAGE))
+def test_a_corrupt_manifest_raises_store_corrupt(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "skills"
+    build(path)
+    MANIFEST_DAMAGE[damage](_manifest(path))
+    for options in ({}, {"read_only": True}, {"dim": DIM}):
+        with pytest.raises(StoreCorruptError) as caught:
+            SkillStore.open(path, **options)  # type: ignore[arg-type]
+        assert caught.value.path == str(_manifest(path))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda m: m.pop("dim"), id="no-dim"),
+        pytest.param(lambda m: m.update(files="nope"), id="files-not-a-map"),
+        pytest.param(lambda m: m.update(skills=99), id="wrong-skill-count"),
+        pytest.param(lambda m: m["files"].clear(), id="no-files"),
+    ],
+)
+def test_a_manifest_with_bad_fields_raises_store_corrupt(
+    tmp_path: Path, change: Callable[[dict[str, Any]], None]
+) -> None:
+    path = tmp_path / "skills"
+    build(path)
+    _rewrite_manifest(path, change)
+    with pytest.raises(StoreCorruptError):
+        SkillStore.open(path)
+
+
+@pytest.mark.parametrize("version", [2, 0, "1", None])
+def test_an_unknown_format_version_raises_format_version_error(tmp_path: Path, version: Any) -> None:
+    path = tmp_path / "skills"
+    _, after, _ = build(path)
+    _rewrite_manifest(path, lambda m: m.update(format=version))
+    for options in ({}, {"read_only": True}):
+        with pytest.raises(FormatVersionError, match="format version"):
+            SkillStore.open(path, **options)  # type: ignore[arg-type]
+    _rewrite_manifest(path, lambda m: m.update(format=1))
+    with SkillStore.open(path) as store:
+        assert contents(store) == after
+
+
+@pytest.mark.parametrize("name", ["skills.msgpack", "index.faiss"])
+@pytest.mark.parametrize("harm", ["bit-flip", "truncate", "delete"])
+def test_a_damaged_snapshot_file_raises_store_corrupt_naming_it(tmp_path: Path, name: str, harm: str) -> None:
+    path = tmp_path / "skills"
+    with SkillStore.open(path, dim=DIM) as store:
+        store.add_many([Skill(f"s{i}", [i], np.eye(DIM)[i]) for i in range(3)])
+        store.checkpoint()
+    target = path / "snap-00000002" / name
+    data = bytearray(target.read_bytes())
+    if harm == "bit-flip":
+        data[len(data) // 2] ^= 0x04
+        target.write_bytes(bytes(data))
+    elif harm == "truncate":
+        target.write_bytes(bytes(data[:-1]))
+    else:
+        target.unlink()
+    for options in ({}, {"read_only": True}):
+        with pytest.raises(StoreCorruptError) as caught:
+            SkillStore.open(path, **options)  # type: ignore[arg-type]
+        assert caught.value.path == str(target)
+
+
+def test_a_missing_log_raises_store_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "skills"
+    build(path)
+    (path / LOG).unlink()
+    with pytest.raises(StoreCorruptError, match=LOG):
+        SkillStore.open(path)
+
+
+def test_leftovers_of_a_crashed_checkpoint_are_ignored_then_removed(tmp_path: Path) -> None:
+    path = tmp_path / "skills"
+    _, after, _ = build(path)
+    # a checkpoint that died before its MANIFEST: a half-written next generation
+    (path / "snap-00000002.tmp").mkdir()
+    (path / "snap-00000002.tmp" / "skills.msgpack").write_bytes(b"half")
+    (path / "snap-00000002").mkdir()
+    (path / "log-00000002").write_bytes(b"junk")
+    (path / "MANIFEST.tmp").write_bytes(b"junk")
+    with SkillStore.open(path) as store:
+        assert contents(store) == after and store.generation == 1
+        store.checkpoint()
+        assert contents(store) == after and store.generation == 2
+    assert sorted(p.name for p in path.iterdir() if p.name != "MANIFEST.tmp") == [
+        "LOCK",
+        "MANIFEST",
+        "log-00000002",
+        "snap-00000002",
+    ]
+
+
+def test_a_writer_killed_mid_run_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    """SIGKILL a process that adds, records outcomes, updates, deletes and checkpoints in
+    a loop, at a different moment each round; everything it acknowledged is there."""
+    path = tmp_path / "skills"
+    SkillStore.open(path, dim=DIM).close()
+    alive: set[str] = set()
+    attempts: dict[str, int] = {}
+    for round_number, acknowledgements in enumerate((15, 60, 140, 37)):
+        child = subprocess.Popen(
+            [PYTHON, WORKER, "forever", str(path)], stdout=subprocess.PIPE, text=True, env=subprocess_env(), cwd=ROOT
+        )
+        assert child.stdout is not None
+        lines = []
+        for _ in range(acknowledgements):
+            line = child.stdout.readline()
+            assert line, f"the writer died on its own in round {round_number}"
+            lines.append(line.split())
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        child.stdout.close()
+        assert child.returncode == -signal.SIGKILL
+        for kind, skill_id, *rest in lines:
+            if kind == "add":
+                alive.add(skill_id)
+            elif kind == "delete":
+                alive.discard(skill_id)
+            elif kind == "outcome":
+                attempts[skill_id] = int(rest[0])
+        with SkillStore.open(path) as store:
+            assert store.verify().ok, store.verify().problems
+            ids = {skill.id for skill in store}
+            # acknowledged adds are there, acknowledged deletes gone; at most one write
+            # more than acknowledged may have landed (killed after the append, before the print)
+            assert len(alive ^ ids) <= 1, (alive - ids, ids - alive)
+            for skill_id, count in attempts.items():
+                if skill_id in ids:
+                    assert store.get(skill_id).stats.attempts in (count, count + 1)
+            alive = ids
+            attempts = {skill.id: skill.stats.attempts for skill in store}

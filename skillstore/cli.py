@@ -122,8 +122,18 @@ def assignments_option(*names: str, help: str) -> Callable[[F], F]:
 def _open(path: Path, *, write: bool = False, **options: Any) -> SkillStore:
     """An existing store: read-only unless the command writes."""
     if write:
-        return SkillStore.open(path, create=False, **options)
-    return SkillStore.open(path, read_only=True, **options)
+        store = SkillStore.open(path, create=False, **options)
+    else:
+        store = SkillStore.open(path, read_only=True, **options)
+    return _local(store)
+
+
+def _local(store: SkillStore | Any) -> SkillStore:
+    # PATH is a directory (a Path never reads as a database URL), so open() gives a SkillStore
+    if not isinstance(store, SkillStore):
+        store.close()
+        raise InvalidInputError("the command line works on store directories")
+    return store
 
 
 def _stderr_is_terminal() -> bool:
@@ -195,7 +205,7 @@ def init(path: Path, dim: int, index: str) -> None:
     with contextlib.suppress(StoreNotFoundError):
         read_info(path)
         raise click.ClickException(f"{path} already holds a skill store")
-    with SkillStore.open(path, dim=dim, index=index) as store:
+    with _local(SkillStore.open(path, dim=dim, index=index)) as store:
         click.echo(f"Created an empty skill store at {path} (dim {store.dim}, {index} index)")
 
 
@@ -542,7 +552,7 @@ def import_command(path: Path, file: str, fmt: str | None, on_conflict: str) -> 
         raise click.ClickException(f"{source} holds no skills to tell the dimension; create {path} with init")
     # "flush" durability and one checkpoint at the end: restoring counters takes a commit per outcome
     with (
-        SkillStore.open(path, dim=content.dim, durability="flush") as store,
+        _local(SkillStore.open(path, dim=content.dim, durability="flush")) as store,
         _progress(len(content.skills), "Importing") as progress,
     ):
         result = import_skills(store, content.skills, on_conflict=on_conflict, progress=progress)

@@ -285,9 +285,9 @@ def _read_header(header: Any, dim: int | None) -> tuple[int | None, int]:
     if version != EXPORT_VERSION:
         raise FormatVersionError(f"export format version {version!r}; this release reads {EXPORT_VERSION}")
     file_dim, count, embeddings = header.get("dim"), header.get("count"), header.get("embeddings", True)
-    if not _is_int(file_dim) or file_dim < 1:
+    if not isinstance(file_dim, int) or isinstance(file_dim, bool) or file_dim < 1:
         raise InvalidInputError(f"the header's dim must be a positive integer, got {file_dim!r}")
-    if not _is_int(count) or count < 0:
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise InvalidInputError(f"the header's count must be a non-negative integer, got {count!r}")
     if embeddings is False and count:
         raise InvalidInputError("the file was exported without embeddings and cannot be imported")

@@ -29,7 +29,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
-from pgvector import Vector
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
@@ -648,9 +647,12 @@ def _to_skill(row: Any) -> Skill:
     return to_skill(record, _vector(embedding))
 
 
-def _vector(value: Vector) -> np.ndarray:
-    """A pgvector value as the float32 array the other backends hold (the values are exact)."""
-    return np.array(value.to_numpy(), dtype=np.float32)
+def _vector(value: Any) -> np.ndarray:
+    """A pgvector value as the float32 array the other backends hold (the values are exact).
+
+    pgvector >= 0.3 loads a ``Vector``; older releases load a NumPy array.
+    """
+    return np.array(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float32)
 
 
 def _first_line(exc: BaseException) -> str:

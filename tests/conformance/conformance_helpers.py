@@ -1,0 +1,153 @@
+"""Brute-force reference search and random libraries for the conformance suite.
+
+The reference is written out from the documented rules (DESIGN.md, ``skillstore.ranking``)
+in float64, independently of any backend's code path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from skillstore import BLEND_WEIGHT, Match, Skill, SkillBackend
+
+TOLERANCE = 1e-5
+
+
+def equal_values(a: Any, b: Any) -> bool:
+    """The applicability rule's equality: lists equal tuples, recursively; otherwise ``==``."""
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(equal_values(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(equal_values(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple | dict) or isinstance(b, list | tuple | dict):
+        return False
+    return bool(a == b)
+
+
+def applies(preconditions: Mapping[str, Any], state: Mapping[str, Any]) -> bool:
+    return all(key in state and equal_values(state[key], value) for key, value in preconditions.items())
+
+
+def reference_scores(
+    skills: list[Skill],
+    query: np.ndarray | None,
+    *,
+    state: Mapping[str, Any] | None = None,
+    where: Mapping[str, Any] | None = None,
+    rank: str = "similarity",
+) -> list[tuple[str, float, float]]:
+    """(id, score, tie-breaker) of every candidate, best first, ties broken by id."""
+    rows = []
+    unit = None if query is None else np.asarray(query, dtype=np.float64) / np.linalg.norm(query)
+    for skill in skills:
+        if state is not None and not applies(skill.preconditions or {}, state):
+            continue
+        metadata = skill.metadata or {}
+        if where and not all(k in metadata and equal_values(metadata[k], v) for k, v in where.items()):
+            continue
+        stats = skill.stats
+        rate = stats.successes / stats.attempts if stats.attempts else 0.0
+        cosine = None if unit is None else float(np.dot(np.asarray(skill.embedding, dtype=np.float64), unit))
+        if cosine is None:
+            score, second = rate, 0.0
+        elif rank == "similarity":
+            score, second = cosine, 0.0
+        elif rank == "success":
+            score, second = rate, cosine
+        else:
+            smoothed = (stats.successes + 1) / (stats.attempts + 2)
+            score, second = (1 - BLEND_WEIGHT) * cosine + BLEND_WEIGHT * smoothed, 0.0
+        rows.append((str(skill.id), score, second))
+    rows.sort(key=lambda row: (-row[1], -row[2], row[0]))
+    return rows
+
+
+def assert_ranking(got: list[Match], reference: list[tuple[str, float, float]], k: int) -> None:
+    """``got`` is the reference's top ``k``; candidates within float noise of each other may swap."""
+    expected = reference[:k]
+    by_id = {row[0]: row for row in reference}
+    ids = [str(m.skill.id) for m in got]
+    assert len(got) == len(expected), (ids, [row[0] for row in expected])
+    assert len(set(ids)) == len(ids)
+    for match, (expected_id, score, second) in zip(got, expected, strict=True):
+        assert abs(match.score - score) <= TOLERANCE, (match, score)
+        if match.skill.id != expected_id:
+            # allowed only when the reference itself has a near tie at this position
+            other = by_id[str(match.skill.id)]
+            assert abs(other[1] - score) <= TOLERANCE and abs(other[2] - second) <= TOLERANCE, (
+                ids, [row[0] for row in expected])
+
+
+# -- random libraries -------------------------------------------------------------
+
+ROOMS = [0, 1, 2]
+
+
+def random_value(rng: np.random.Generator, key: str) -> Any:
+    """Values whose equality exercises the rule: bool vs int vs float, list vs tuple, str vs int."""
+    if key == "room":
+        return [0, 1, 2, 1.0, True, "1"][int(rng.integers(6))]
+    if key == "has_key":
+        return [True, False, 1, 0][int(rng.integers(4))]
+    if key == "pos":
+        x, y = (int(v) for v in rng.integers(0, 2, size=2))
+        return (x, y) if rng.random() < 0.5 else [x, y]
+    if key == "door":
+        return ["open", "closed", None, {"state": "open"}][int(rng.integers(4))]
+    raise KeyError(key)
+
+
+PRECONDITION_KEYS = ["room", "has_key", "pos", "door"]
+
+
+def random_preconditions(rng: np.random.Generator) -> dict[str, Any]:
+    keys = [k for k in PRECONDITION_KEYS if rng.random() < 0.35]
+    return {k: random_value(rng, k) for k in keys}
+
+
+def random_state(rng: np.random.Generator) -> dict[str, Any]:
+    state = {k: random_value(rng, k) for k in PRECONDITION_KEYS if rng.random() < 0.85}
+    if rng.random() < 0.3:
+        state["extra"] = "ignored"
+    return state
+
+
+def random_metadata(rng: np.random.Generator) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"task": ["key", "door", "goal"][int(rng.integers(3))]}
+    if rng.random() < 0.5:
+        metadata["level"] = [1, 1.0, 2, True][int(rng.integers(4))]
+    if rng.random() < 0.3:
+        metadata["tags"] = ["a", "b"] if rng.random() < 0.5 else ["b"]
+    return metadata
+
+
+def random_skills(rng: np.random.Generator, count: int, dim: int) -> list[Skill]:
+    return [
+        Skill(
+            name=f"skill-{i}",
+            actions=[f"a{int(a)}" for a in rng.integers(0, 6, size=int(rng.integers(1, 5)))],
+            embedding=rng.normal(size=dim),
+            preconditions=random_preconditions(rng),
+            metadata=random_metadata(rng),
+        )
+        for i in range(count)
+    ]
+
+
+def random_where(rng: np.random.Generator) -> dict[str, Any] | None:
+    choice = int(rng.integers(4))
+    if choice == 0:
+        return None
+    if choice == 1:
+        return {"task": ["key", "door", "goal"][int(rng.integers(3))]}
+    if choice == 2:
+        return {"level": [1, 1.0, True, 2][int(rng.integers(4))]}
+    return {"tags": ("a", "b")}
+
+
+def record_random_outcomes(backend: SkillBackend, ids: list[str], rng: np.random.Generator, count: int) -> None:
+    for _ in range(count):
+        backend.record_outcome(ids[int(rng.integers(len(ids)))], bool(rng.random() < 0.6), reward=1.0)

@@ -25,20 +25,47 @@ def _ints(text: str) -> list[int]:
 
 
 @click.command()
-@click.option("--preset", type=click.Choice(list(PRESETS)), default="quick", show_default=True,
-              help="Sizes and dimensions to run; 'full' adds N = 10^6 (and 2*10^5 at d = 384).")
+@click.option(
+    "--preset",
+    type=click.Choice(list(PRESETS)),
+    default="quick",
+    show_default=True,
+    help="Sizes and dimensions to run; 'full' adds N = 10^6 (and 2*10^5 at d = 384).",
+)
 @click.option("--sizes", help="Override the preset's sizes, e.g. 1e3,1e4,2e5.")
 @click.option("--dims", help="Override the preset's dimensions, e.g. 8,64.")
-@click.option("--systems", "system_names", default=",".join(SYSTEMS), show_default=True,
-              help="Comma-separated systems to compare.")
-@click.option("--selectivities", default="100%,10%,1%", show_default=True,
-              help=f"Filters to measure, among {', '.join(SELECTIVITY_ZONES)}.")
+@click.option(
+    "--systems",
+    "system_names",
+    default=",".join(SYSTEMS),
+    show_default=True,
+    help="Comma-separated systems to compare.",
+)
+@click.option(
+    "--selectivities",
+    default="100%,10%,1%",
+    show_default=True,
+    help=f"Filters to measure, among {', '.join(SELECTIVITY_ZONES)}.",
+)
 @click.option("--queries", type=int, help="Queries per configuration (default from the preset).")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("benchmarks/results"), show_default=True,
-              help="Where results.json, retrieval.csv, summary.md and the plots go.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("benchmarks/results"),
+    show_default=True,
+    help="Where results.json, retrieval.csv, summary.md and the plots go.",
+)
 @click.option("--skip-writes", is_flag=True, help="Skip the write and engine figures.")
-def main(preset: str, sizes: str | None, dims: str | None, system_names: str, selectivities: str,
-         queries: int | None, out: Path, skip_writes: bool) -> None:
+def main(
+    preset: str,
+    sizes: str | None,
+    dims: str | None,
+    system_names: str,
+    selectivities: str,
+    queries: int | None,
+    out: Path,
+    skip_writes: bool,
+) -> None:
     """Measure retrieval (latency, QPS, recall@10) and writes as libraries grow.
 
     Example: python -m benchmarks --preset quick --systems skillstore-flat,faiss-flat
@@ -63,8 +90,7 @@ def main(preset: str, sizes: str | None, dims: str | None, system_names: str, se
         extras = {}
         if not skip_writes:
             small = preset == "smoke"
-            extras["writes"] = writes.write_figures(workroot, singles=20 if small else 200,
-                                                    batches=2 if small else 20)
+            extras["writes"] = writes.write_figures(workroot, singles=20 if small else 200, batches=2 if small else 20)
             extras["engine"] = writes.engine_figures(n=2_000 if small else 100_000, queries=20 if small else 200)
     targets = report.check_targets(rows)
     report.save(out, rows, extras, targets)

@@ -24,7 +24,8 @@ def latency_vs_n(rows: list[dict[str, Any]], path: Path) -> None:
             ax = axes[i][j]
             for system in systems:
                 points = sorted(
-                    (r["n"], r["p50_ms"]) for r in measured
+                    (r["n"], r["p50_ms"])
+                    for r in measured
                     if r["system"] == system and r["dim"] == dim and r["selectivity"] == selectivity
                 )
                 if points:

@@ -75,7 +75,10 @@ def markdown(rows: list[dict[str, Any]], extras: dict[str, Any], targets: list[d
     lines += [f"| {t['target']} | {t['result']} | {t['detail']} |" for t in targets]
     for title, figures in extras.items():
         lines += ["", f"{title}:", ""]
-        lines += [f"- {key}: {value:.4g}" if isinstance(value, float) else f"- {key}: {value}" for key, value in figures.items()]
+        lines += [
+            f"- {key}: {value:.4g}" if isinstance(value, float) else f"- {key}: {value}"
+            for key, value in figures.items()
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -86,25 +89,32 @@ def check_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # 1. our layer over raw FAISS, exact search, every size
     ratios = []
     for n, dim in grid:
-        ours, raw = _find(rows, system="skillstore-flat", n=n, dim=dim, selectivity="100%"), _find(
-            rows, system="faiss-flat", n=n, dim=dim, selectivity="100%"
+        ours, raw = (
+            _find(rows, system="skillstore-flat", n=n, dim=dim, selectivity="100%"),
+            _find(rows, system="faiss-flat", n=n, dim=dim, selectivity="100%"),
         )
         if ours and raw:
             ratios.append((n, dim, ours["p50_ms"] / raw["p50_ms"]))
-    targets.append(_verdict(
-        "skillstore exact within 1.3x of raw FAISS flat",
-        [r <= 1.3 for *_, r in ratios],
-        ", ".join(f"N={n:,} d={d}: {r:.2f}x" for n, d, r in ratios),
-    ))
+    targets.append(
+        _verdict(
+            "skillstore exact within 1.3x of raw FAISS flat",
+            [r <= 1.3 for *_, r in ratios],
+            ", ".join(f"N={n:,} d={d}: {r:.2f}x" for n, d, r in ratios),
+        )
+    )
 
     # 2. HNSW p50 <= 1 ms with recall >= 0.95 at the two large configurations, every filter
     for n, dim in ((1_000_000, 64), (200_000, 384)):
-        hnsw = [r for r in rows if r["system"] == "skillstore-hnsw" and r["n"] == n and r["dim"] == dim and "p50_ms" in r]
-        targets.append(_verdict(
-            f"HNSW p50 <= 1 ms, recall >= {RECALL_TARGET} at N={n:,} d={dim}",
-            [r["p50_ms"] <= 1.0 and r["recall"] >= RECALL_TARGET for r in hnsw],
-            ", ".join(f"{r['selectivity']}: {r['p50_ms']:.3g} ms, recall {r['recall']:.3f}" for r in hnsw),
-        ))
+        hnsw = [
+            r for r in rows if r["system"] == "skillstore-hnsw" and r["n"] == n and r["dim"] == dim and "p50_ms" in r
+        ]
+        targets.append(
+            _verdict(
+                f"HNSW p50 <= 1 ms, recall >= {RECALL_TARGET} at N={n:,} d={dim}",
+                [r["p50_ms"] <= 1.0 and r["recall"] >= RECALL_TARGET for r in hnsw],
+                ", ".join(f"{r['selectivity']}: {r['p50_ms']:.3g} ms, recall {r['recall']:.3f}" for r in hnsw),
+            )
+        )
 
     # 3. against the reference list scan at N = 10^5
     speedups = []
@@ -116,11 +126,13 @@ def check_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         best = min((r["p50_ms"] for r in ours if r), default=None)
         if reference and best:
             speedups.append((dim, reference["p50_ms"] / best))
-    targets.append(_verdict(
-        ">= 1000x faster than the reference list scan at N=100,000",
-        [s >= 1000 for _, s in speedups],
-        ", ".join(f"d={d}: {s:,.0f}x" for d, s in speedups),
-    ))
+    targets.append(
+        _verdict(
+            ">= 1000x faster than the reference list scan at N=100,000",
+            [s >= 1000 for _, s in speedups],
+            ", ".join(f"d={d}: {s:,.0f}x" for d, s in speedups),
+        )
+    )
 
     # 4. faster than each peer at equal or better recall, every size and filter
     for peer in ("chroma", "milvus-lite"):
@@ -134,7 +146,9 @@ def check_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             checks.append(ok)
             if not ok and not worst:
                 worst = f"not at N={row['n']:,} d={row['dim']} {row['selectivity']}"
-        targets.append(_verdict(f"faster than {peer} at equal or better recall", checks, worst or f"{len(checks)} configurations"))
+        targets.append(
+            _verdict(f"faster than {peer} at equal or better recall", checks, worst or f"{len(checks)} configurations")
+        )
     return targets
 
 

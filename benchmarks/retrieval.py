@@ -53,7 +53,10 @@ def probe_open(path: Path, dim: int) -> dict[str, float]:
     """Open a store read-only in a fresh process: time to first answer and resident memory added."""
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.probe", str(path), str(dim)],
-        capture_output=True, text=True, check=True, timeout=600,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
     )
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
@@ -71,7 +74,9 @@ def run(
     rows: list[dict[str, Any]] = []
     plan = [(d, n) for d in dims for n in sizes if n <= (max_n_for_dim or {}).get(d, n)]
     with click.progressbar(
-        length=len(plan) * len(systems), label="retrieval", file=sys.stderr,
+        length=len(plan) * len(systems),
+        label="retrieval",
+        file=sys.stderr,
         item_show_func=lambda s: s,
     ) as bar:
         for dim, n in plan:

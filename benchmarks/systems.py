@@ -64,7 +64,9 @@ class ReferenceListScan(System):
             return all(state.get(k) == v for k, v in self.preconditions.items())
 
     def build(self, data: Dataset, workdir: Path) -> None:
-        self.skills = [self._Skill(i, {"zone": int(z)}, v) for i, (z, v) in enumerate(zip(data.zones, data.vectors))]
+        self.skills = [
+            self._Skill(i, {"zone": int(z)}, v) for i, (z, v) in enumerate(zip(data.zones, data.vectors, strict=True))
+        ]
 
     def query(self, q: np.ndarray, k: int, zone: int | None) -> list[int]:
         state = {} if zone is None else {"zone": zone}

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import faiss
-import numpy as np
 
 from benchmarks.data import make_dataset
 from benchmarks.systems import clean
@@ -26,7 +25,9 @@ def _skills(data: Any, start: int, stop: int) -> list[Skill]:
     ]
 
 
-def write_figures(workroot: Path, dim: int = 64, singles: int = 200, batch: int = 1000, batches: int = 20) -> dict[str, Any]:
+def write_figures(
+    workroot: Path, dim: int = 64, singles: int = 200, batch: int = 1000, batches: int = 20
+) -> dict[str, Any]:
     data = make_dataset(singles + batch * batches, dim, 1)
     figures: dict[str, Any] = {"dim": dim}
     for durability in ("fsync", "flush"):

@@ -79,7 +79,7 @@ def _frame_end(data: bytes, pos: int) -> int | None:
     stop = pos + HEADER_SIZE + length
     if stop > len(data) or crc32(data[pos + HEADER_SIZE : stop]) != payload_crc:
         return None
-    return stop
+    return int(stop)
 
 
 def _frame_follows(data: bytes, pos: int) -> bool:

@@ -33,14 +33,24 @@ def test_every_exact_system_finds_the_true_top_k() -> None:
 def test_smoke_run_writes_results_plots_and_target_verdicts(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main,
-        ["--preset", "smoke", "--systems", "reference,numpy,faiss-flat,skillstore-flat,skillstore-hnsw",
-         "--out", str(tmp_path)],
+        [
+            "--preset",
+            "smoke",
+            "--systems",
+            "reference,numpy,faiss-flat,skillstore-flat,skillstore-hnsw",
+            "--out",
+            str(tmp_path),
+        ],
     )
     assert result.exit_code == 0, result.output
     document = json.loads((tmp_path / "results.json").read_text())
     measured = [row for row in document["retrieval"] if "p50_ms" in row]
     assert {row["system"] for row in measured} == {
-        "reference", "numpy", "faiss-flat", "skillstore-flat", "skillstore-hnsw"
+        "reference",
+        "numpy",
+        "faiss-flat",
+        "skillstore-flat",
+        "skillstore-hnsw",
     }
     exact = [row for row in measured if row["system"] != "skillstore-hnsw"]
     assert all(row["recall"] == 1.0 for row in exact)

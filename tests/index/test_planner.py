@@ -53,7 +53,10 @@ def graph_search_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("selectivity", list(SELECTIVITY_ZONES))
 def test_hnsw_filtered_recall_stays_high_at_every_selectivity(
-    tmp_path: Path, data, graph_search_only: None, selectivity: str  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    data,
+    graph_search_only: None,
+    selectivity: str,  # type: ignore[no-untyped-def]
 ) -> None:
     row_of = _build(tmp_path / "s", data, "hnsw")
     with SkillStore.open(tmp_path / "s", read_only=True) as store:
@@ -62,7 +65,10 @@ def test_hnsw_filtered_recall_stays_high_at_every_selectivity(
 
 
 def test_plain_hnsw_under_a_selective_filter_is_what_the_planner_fixes(
-    tmp_path: Path, data, graph_search_only: None, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    data,
+    graph_search_only: None,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
     row_of = _build(tmp_path / "s", data, "hnsw")
     with SkillStore.open(tmp_path / "s", read_only=True) as store:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,16 @@ def _threads(count: int) -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(previous)
+
+
+def _single_threaded_after_fork() -> None:
+    """OpenMP (libgomp) cannot start threads in a child forked from a process that has
+    used them: the child's first parallel search hangs. A forked child searches on one
+    thread instead."""
+    faiss.omp_set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_single_threaded_after_fork)
 
 
 def _query_threads(queries: int) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import psycopg
 from psycopg import sql
@@ -37,8 +37,13 @@ def split_url(url: str) -> tuple[str, str | None]:
     query = parse_qsl(parts.query, keep_blank_values=True)
     libraries = [value for key, value in query if key == "library"]
     rest = [(key, value) for key, value in query if key != "library"]
-    conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(rest)))
+    conninfo = _join("postgresql", parts.netloc, parts.path, urlencode(rest, quote_via=quote))
     return conninfo, libraries[-1] if libraries else None
+
+
+def _join(scheme: str, netloc: str, path: str, query: str) -> str:
+    # not urlunsplit: it drops the empty host of "postgresql:///db" (the local socket)
+    return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
 
 
 def masked(url: str) -> str:
@@ -48,7 +53,7 @@ def masked(url: str) -> str:
         return url
     userinfo, _, hostport = parts.netloc.rpartition("@")
     user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+    return _join(parts.scheme, f"{user}:***@{hostport}", parts.path, parts.query)
 
 
 def check_library(name: str) -> str:

@@ -102,6 +102,8 @@ def emit_records(
         click.echo(to_json(list(records)))
     elif output == "csv":
         click.echo(render_csv(records), nl=False)
+    elif not records:
+        click.echo("no skills", err=True)  # for people; standard output stays empty for programs
     else:
         click.echo(render_table(table_rows if table_rows is not None else records), nl=False)
 

@@ -59,7 +59,7 @@ def plot_library(skills: Sequence[Skill], out: Path, *, title: str, image_format
         growth_ax.plot(times[-1:], [len(times)], "o", color="tab:purple")
         if len(set(created)) == 1:  # one instant: give the axis a width of its own
             growth_ax.set_xlim(times[0] - timedelta(minutes=1), times[0] + timedelta(minutes=1))
-        figure.autofmt_xdate()
+        growth_ax.tick_params(axis="x", labelrotation=30)  # dates are wide; only this axis has them
     growth_ax.set(title="Library growth", xlabel="created (UTC)", ylabel="skills")
 
     counts = Counter(signature(s) for s in skills).most_common(TOP)

@@ -6,7 +6,7 @@ in float64, independently of any backend's code path.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,13 @@ import numpy as np
 from skillstore import BLEND_WEIGHT, Match, Skill, SkillBackend
 
 TOLERANCE = 1e-5
+
+BackendFactory = Callable[..., SkillBackend]
+
+
+def library_url(url: str, library: str) -> str:
+    """``url`` naming one library of its database."""
+    return f"{url}{'&' if '?' in url else '?'}library={library}"
 
 
 def equal_values(a: Any, b: Any) -> bool:

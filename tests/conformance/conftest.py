@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conformance_helpers import BackendFactory, library_url
 
 from skillstore import MemoryBackend, SkillBackend, SkillStore
 
-BackendFactory = Callable[..., SkillBackend]
 KINDS = ["memory", "skillstore", "postgres"]
 
 
@@ -40,10 +40,6 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.get_uri()
     finally:
         server.cleanup()
-
-
-def library_url(url: str, library: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}library={library}"
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from conformance_helpers import (
     ROOMS,
     TOLERANCE,
+    BackendFactory,
     assert_ranking,
     random_skills,
     random_state,
@@ -16,7 +17,6 @@ from conformance_helpers import (
     record_random_outcomes,
     reference_scores,
 )
-from conftest import BackendFactory
 
 from skillstore import (
     DimensionMismatchError,

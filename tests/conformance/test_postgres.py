@@ -14,8 +14,7 @@ from urllib.parse import quote
 import numpy as np
 import psycopg
 import pytest
-from conformance_helpers import assert_ranking, random_skills, random_state, reference_scores
-from conftest import library_url
+from conformance_helpers import assert_ranking, library_url, random_skills, random_state, reference_scores
 
 from skillstore import (
     BackendConnectionError,

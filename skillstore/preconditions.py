@@ -37,6 +37,10 @@ def freeze(value: Any) -> Hashable:
         return tuple(freeze(v) for v in value)
     if isinstance(value, dict):
         return frozenset((k, freeze(v)) for k, v in value.items())
+    if isinstance(value, set | frozenset):
+        return frozenset(freeze(v) for v in value)
+    if isinstance(value, bytearray):
+        return bytes(value)
     if isinstance(value, np.ndarray):
         return tuple(freeze(v) for v in value.tolist())
     if isinstance(value, np.generic):

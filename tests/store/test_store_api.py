@@ -227,6 +227,14 @@ def test_state_values_compare_lists_and_tuples_as_positions(backend: SkillBacken
     assert backend.get(skill_id).is_applicable(state)
 
 
+def test_unhashable_state_and_where_values_filter_instead_of_raising(backend: SkillBackend) -> None:
+    skill_id = backend.add(make_skill(preconditions={"a": (1, 2), "b": b"x"}, metadata={"m": 1, "raw": b"y"}))
+    assert backend.search(E0, state={"a": {1, 2}, "b": b"x"}) == []
+    assert ids_of(backend.search(E0, state={"a": (1, 2), "b": bytearray(b"x")})) == [skill_id]
+    assert backend.search(E0, where={"m": {1}}) == []
+    assert ids_of(backend.search(E0, where={"raw": bytearray(b"y")})) == [skill_id]
+
+
 def test_search_where_filters_on_metadata_equality(backend: SkillBackend) -> None:
     a = backend.add(make_skill("a", metadata={"env": "grid", "level": 1, "tags": ["x", "y"]}))
     b = backend.add(make_skill("b", metadata={"env": "grid", "level": 2}))

@@ -109,7 +109,7 @@ class StoreAgreesWithMemory(RuleBasedStateMachine):
     def open_both(self, dedup: bool) -> None:
         FEED.reset()
         self.threshold = DEDUP_THRESHOLD if dedup else None
-        self.store = SkillStore.open(self.path, dim=DIM, dedup_threshold=self.threshold)
+        self.store = SkillStore.open(self.path, dim=DIM, dedup_threshold=self.threshold, durability="flush")
         self.model = MemoryBackend(DIM, dedup_threshold=self.threshold)
 
     def teardown(self) -> None:
@@ -175,7 +175,7 @@ class StoreAgreesWithMemory(RuleBasedStateMachine):
         if read_only_look:
             with SkillStore.open(self.path, read_only=True) as reader:
                 assert contents(reader, timestamps=False) == contents(self.model, timestamps=False)
-        self.store = SkillStore.open(self.path, dim=DIM, dedup_threshold=self.threshold)
+        self.store = SkillStore.open(self.path, dim=DIM, dedup_threshold=self.threshold, durability="flush")
 
     @rule()
     def checkpoint(self) -> None:

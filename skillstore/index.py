@@ -29,6 +29,7 @@ Filtered search (a precondition state, ``where``, or tombstones) goes through
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 from collections.abc import Iterator
@@ -38,7 +39,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from skillstore.errors import InvalidInputError, StoreCorruptError
+from skillstore.errors import InvalidInputError, StoreCorruptError, StoreIOError
 
 INDEX_KINDS = ("flat", "hnsw", "auto")
 GATHER_MAX = 4096
@@ -223,8 +224,13 @@ class VectorIndex:
         return VectorIndex.build(self.dim, params, kind, self.vectors(keep))
 
     def write(self, path: Path) -> None:
-        """Write the index to ``path``; the caller fsyncs, checksums and renames it."""
-        faiss.write_index(self._index, str(path))
+        """Write the index to ``path``; the caller fsyncs, checksums and renames it.
+
+        FAISS reports a failed write (a full disk, an I/O error) as a RuntimeError."""
+        try:
+            faiss.write_index(self._index, str(path))
+        except RuntimeError as exc:
+            raise StoreIOError(errno.EIO, f"cannot write {path}: {' '.join(str(exc).split())}") from None
 
     @classmethod
     def read(

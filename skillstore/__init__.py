@@ -24,6 +24,7 @@ from skillstore.errors import (
 from skillstore.info import StoreInfo, read_info
 from skillstore.model import Match, Skill, SkillStats
 from skillstore.ranking import BLEND_WEIGHT, RANK_MODES
+from skillstore.repair import RepairReport, repair_store
 from skillstore.store import SkillStore, VerifyReport
 
 __version__ = "0.1.0"
@@ -40,6 +41,7 @@ __all__ = [
     "Match",
     "MemoryBackend",
     "ReadOnlyStoreError",
+    "RepairReport",
     "Skill",
     "SkillBackend",
     "SkillNotFoundError",
@@ -54,4 +56,5 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "read_info",
+    "repair_store",
 ]

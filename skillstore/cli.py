@@ -38,6 +38,7 @@ from skillstore.errors import InvalidInputError, SkillNotFoundError, SkillStoreE
 from skillstore.info import read_info
 from skillstore.model import Match, Skill
 from skillstore.ranking import RANK_MODES
+from skillstore.repair import repair_store
 from skillstore.store import SkillStore
 from skillstore.transfer import (
     CONFLICT_MODES,
@@ -622,8 +623,9 @@ def checkpoint(path: Path) -> None:
 @click.option(
     "--repair",
     is_flag=True,
-    help="Rewrite the store as a fresh generation from what loads (drops a torn log tail "
-    "and leftovers of interrupted checkpoints), then verify again.",
+    help="Rebuild the store as a fresh generation from its newest intact snapshot and the intact "
+    "prefix of its log (drops a torn tail, damaged frames and leftovers of interrupted checkpoints), "
+    "report what was lost, then verify again.",
 )
 @output_options
 def verify(path: Path, repair: bool, output: str) -> None:
@@ -634,11 +636,11 @@ def verify(path: Path, repair: bool, output: str) -> None:
         skillstore verify ./skills
         skillstore verify ./skills --repair
     """
-    repaired = None
+    repaired: int | None = None
+    lost: list[str] = []
     if repair:
-        with _open(path, write=True) as store:
-            store.checkpoint()
-            repaired = store.generation
+        result = repair_store(path)
+        repaired, lost = result.generation, result.lost
     with _open(path) as store:
         report = store.verify()
     if output != "table":
@@ -649,12 +651,15 @@ def verify(path: Path, repair: bool, output: str) -> None:
                 "warnings": report.warnings,
                 "facts": report.facts,
                 "repaired_generation": repaired,
+                "repair_lost": lost,
             },
             output,
         )
     else:
         if repaired is not None:
             click.echo(f"repaired: rewrote the store as generation {repaired}")
+        for item in lost:
+            click.echo(f"lost: {item}")
         for problem in report.problems:
             click.echo(f"problem: {problem}")
         for warning in report.warnings:

@@ -259,3 +259,22 @@ class VectorIndex:
                 str(path),
             )
         return cls(dim, params, index, mapped=mmap)
+
+    @classmethod
+    def read_unverified(cls, path: Path, expected_rows: int) -> VectorIndex:
+        """Load an index file no MANIFEST describes (for repair): a flat or HNSW
+        inner-product index of ``expected_rows`` rows; its dimension is taken from the file."""
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise StoreCorruptError(f"index cannot be loaded: {exc}", str(path)) from None
+        kind = "hnsw" if isinstance(index, faiss.IndexHNSWFlat) else "flat"
+        if (
+            not isinstance(index, faiss.IndexHNSWFlat | faiss.IndexFlatIP)
+            or index.ntotal != expected_rows
+            or index.metric_type != faiss.METRIC_INNER_PRODUCT
+        ):
+            raise StoreCorruptError(
+                f"index is a {type(index).__name__} of {index.ntotal} vectors, expected {expected_rows}", str(path)
+            )
+        return cls(int(index.d), {**index_params(kind), "active": kind}, index)

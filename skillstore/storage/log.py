@@ -72,6 +72,26 @@ def scan(path: Path, start: int = 0) -> LogScan:
     return result
 
 
+def scan_prefix(path: Path) -> LogScan:
+    """The frames before the first damaged or undecodable one; never raises for damage.
+
+    What :func:`skillstore.repair.repair_store` keeps of a damaged log. ``torn_bytes``
+    counts everything after the prefix, intact frames included."""
+    with io_errors("cannot read", path), open(path, "rb") as handle:
+        data = handle.read()
+    result = LogScan()
+    pos = 0
+    while (stop := _frame_end(data, pos)) is not None:
+        try:
+            result.frames.append(unpack(data[pos + HEADER_SIZE : stop]))
+        except ValueError:
+            break
+        pos = stop
+    result.end = pos
+    result.torn_bytes = len(data) - pos
+    return result
+
+
 def _frame_end(data: bytes, pos: int) -> int | None:
     """The offset just past the intact frame starting at ``pos``, or None if there is none."""
     if len(data) - pos < HEADER_SIZE:

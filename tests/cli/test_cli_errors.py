@@ -47,13 +47,26 @@ def test_missing_store(tmp_path: Path, command: list[str]) -> None:
     assert not missing.exists()  # nothing is created by a command that does not create
 
 
-@pytest.mark.parametrize("command", READ_COMMANDS + WRITE_COMMANDS, ids=lambda c: " ".join(c[:2]))
-def test_corrupt_manifest(store_path: Path, command: list[str]) -> None:
+def corrupt_manifest(store_path: Path) -> None:
     manifest = store_path / "MANIFEST"
     data = bytearray(manifest.read_bytes())
     data[-1] ^= 0xFF
     manifest.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS + WRITE_COMMANDS[:-1], ids=lambda c: " ".join(c[:2]))
+def test_corrupt_manifest(store_path: Path, command: list[str]) -> None:
+    corrupt_manifest(store_path)
     assert_error(run(command[0], store_path, *command[1:]), 1, "MANIFEST")
+
+
+def test_verify_repair_rebuilds_a_store_whose_manifest_is_corrupt(store_path: Path) -> None:
+    before = contents(store_path)
+    corrupt_manifest(store_path)
+    result = run("verify", store_path, "--repair")
+    assert result.exit_code == 0, result.output
+    assert "lost: MANIFEST" in result.output
+    assert contents(store_path) == before
 
 
 def test_corrupt_snapshot_fails_loading_commands_but_not_info(store_path: Path) -> None:

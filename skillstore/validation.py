@@ -203,6 +203,8 @@ def per_query_states(
     """``search_many`` takes one state for every query, or a sequence with one per query."""
     if state is None or isinstance(state, Mapping):
         return [check_state(state)] * count
+    if isinstance(state, str | bytes) or not isinstance(state, Sequence):
+        raise InvalidInputError(f"state must be a mapping or a sequence of mappings, not {type(state).__name__}")
     states = list(state)
     if len(states) != count:
         raise InvalidInputError(f"got {len(states)} states for {count} queries")

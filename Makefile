@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: demo test slow lint bench bench-full install install-dev install-bench clean
+.PHONY: demo test slow reliability lint bench bench-full install install-dev install-bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ test: install-dev
 
 slow: install-dev
 	$(PY) -m pytest -q -m slow
+
+# The long reliability campaigns (crash, concurrency, I/O faults, corruption, bad input), then
+# a table of their figures; docs/RELIABILITY.md quotes the latest run. About 10 minutes here.
+reliability: install-dev
+	rm -f $(VENV)/reliability-figures.jsonl
+	RELIABILITY_FIGURES=$(VENV)/reliability-figures.jsonl $(PY) -m pytest -q -m reliability tests/reliability; \
+	status=$$?; $(PY) tests/reliability/summary.py $(VENV)/reliability-figures.jsonl; exit $$status
 
 # Quick benchmark: N up to 10^5 (10^4 at d = 384), every system; ~15 minutes here.
 bench: install-bench

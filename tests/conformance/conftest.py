@@ -10,6 +10,8 @@ the end. Each test gets libraries (tables) of its own, dropped afterwards.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -25,7 +27,7 @@ KINDS = ["memory", "skillstore", "postgres"]
 
 
 @pytest.fixture(scope="session")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_url() -> Iterator[str]:
     """A ``postgresql://`` URL of a server with pgvector available."""
     configured = os.environ.get("SKILLSTORE_PG_URL")
     if configured:
@@ -35,11 +37,14 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # pgserver asks platformdirs for a runtime dir at import; unset XDG_RUNTIME_DIR makes that warn
         warnings.simplefilter("ignore")
         import pgserver
-    server = pgserver.get_server(tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="delete")
+    # Not under pytest's basetemp: a concurrent pytest session may prune it while the server runs.
+    parent = Path(tempfile.mkdtemp(prefix="skillstore-pg-"))
+    server = pgserver.get_server(parent / "data", cleanup_mode="delete")
     try:
         yield server.get_uri()
     finally:
         server.cleanup()
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ PYTHON = sys.executable
 
 def unit(vector: Any) -> np.ndarray:
     array = np.asarray(vector, dtype=np.float64)
+    array = array / np.max(np.abs(array))  # tiny or huge values: scale first, or the norm under/overflows
     return array / np.linalg.norm(array)
 
 

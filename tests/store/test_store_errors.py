@@ -69,7 +69,11 @@ def populated(make_backend: Callable[..., SkillBackend]) -> Iterator[tuple[Skill
     yield backend, ids
 
 
-def assert_unchanged(backend: SkillBackend, action: Callable[[], Any], error: type[BaseException]) -> None:
+def assert_unchanged(
+    backend: SkillBackend,
+    action: Callable[[], Any],
+    error: type[BaseException] | tuple[type[BaseException], ...],
+) -> None:
     """``action`` raises ``error`` and leaves every skill and every storage fact as it was."""
     before = contents(backend)
     facts = _facts(backend)
@@ -208,7 +212,18 @@ def test_update_refuses_fields_that_are_not_updatable(populated: tuple[SkillBack
     assert_unchanged(backend, lambda: backend.update(ids[0], **{field: None}), InvalidInputError)
 
 
-@pytest.mark.parametrize("unknown", ["0123456789abcdef", "", None, 17])
+@pytest.mark.parametrize("not_an_id", [None, 17, b"0123456789abcdef", ["x"]])
+def test_ids_that_are_not_strings_are_refused(populated: tuple[SkillBackend, list[str]], not_an_id: Any) -> None:
+    backend, _ = populated
+    refused = (SkillNotFoundError, InvalidInputError)
+    assert not_an_id not in backend
+    assert_unchanged(backend, lambda: backend.get(not_an_id), refused)
+    assert_unchanged(backend, lambda: backend.update(not_an_id, name="x"), refused)
+    assert_unchanged(backend, lambda: backend.delete(not_an_id), refused)
+    assert_unchanged(backend, lambda: backend.record_outcome(not_an_id, True), refused)
+
+
+@pytest.mark.parametrize("unknown", ["0123456789abcdef", "", "x" * 1000])
 def test_unknown_ids_raise_skill_not_found(populated: tuple[SkillBackend, list[str]], unknown: Any) -> None:
     backend, _ = populated
     assert_unchanged(backend, lambda: backend.get(unknown), SkillNotFoundError)

@@ -235,10 +235,13 @@ class SkillStore:
             try:
                 self._load_generation(manifest)
                 return
-            except FileNotFoundError as exc:
+            except (FileNotFoundError, StoreCorruptError) as exc:
+                # A checkpoint may replace the generation while we read it, removing files
+                # under us (FAISS then reports a load error): only damage that stays put is real.
                 if read_manifest(self.path).generation == manifest.generation:
+                    if isinstance(exc, StoreCorruptError):
+                        raise
                     raise StoreCorruptError("file listed by the MANIFEST is missing", exc.filename) from None
-                # a checkpoint replaced the generation while we read it: start again
         raise SkillStoreError(f"{self.path}: the store kept changing generation while opening")
 
     def _load_generation(self, manifest: Manifest) -> None:

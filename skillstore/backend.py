@@ -204,7 +204,7 @@ class MemoryBackend:
     ) -> list[Match]:
         query = None if embedding is None else normalise_embedding(embedding, self._dim)
         return self._search(query, check_k(k), check_state(state), check_where(where),
-                            ranking.check_rank(rank), min_score)
+                            ranking.check_rank(rank), ranking.check_min_score(min_score))
 
     def search_many(
         self,
@@ -219,6 +219,7 @@ class MemoryBackend:
         queries = normalise_queries(embeddings, self._dim)
         states = per_query_states(state, len(queries))
         k, checked_where, rank = check_k(k), check_where(where), ranking.check_rank(rank)
+        min_score = ranking.check_min_score(min_score)
         return [self._search(q, k, s, checked_where, rank, min_score) for q, s in zip(queries, states, strict=True)]
 
     def _search(

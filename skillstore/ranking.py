@@ -26,6 +26,17 @@ RANK_MODES = ("similarity", "success", "blend")
 BLEND_WEIGHT = 0.3
 
 
+def check_min_score(min_score: object) -> float | None:
+    """``min_score`` as a float: None, or any real number but NaN."""
+    if min_score is None:
+        return None
+    if isinstance(min_score, bool) or not isinstance(min_score, int | float | np.integer | np.floating):
+        raise InvalidInputError(f"min_score must be a number or None, got {min_score!r}")
+    if np.isnan(min_score):
+        raise InvalidInputError("min_score must not be NaN")
+    return float(min_score)
+
+
 def check_rank(rank: object) -> str:
     if rank not in RANK_MODES:
         raise InvalidInputError(f"rank must be one of {RANK_MODES}, got {rank!r}")

@@ -585,6 +585,7 @@ class SkillStore:
         query = None if embedding is None else normalise_embedding(embedding, self.dim)
         k, state = check_k(k), check_state(state)
         checked_where, rank = check_where(where), ranking.check_rank(rank)
+        min_score = ranking.check_min_score(min_score)
         with self._mutex:
             self._check_open()
             rows = self._catalog.candidate_rows(state, checked_where)
@@ -605,6 +606,7 @@ class SkillStore:
         queries = normalise_queries(embeddings, self.dim)
         states = per_query_states(state, len(queries))
         k, checked_where, rank = check_k(k), check_where(where), ranking.check_rank(rank)
+        min_score = ranking.check_min_score(min_score)
         with self._mutex:
             self._check_open()
             shared = state is None or isinstance(state, Mapping)

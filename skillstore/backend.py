@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from skillstore import ranking
-from skillstore.errors import SkillNotFoundError
+from skillstore.errors import InvalidInputError, SkillNotFoundError
 from skillstore.model import Match, Skill, SkillStats
 from skillstore.preconditions import applies, freeze
 from skillstore.records import (
@@ -24,6 +24,7 @@ from skillstore.records import (
     merge_entry,
     new_id,
     new_record,
+    prepare_restore,
     prepare_skill,
     summarise,
     to_skill,
@@ -31,6 +32,7 @@ from skillstore.records import (
 from skillstore.validation import (
     check_dim,
     check_fields,
+    check_ids,
     check_k,
     check_outcome,
     check_state,
@@ -162,9 +164,30 @@ class MemoryBackend:
         return self.get(skill_id)
 
     def delete(self, skill_id: str) -> None:
-        self._record(skill_id)
-        del self._records[skill_id]
-        del self._vectors[skill_id]
+        self.delete_many([skill_id])
+
+    def delete_many(self, skill_ids: Iterable[str]) -> None:
+        ids = list(dict.fromkeys(check_ids(skill_ids)))
+        for skill_id in ids:
+            self._record(skill_id)
+        for skill_id in ids:
+            del self._records[skill_id]
+            del self._vectors[skill_id]
+
+    def restore_many(self, skills: Iterable[Skill], *, replace: bool = False) -> list[str]:
+        at = time.time()
+        prepared = [prepare_restore(skill, self._dim, at) for skill in skills]
+        ids = [record["id"] for record, _ in prepared]
+        if len(set(ids)) != len(ids):
+            raise InvalidInputError("restore_many was given the same id twice")
+        clashes = [skill_id for skill_id in ids if skill_id in self._records]
+        if clashes and not replace:
+            raise InvalidInputError(f"the store already holds {clashes[:3]}; pass replace=True to swap them")
+        for record, vector in prepared:
+            self._records.pop(record["id"], None)  # a replaced skill moves to the end, as in SkillStore
+            self._records[record["id"]] = record
+            self._vectors[record["id"]] = vector
+        return ids
 
     def record_outcome(self, skill_id: str, success: bool, reward: float | None = None) -> SkillStats:
         record = self._record(skill_id)

@@ -551,13 +551,11 @@ def import_command(path: Path, file: str, fmt: str | None, on_conflict: str) -> 
         content = read_skills(stream, fmt, dim=existing.dim if existing else None, source=source)
     if existing is None and content.dim is None:
         raise click.ClickException(f"{source} holds no skills to tell the dimension; create {path} with init")
-    # "flush" durability and one checkpoint at the end: restoring counters takes a commit per outcome
     with (
-        _local(SkillStore.open(path, dim=content.dim, durability="flush")) as store,
+        _local(SkillStore.open(path, dim=content.dim)) as store,
         _progress(len(content.skills), "Importing") as progress,
     ):
         result = import_skills(store, content.skills, on_conflict=on_conflict, progress=progress)
-        store.checkpoint()
     click.echo(
         f"Imported {len(content.skills)} skills into {path}: {result.added} added, "
         f"{result.replaced} replaced, {result.merged} merged, {result.skipped} skipped"
@@ -576,11 +574,7 @@ def delete(path: Path, ids: tuple[str, ...]) -> None:
     """
     unique = list(dict.fromkeys(ids))
     with _open(path, write=True) as store:
-        for skill_id in unique:
-            if skill_id not in store:
-                raise SkillNotFoundError(skill_id)
-        for skill_id in unique:
-            store.delete(skill_id)
+        store.delete_many(unique)  # one atomic commit
     click.echo(f"Deleted {len(unique)} skill{'s' if len(unique) != 1 else ''}")
 
 

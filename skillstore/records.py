@@ -7,7 +7,9 @@ included): replaying the same frames always rebuilds the same records.
 
 from __future__ import annotations
 
+import math
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,7 @@ import numpy as np
 from skillstore.errors import InvalidSkillError
 from skillstore.model import Skill, SkillStats
 from skillstore.preconditions import canonical
-from skillstore.validation import check_fields
+from skillstore.validation import check_actions, check_fields
 
 PROVENANCE_LIMIT = 20  # merges remembered per skill; `observations` keeps the full count
 
@@ -41,6 +43,66 @@ def prepare_skill(skill: Any, dim: int) -> tuple[dict[str, Any], np.ndarray]:
     )
     vector = fields.pop("embedding")
     return fields, vector
+
+
+MAX_ID_LENGTH = 128
+
+
+def prepare_restore(skill: Any, dim: int, at: float) -> tuple[dict[str, Any], np.ndarray]:
+    """Validate a complete Skill read back from an export: its fields, and also its id,
+    stats, timestamps and provenance, which a restore keeps as given (a skill without
+    timestamps gets ``at``)."""
+    fields, vector = prepare_skill(skill, dim)
+    skill_id = skill.id
+    if not isinstance(skill_id, str) or not skill_id or len(skill_id) > MAX_ID_LENGTH:
+        raise InvalidSkillError(f"a restored skill needs an id of 1 to {MAX_ID_LENGTH} characters, got {skill_id!r}")
+    stats = skill.stats
+    if not isinstance(stats, SkillStats):
+        raise InvalidSkillError(f"stats must be SkillStats, got {type(stats).__name__}")
+    counters = (stats.attempts, stats.successes, stats.failures, stats.observations)
+    if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counters):
+        raise InvalidSkillError(f"skill {skill_id!r}: stats counters must be non-negative integers")
+    if stats.successes + stats.failures != stats.attempts or stats.observations < 1:
+        raise InvalidSkillError(f"skill {skill_id!r}: successes + failures must equal attempts, observations >= 1")
+    created = at if skill.created_at is None else skill.created_at
+    updated = created if skill.updated_at is None else skill.updated_at
+    times = {"created_at": created, "updated_at": updated, "last_used_at": stats.last_used_at}
+    for what, value in [*times.items(), ("total_reward", stats.total_reward)]:
+        optional = what == "last_used_at"
+        if (value is None and optional) or (_is_real(value) and math.isfinite(float(value))):  # type: ignore[arg-type]
+            continue
+        raise InvalidSkillError(f"skill {skill_id!r}: {what} must be a finite number, got {value!r}")
+    provenance = skill.provenance
+    if not isinstance(provenance, list) or not all(isinstance(p, dict) for p in provenance):
+        raise InvalidSkillError(f"skill {skill_id!r}: provenance must be a list of mappings")
+    record = {
+        "id": skill_id,
+        **fields,
+        "stats": {**stats.to_dict(), "total_reward": float(stats.total_reward)},
+        "created_at": float(created),
+        "updated_at": float(updated),
+        "provenance": check_actions(provenance[-PROVENANCE_LIMIT:]),
+    }
+    return record, vector
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def merged_for_restore(kept: Skill, incoming: Skill) -> Skill:
+    """``kept`` with ``incoming``'s counters added: what an import's "merge" stores."""
+    a, b = kept.stats, incoming.stats
+    used = [t for t in (a.last_used_at, b.last_used_at) if t is not None]
+    stats = SkillStats(
+        attempts=a.attempts + b.attempts,
+        successes=a.successes + b.successes,
+        failures=a.failures + b.failures,
+        observations=a.observations + b.observations,
+        total_reward=a.total_reward + b.total_reward,
+        last_used_at=max(used) if used else None,
+    )
+    return replace(kept, stats=stats, provenance=(kept.provenance + incoming.provenance)[-PROVENANCE_LIMIT:])
 
 
 def new_record(fields: dict[str, Any], skill_id: str, at: float) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from skillstore.records import (
     merge_entry,
     new_id,
     new_record,
+    prepare_restore,
     prepare_skill,
     summarise,
     to_skill,
@@ -63,6 +64,7 @@ from skillstore.storage.snapshot import read_verified, verified_path, write_snap
 from skillstore.validation import (
     check_dim,
     check_fields,
+    check_ids,
     check_k,
     check_outcome,
     check_state,
@@ -373,6 +375,13 @@ class SkillStore:
                 record.update(change)
                 catalog.append(load_record(record))
                 self._index.add(np.frombuffer(frame["vector"], dtype=np.float32)[None, :])
+        elif op == "restore":
+            for item in frame["items"]:
+                if item["record"]["id"] in catalog:
+                    catalog.remove(item["record"]["id"])
+                catalog.append(load_record(item["record"]))
+            if frame["items"]:
+                self._index.add(np.stack([np.frombuffer(i["vector"], dtype=np.float32) for i in frame["items"]]))
         elif op == "delete":
             for skill_id in frame["ids"]:
                 catalog.remove(skill_id)
@@ -461,12 +470,37 @@ class SkillStore:
 
     def delete(self, skill_id: str) -> None:
         """Remove a skill; raises SkillNotFoundError when there is none with that id."""
+        self.delete_many([skill_id])
+
+    def delete_many(self, skill_ids: Iterable[str]) -> None:
+        """Remove several skills in one atomic commit; if any id is unknown, none is removed."""
+        ids = list(dict.fromkeys(check_ids(skill_ids)))
 
         def build() -> tuple[dict[str, Any], None]:
-            self._catalog.row(skill_id)
-            return {"op": "delete", "ids": [skill_id]}, None
+            for skill_id in ids:
+                self._catalog.row(skill_id)
+            return {"op": "delete", "ids": ids}, None
 
         self._commit(build)
+
+    def restore_many(self, skills: Iterable[Skill], *, replace: bool = False) -> list[str]:
+        """Put complete skills back as exported (id, stats, timestamps and provenance kept),
+        in one atomic commit; no dedup. An id the store already holds raises
+        InvalidInputError, unless ``replace`` swaps the stored skill for the given one."""
+        at = time.time()
+        prepared = [prepare_restore(skill, self.dim, at) for skill in skills]
+        ids = [record["id"] for record, _ in prepared]
+        if len(set(ids)) != len(ids):
+            raise InvalidInputError("restore_many was given the same id twice")
+
+        def build() -> tuple[dict[str, Any], list[str]]:
+            clashes = [skill_id for skill_id in ids if skill_id in self._catalog]
+            if clashes and not replace:
+                raise InvalidInputError(f"the store already holds {clashes[:3]}; pass replace=True to swap them")
+            items = [{"record": record, "vector": vector.tobytes()} for record, vector in prepared]
+            return {"op": "restore", "items": items}, ids
+
+        return self._commit(build)  # type: ignore[no-any-return]
 
     def record_outcome(self, skill_id: str, success: bool, reward: float | None = None) -> SkillStats:
         """Count one attempt of a skill and whether it reached its goal; returns the new stats.

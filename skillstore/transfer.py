@@ -15,15 +15,9 @@ actions, preconditions, metadata, embedding, stats, timestamps, provenance):
 Importing is split into validate, then execute: :func:`read_skills` reads and
 checks the whole file (bounded sizes, types, stats that add up, the store's own
 field checks) before :func:`import_skills` writes anything, and the skills are
-added in one commit (``add_many``), so a hostile or damaged file raises a typed
+restored in one commit (``restore_many``) with their ids, stats, timestamps and
+provenance, so a hostile or damaged file raises a typed
 :class:`~skillstore.errors.SkillStoreError` and leaves the store as it was.
-
-What the public store API cannot restore yet: the store assigns new ids and
-timestamps to added skills, so imported skills get new ids (``ImportResult.ids``
-maps file ids to store ids), new ``created_at``/``updated_at``, ``observations``
-of 1 and no provenance. Counters (attempts, successes, failures, total reward)
-are restored by recording the outcomes again, one commit each; for speed, open
-the store with ``durability="flush"`` and ``checkpoint()`` after importing.
 """
 
 from __future__ import annotations
@@ -33,7 +27,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -41,7 +35,7 @@ import msgpack
 import numpy as np
 
 from skillstore import tagged_json
-from skillstore.backend import MemoryBackend, SkillBackend
+from skillstore.backend import SkillBackend
 from skillstore.errors import (
     DimensionMismatchError,
     FormatVersionError,
@@ -51,6 +45,7 @@ from skillstore.errors import (
     SkillStoreError,
 )
 from skillstore.model import Skill, SkillStats
+from skillstore.records import merged_for_restore, prepare_restore
 
 FORMATS = ("jsonl", "msgpack", "csv")
 CONFLICT_MODES = ("skip", "replace", "merge")
@@ -65,7 +60,6 @@ MAX_CONTAINER_ITEMS = 1 << 22
 MAX_ID_LENGTH = 256
 MAX_COUNTER = 1 << 53  # beyond this, float arithmetic on counters is no longer exact
 # Restoring counters replays one outcome per attempt (see the module docstring).
-MAX_REPLAYED_OUTCOMES = 1_000_000
 
 CSV_COLUMNS = (
     "id",
@@ -528,38 +522,20 @@ def _check_ids(skills: list[Skill], source: str) -> None:
         if skill.id in seen:
             raise InvalidInputError(f"{source}: record {number}: id {skill.id!r} appears twice")
         seen.add(skill.id)
-    outcomes = sum(skill.stats.attempts for skill in skills)
-    if outcomes > MAX_REPLAYED_OUTCOMES:
-        raise InvalidInputError(
-            f"{source}: the file records {outcomes} outcomes; at most {MAX_REPLAYED_OUTCOMES} can be imported"
-        )
 
 
 def _check_fields(skills: list[Skill], dim: int | None, source: str) -> None:
-    """Run the store's own field checks (names, actions, preconditions, metadata, embeddings)
-    on every skill, in a throwaway in-memory backend, before any store is touched."""
-    if not skills or dim is None:
+    """Run the store's own checks for a restore (fields, id, stats, timestamps, provenance)
+    on every skill before any store is touched."""
+    if dim is None:
         return
-    with MemoryBackend(dim) as scratch:
-        for number, skill in enumerate(skills, start=1):
-            try:
-                scratch.add(_bare(skill))
-            except SkillStoreError as exc:
-                raise _naming(exc, f"{source}: record {number}") from None
-            except (TypeError, ValueError, OverflowError) as exc:  # data the store's checks did not foresee
-                raise InvalidInputError(f"{source}: record {number}: {exc}") from None
-
-
-def _bare(skill: Skill) -> Skill:
-    """The user-settable fields of ``skill``: what ``add_many`` accepts."""
-    return Skill(
-        name=skill.name,
-        actions=skill.actions,
-        embedding=skill.embedding,
-        preconditions=skill.preconditions,
-        description=skill.description,
-        metadata=skill.metadata,
-    )
+    for number, skill in enumerate(skills, start=1):
+        try:
+            prepare_restore(skill, dim, 0.0)
+        except SkillStoreError as exc:
+            raise _naming(exc, f"{source}: record {number}") from None
+        except (TypeError, ValueError, OverflowError) as exc:  # data the store's checks did not foresee
+            raise InvalidInputError(f"{source}: record {number}: {exc}") from None
 
 
 # -- import ----------------------------------------------------------------------------
@@ -583,51 +559,39 @@ def import_skills(
     on_conflict: str = "skip",
     progress: Progress | None = None,
 ) -> ImportResult:
-    """Add ``skills`` (as read by :func:`read_skills`) to ``store``.
+    """Restore ``skills`` (as read by :func:`read_skills`) into ``store`` in one commit.
 
-    A skill conflicts when the store already holds its id. ``on_conflict`` decides:
-    ``"skip"`` keeps the store's skill; ``"replace"`` deletes it and adds the file's;
-    ``"merge"`` keeps the store's fields and adds the file's counters to its stats.
-    All new skills go in one ``add_many`` commit, which validates every skill before
-    writing; counters follow (see the module docstring).
+    Skills keep their ids, stats, timestamps and provenance. A skill conflicts when the
+    store already holds its id; ``on_conflict`` decides: ``"skip"`` keeps the store's
+    skill; ``"replace"`` swaps it for the file's; ``"merge"`` keeps the store's fields
+    and adds the file's counters to its stats. The store validates every skill before
+    it writes anything, so a bad skill leaves the store unchanged.
     """
     if on_conflict not in CONFLICT_MODES:
         raise InvalidInputError(f"on_conflict must be one of {CONFLICT_MODES}, got {on_conflict!r}")
+    restore = getattr(store, "restore_many", None)
+    if restore is None:
+        raise InvalidInputError(f"{type(store).__name__} cannot restore skills with their ids")
     result = ImportResult()
-    conflicting = [skill for skill in skills if skill.id in store]
-    fresh = [skill for skill in skills if skill.id not in store]
-    to_add = fresh + conflicting if on_conflict == "replace" else fresh
-    new_ids = store.add_many([_bare(skill) for skill in to_add])
-    for skill, new_id in zip(to_add, new_ids, strict=True):
-        result.ids[str(skill.id)] = new_id
-    result.added = len(fresh)
-    if on_conflict == "replace":
-        for skill in conflicting:
-            store.delete(str(skill.id))
-        result.replaced = len(conflicting)
-    for skill, new_id in zip(to_add, new_ids, strict=True):
-        _replay_outcomes(store, new_id, skill.stats)
-        if progress:
-            progress(1)
-    for skill in conflicting:
-        if on_conflict == "merge":
-            _replay_outcomes(store, str(skill.id), skill.stats)
+    to_restore: list[Skill] = []
+    for skill in skills:
+        skill_id = str(skill.id)
+        result.ids[skill_id] = skill_id
+        if skill_id not in store:
+            to_restore.append(skill)
+            result.added += 1
+        elif on_conflict == "replace":
+            to_restore.append(skill)
+            result.replaced += 1
+        elif on_conflict == "merge":
+            to_restore.append(merged_for_restore(store.get(skill_id), skill))
             result.merged += 1
-        elif on_conflict == "skip":
+        else:
             result.skipped += 1
-        if on_conflict != "replace":
-            result.ids[str(skill.id)] = str(skill.id)
-        if progress and on_conflict != "replace":
-            progress(1)
+    restore(to_restore, replace=True)
+    if progress:
+        progress(len(skills))
     return result
-
-
-def _replay_outcomes(store: SkillBackend, skill_id: str, stats: SkillStats) -> None:
-    # record_outcome is the store's only way to count outcomes; the whole reward rides on
-    # the first one, so the total comes out exact (0.0 + x == x)
-    outcomes: Iterable[bool] = [True] * stats.successes + [False] * stats.failures
-    for number, success in enumerate(outcomes):
-        store.record_outcome(skill_id, success, stats.total_reward if number == 0 else None)
 
 
 def check_format(fmt: str) -> str:

@@ -24,6 +24,7 @@ from skillstore.preconditions import canonical
 MAX_NAME_LENGTH = 4096
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # one skill's encoded fields, embedding excluded
 MAX_DIM = 65536
+UNIT_TOLERANCE = 1e-6  # float32 unit vectors have float64 norms within ~1e-7 of 1
 UPDATABLE_FIELDS = frozenset(
     {"name", "actions", "embedding", "preconditions", "description", "metadata"}
 )
@@ -52,7 +53,13 @@ def _normalise_rows(matrix: np.ndarray) -> np.ndarray:
     if np.any(scale == 0):
         raise InvalidEmbeddingError("an embedding is all zeros and has no direction")
     scaled = matrix / scale
-    unit: np.ndarray = (scaled / np.linalg.norm(scaled, axis=1, keepdims=True)).astype(np.float32)
+    norms = np.linalg.norm(scaled, axis=1, keepdims=True)
+    unit: np.ndarray = (scaled / norms).astype(np.float32)
+    # A row that is already unit length is kept as given: dividing it by its norm again could
+    # move its last bit, and an exported embedding must come back exactly.
+    already_unit = np.abs(norms * scale - 1.0) <= UNIT_TOLERANCE
+    if already_unit.any():
+        unit = np.where(already_unit, matrix.astype(np.float32), unit)
     return unit
 
 

@@ -127,11 +127,6 @@ def test_round_trip_into_a_new_store(source: SkillStore, tmp_path: Path, fmt: st
             assert [score for _, score in got] == pytest.approx([score for _, score in expected], abs=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SkillStore has no public way to add a skill with a given id, stats, timestamps and provenance; "
-    "import_skills gets new ids and replays outcomes (see skillstore.transfer)",
-)
 def test_round_trip_keeps_ids_stats_and_timestamps(source: SkillStore, tmp_path: Path) -> None:
     content = read(exported(source, "msgpack"), "msgpack")
     with SkillStore.open(tmp_path / "copy", dim=DIM) as copy:
@@ -140,22 +135,17 @@ def test_round_trip_keeps_ids_stats_and_timestamps(source: SkillStore, tmp_path:
 
 
 def _unstable_vector() -> list[float]:
-    """A raw vector whose stored (normalised) form changes when normalised again."""
-    from skillstore.validation import normalise_embedding
-
+    """A raw vector whose float32 unit form moves by a bit when divided by its norm again."""
     rng = np.random.default_rng(0)
-    while True:
+    for _ in range(100_000):
         raw = rng.normal(size=DIM)
-        once = normalise_embedding(raw, DIM)
-        if not np.array_equal(once, normalise_embedding(once.astype(np.float64), DIM)):
+        once = (raw / np.linalg.norm(raw)).astype(np.float32)
+        again = once.astype(np.float64)
+        if not np.array_equal(once, (again / np.linalg.norm(again)).astype(np.float32)):
             return raw.tolist()
+    raise AssertionError("no vector found whose renormalisation moves a bit")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="normalise_embedding is not idempotent: re-adding a stored unit vector can move it by one ulp, "
-    "so an exported skill imported again can differ in its embedding's last bit",
-)
 def test_re_adding_a_stored_embedding_keeps_it_exactly(tmp_path: Path) -> None:
     with SkillStore.open(tmp_path / "s", dim=DIM) as store:
         first = store.get(store.add(Skill(name="a", actions=[], embedding=_unstable_vector())))
@@ -304,11 +294,6 @@ HOSTILE_JSONL = {
         jsonl({**GOOD, "stats": {"attempts": 3, "successes": 1, "failures": 1}}),
         InvalidInputError,
         "must equal",
-    ),
-    "too many outcomes": (
-        jsonl({**GOOD, "stats": {"attempts": 10**7, "successes": 10**7}}),
-        InvalidInputError,
-        "at most",
     ),
     "reward without attempts": (jsonl({**GOOD, "stats": {"total_reward": 5.0}}), InvalidInputError, "reward"),
     "timestamp a string": (jsonl({**GOOD, "created_at": "today"}), InvalidInputError, "created_at"),

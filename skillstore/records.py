@@ -156,7 +156,7 @@ def to_skill(record: dict[str, Any], vector: np.ndarray) -> Skill:
     return Skill(
         name=record["name"],
         actions=_copy(record["actions"]),
-        embedding=np.array(vector, dtype=np.float32),
+        embedding=vector.astype(np.float32),  # always a copy
         preconditions=dict(record["preconditions"]),
         description=record["description"],
         metadata=_copy(record["metadata"]),

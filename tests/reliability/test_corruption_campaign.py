@@ -152,7 +152,7 @@ def check_case(base: Base, result: dict[str, Any], damaged: Path, offset: int, f
     if repair["code"] == 0:
         check_state(base, result["after_repair"], damaged, offset, "repair")
         lost = [line for line in repair["output"].splitlines() if line.startswith("lost:")]
-        figures.count("repair restored everything" if not lost else "repair restored an intact prefix")
+        figures.count("repair succeeded, nothing lost" if not lost else "repair succeeded, losses reported")
     else:
         # only a damaged snapshot (there is no older generation) cannot be repaired; nothing is written
         assert damaged.parent.name.startswith("snap-") and "no intact snapshot" in repair["output"], repair

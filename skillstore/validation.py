@@ -57,7 +57,8 @@ def _normalise_rows(matrix: np.ndarray) -> np.ndarray:
     unit: np.ndarray = (scaled / norms).astype(np.float32)
     # A row that is already unit length is kept as given: dividing it by its norm again could
     # move its last bit, and an exported embedding must come back exactly.
-    already_unit = np.abs(norms * scale - 1.0) <= UNIT_TOLERANCE
+    # (a unit vector has no component above 1, which also keeps norms * scale from overflowing)
+    already_unit = (scale <= 1.0) & (np.abs(norms * np.minimum(scale, 1.0) - 1.0) <= UNIT_TOLERANCE)
     if already_unit.any():
         unit = np.where(already_unit, matrix.astype(np.float32), unit)
     return unit

@@ -9,7 +9,9 @@ It has the semantics of ``SkillStore`` and ``MemoryBackend``: the same validator
 - ``add`` with ``dedup_threshold`` takes a transaction-scoped advisory lock on the
   precondition signature before it looks for a near-duplicate, so two hosts adding
   the same skill at once leave one skill observed twice;
-- applicability and ``where`` are computed in SQL over canonical items (``canonical``).
+- applicability and ``where`` are computed in SQL over canonical items (``canonical``);
+- ``restore_many`` (what an import uses) writes complete skills with their ids in one
+  transaction, serialised with other restores of the library by an advisory lock.
 
 Search runs in SQL over the filtered rows, ordered by the rank mode's score, and
 fetches a few candidates more than ``k``; the exact scores and the final order are
@@ -49,6 +51,7 @@ from skillstore.records import (
     canonical_preconditions,
     merge_entry,
     new_id,
+    prepare_restore,
     prepare_skill,
     summarise,
     to_skill,
@@ -57,6 +60,7 @@ from skillstore.store import VerifyReport
 from skillstore.validation import (
     check_dim,
     check_fields,
+    check_ids,
     check_k,
     check_outcome,
     check_state,
@@ -340,6 +344,61 @@ class PostgresBackend:
         self._check_id(skill_id)
         self._run(work, write=True, atomic=False)
 
+    def delete_many(self, skill_ids: Iterable[str]) -> None:
+        """Remove several skills in one transaction; if any id is unknown, none is removed."""
+        ids = list(dict.fromkeys(check_ids(skill_ids)))
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            statement = sql.SQL("DELETE FROM {} WHERE id = ANY(%s) RETURNING id").format(self._table)
+            deleted = {row[0] for row in conn.execute(statement, (ids,))}
+            missing = [skill_id for skill_id in ids if skill_id not in deleted]
+            if missing:
+                raise SkillNotFoundError(missing[0])  # rolls the transaction back: nothing is deleted
+
+        if ids:
+            self._run(work, write=True)
+
+    def restore_many(self, skills: Iterable[Skill], *, replace: bool = False) -> list[str]:
+        """Put complete skills back as exported (id, stats, timestamps and provenance kept),
+        in one transaction; no dedup. An id the library already holds raises
+        InvalidInputError, unless ``replace`` swaps the stored skill for the given one."""
+        at = time.time()
+        prepared = [prepare_restore(skill, self._dim, at) for skill in skills]
+        ids = [record["id"] for record, _ in prepared]
+        if len(set(ids)) != len(ids):
+            raise InvalidInputError("restore_many was given the same id twice")
+        rows = [_restore_row(record, vector) for record, vector in prepared]
+
+        def work(conn: psycopg.Connection[Any]) -> list[str]:
+            # Restores choose their ids, so two of them could race on one id between the check
+            # and the insert: one lock per library (not per id, which a large import would
+            # exhaust the server's lock table with) makes them take turns.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (canonical.lock_key("skillstore-restore", self.library),))
+            statement = sql.SQL("SELECT id FROM {} WHERE id = ANY(%s) FOR UPDATE").format(self._table)
+            held = {row[0] for row in conn.execute(statement, (ids,))}
+            clashes = [skill_id for skill_id in ids if skill_id in held]
+            if clashes and not replace:
+                raise InvalidInputError(f"the store already holds {clashes[:3]}; pass replace=True to swap them")
+            if clashes:
+                # delete and insert rather than update: a replaced skill moves to the end, as in SkillStore
+                conn.execute(sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(self._table), (clashes,))
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    sql.SQL(
+                        "INSERT INTO {} (id, name, description, fields, preconditions, metadata,"
+                        " precondition_items, metadata_items, precondition_signature, embedding,"
+                        " attempts, successes, failures, observations, total_reward, last_used_at,"
+                        " created_at, updated_at, provenance)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    ).format(self._table),
+                    rows,
+                )
+            return ids
+
+        if not rows:
+            return []
+        return self._run(work, write=True)
+
     def record_outcome(self, skill_id: str, success: bool, reward: float | None = None) -> SkillStats:
         """Count one attempt and whether it succeeded, atomically on the server; returns the new stats."""
         ok, value = check_outcome(success, reward)
@@ -611,6 +670,26 @@ def _content(fields: dict[str, Any]) -> tuple[Any, ...]:
         Jsonb(canonical.readable(fields["metadata"])),
         canonical.items(fields["preconditions"]),
         canonical.items(fields["metadata"]),
+    )
+
+
+def _restore_row(record: dict[str, Any], vector: np.ndarray) -> tuple[Any, ...]:
+    """INSERT values for a record from ``records.prepare_restore``."""
+    stats = record["stats"]
+    return (
+        record["id"],
+        *_content(record),
+        canonical.signature(record["preconditions"]),
+        vector,
+        stats["attempts"],
+        stats["successes"],
+        stats["failures"],
+        stats["observations"],
+        stats["total_reward"],
+        stats["last_used_at"],
+        record["created_at"],
+        record["updated_at"],
+        pack(record["provenance"]),
     )
 
 

@@ -7,20 +7,53 @@ in float64, independently of any backend's code path.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pg_helpers import library_url as library_url  # the suite's tests import it from here
 
-from skillstore import BLEND_WEIGHT, Match, Skill, SkillBackend
+from skillstore import BLEND_WEIGHT, Match, MemoryBackend, Skill, SkillBackend, SkillStore
 
 TOLERANCE = 1e-5
 
 BackendFactory = Callable[..., SkillBackend]
 
 
-def library_url(url: str, library: str) -> str:
-    """``url`` naming one library of its database."""
-    return f"{url}{'&' if '?' in url else '?'}library={library}"
+class Backends:
+    """``backends(dim, **options)`` builds a fresh empty backend of one kind;
+    ``backends.reopen(backend)`` opens the same library again from its location."""
+
+    def __init__(self, kind: str, tmp_path: Path, pg_library: Callable[[], str]) -> None:
+        self.kind = kind
+        self._tmp_path = tmp_path
+        self._pg_library = pg_library
+        self._locations: dict[int, str | Path] = {}
+        self.opened: list[SkillBackend] = []
+
+    def __call__(self, dim: int = 8, **options: Any) -> SkillBackend:
+        backend: SkillBackend
+        location: str | Path | None = None
+        if self.kind == "memory":
+            backend = MemoryBackend(dim, **options)
+        else:
+            location = self._tmp_path / f"store{len(self.opened)}" if self.kind == "skillstore" else self._pg_library()
+            backend = SkillStore.open(location, dim=dim, **options)
+        self.opened.append(backend)
+        if location is not None:
+            self._locations[id(backend)] = location
+        return backend
+
+    def reopen(self, backend: SkillBackend) -> SkillBackend | None:
+        """Close ``backend`` and open its library again; None for a memory backend (nothing persists)."""
+        location = self._locations.get(id(backend))
+        if location is None:
+            return None
+        backend.close()
+        reopened = SkillStore.open(location)
+        self.opened.append(reopened)
+        self._locations[id(reopened)] = location
+        return reopened
 
 
 def equal_values(a: Any, b: Any) -> bool:

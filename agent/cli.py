@@ -67,8 +67,9 @@ def main() -> None:
 
 
 @contextmanager
-def open_backend(store: Path | None, *, dim: int, read_only: bool = False) -> Iterator[SkillBackend]:
-    """The persistent store at ``store``, or an in-memory library when no path is given."""
+def open_backend(store: str | None, *, dim: int, read_only: bool = False) -> Iterator[SkillBackend]:
+    """The persistent store at ``store`` (a directory or a ``postgresql://`` URL), or an
+    in-memory library when none is given."""
     if store is None:
         yield MemoryBackend(dim)
         return
@@ -86,9 +87,9 @@ def _setting(layout: str, pool_size: int, size: int, max_steps: int | None, expl
 
 
 @main.command()
-@click.option("--store", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Skill store directory (created if missing). Without it, skills live in "
-                   "memory and are lost at exit.")
+@click.option("--store", type=click.Path(file_okay=False), default=None,  # a str: Path would mangle a URL
+              help="Skill store directory or postgresql:// URL (created if missing). Without it, "
+                   "skills live in memory and are lost at exit.")
 @click.option("--episodes", type=click.IntRange(min=1), default=50, show_default=True)
 @task_options
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -104,7 +105,7 @@ def _setting(layout: str, pool_size: int, size: int, max_steps: int | None, expl
               help="One line per episode, or a progress bar [default: lines up to 100 episodes].")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the per-episode statistics as JSON instead of text.")
-def train(store: Path | None, episodes: int, layout: str, pool_size: int, size: int,
+def train(store: str | None, episodes: int, layout: str, pool_size: int, size: int,
           max_steps: int | None, explore: str, seed: int, no_memory: bool, baseline: bool,
           plot: Path | None, dim: int, lines: bool | None, as_json: bool) -> None:
     """Train the agent; with --store, skills persist and a second run starts from them.
@@ -120,7 +121,8 @@ def train(store: Path | None, episodes: int, layout: str, pool_size: int, size: 
     echo = (lambda _line: None) if as_json else click.echo
     with open_backend(store, dim=dim) as backend:
         if not as_json:
-            where = f"store {store}" if store is not None else "an in-memory library"
+            # a library in PostgreSQL names itself by its URL with the password masked
+            where = f"store {getattr(backend, 'url', store)}" if store is not None else "an in-memory library"
             click.echo(f"=== Procedural Memory Agent: {layout} layout, {explore} exploration ===")
             if not no_memory:
                 click.echo(f"Using {where} holding {len(backend)} skills.")
@@ -154,13 +156,13 @@ def train(store: Path | None, episodes: int, layout: str, pool_size: int, size: 
 
 
 @main.command(name="eval")
-@click.option("--store", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="An existing skill store; it is opened read-only.")
+@click.option("--store", type=click.Path(file_okay=False), required=True,
+              help="An existing skill store (directory or postgresql:// URL); it is opened read-only.")
 @click.option("--episodes", type=click.IntRange(min=1), default=10, show_default=True)
 @task_options
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
-def evaluate(store: Path, episodes: int, layout: str, pool_size: int, size: int,
+def evaluate(store: str, episodes: int, layout: str, pool_size: int, size: int,
              max_steps: int | None, explore: str, seed: int, as_json: bool) -> None:
     """Reuse a store's skills without learning: nothing is written to the store.
 

@@ -1,7 +1,9 @@
 """The ``skillstore`` command line: a thin face over the public API.
 
-Every command takes the store's PATH first. Read-only commands open the store
-read-only (no lock, never a write). Library errors become one line on stderr
+Every command takes the store's PATH first: a store directory, or a
+``postgresql://`` URL naming a library in PostgreSQL (both open through
+``SkillStore.open``). Read-only commands open the store read-only (no lock,
+never a write). Library errors become one line on stderr
 and exit code 1, in one place (:class:`StoreGroup`); a malformed command line
 (an unknown option, a value that cannot be parsed) exits with 2.
 
@@ -18,11 +20,12 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from skillstore import __version__
+from skillstore.backends import is_url
 from skillstore.cli_output import (
     emit_mapping,
     emit_records,
@@ -50,7 +53,13 @@ from skillstore.transfer import (
     skill_to_record,
 )
 
+if TYPE_CHECKING:  # the PostgreSQL driver loads only when a URL is opened
+    from skillstore.backends.postgres import PostgresBackend
+
+    Library = SkillStore | PostgresBackend  # what SkillStore.open gives for a Location
+
 F = TypeVar("F", bound=Callable[..., Any])
+Location = Path | str  # a store directory, or a postgresql:// URL exactly as typed
 
 SORT_KEYS: dict[str, Callable[[Skill], Any]] = {
     "name": lambda s: (s.name.casefold(), s.name, s.id),
@@ -87,9 +96,14 @@ class StoreGroup(click.Group):
 # -- shared arguments and options ----------------------------------------------------------
 
 
+def _location(ctx: click.Context, param: click.Parameter, value: str) -> Location:
+    # a URL stays the string as typed: Path would collapse the "//" of postgresql://
+    return value if is_url(value) else Path(value)
+
+
 def path_argument(function: F) -> F:
-    """PATH, the store's directory, first in every command."""
-    return click.argument("path", type=click.Path(file_okay=False, path_type=Path))(function)
+    """PATH, the store's directory or URL, first in every command."""
+    return click.argument("path", type=click.Path(file_okay=False), callback=_location)(function)
 
 
 def output_options(function: F) -> F:
@@ -120,21 +134,27 @@ def assignments_option(*names: str, help: str) -> Callable[[F], F]:
     return click.option(*names, multiple=True, metavar="KEY=VALUE", callback=_parse_assignments, help=help)
 
 
-def _open(path: Path, *, write: bool = False, **options: Any) -> SkillStore:
-    """An existing store: read-only unless the command writes."""
+def _open(location: Location, *, write: bool = False) -> Library:
+    """An existing store or library: read-only unless the command writes."""
     if write:
-        store = SkillStore.open(path, create=False, **options)
-    else:
-        store = SkillStore.open(path, read_only=True, **options)
-    return _local(store)
+        return SkillStore.open(location, create=False)
+    return SkillStore.open(location, read_only=True)
 
 
-def _local(store: SkillStore | Any) -> SkillStore:
-    # PATH is a directory (a Path never reads as a database URL), so open() gives a SkillStore
-    if not isinstance(store, SkillStore):
-        store.close()
-        raise InvalidInputError("the command line works on store directories")
-    return store
+def _existing_dim(location: Location) -> int | None:
+    """The dimension of the store at ``location``, or None when there is none yet."""
+    try:
+        if isinstance(location, Path):
+            return read_info(location).dim  # the MANIFEST alone: no need to load the store
+        with _open(location) as library:
+            return library.dim
+    except StoreNotFoundError:
+        return None
+
+
+def _where(store: Library) -> str:
+    """How messages name a store: its directory, or its URL with the password masked."""
+    return str(store.path) if isinstance(store, SkillStore) else f"{store.url} (library {store.library})"
 
 
 def _stderr_is_terminal() -> bool:
@@ -151,7 +171,7 @@ def _progress(count: int, label: str) -> Iterator[Callable[[int], None] | None]:
         yield bar.update
 
 
-def _get_by_id_or_name(store: SkillStore, key: str) -> Skill:
+def _get_by_id_or_name(store: Library, key: str) -> Skill:
     if key in store:
         return store.get(key)
     named = [skill for skill in store if skill.name == key]
@@ -174,6 +194,10 @@ def main() -> None:
     """Inspect, search, move and maintain skillstore skill libraries.
 
     \b
+    PATH is a store directory, or a PostgreSQL library given by its URL:
+    postgresql://USER@HOST/DB?library=NAME (the default library is "skills").
+
+    \b
     Values in KEY=VALUE options are typed by these rules:
       true/false -> bool, null -> None, 3 -> int, 0.5 or 1e3 -> float,
       [2,2] or (2,2) -> tuple (items typed alike), "3" or 'true' -> str
@@ -183,6 +207,7 @@ def main() -> None:
     Example:
         skillstore init ./skills --dim 64
         skillstore list ./skills --sort success --limit 10
+        skillstore info "postgresql://agent@db.example/skills?library=gridworld"
     """
 
 
@@ -192,36 +217,51 @@ def main() -> None:
 @click.option(
     "--index",
     type=click.Choice(INDEX_KINDS),
-    default="flat",
-    show_default=True,
-    help="flat (exact), hnsw (approximate, for large libraries) or auto (hnsw once large).",
+    default=None,
+    help="flat (exact), hnsw (approximate, for large libraries) or auto (hnsw once large) "
+    "[default: flat]. Directories only: a PostgreSQL library keeps an HNSW index of its own.",
 )
-def init(path: Path, dim: int, index: str) -> None:
-    """Create an empty store at PATH.
+def init(path: Location, dim: int, index: str | None) -> None:
+    """Create an empty store at PATH (a directory, or a library in PostgreSQL).
 
     \b
     Example:
         skillstore init ./skills --dim 64
+        skillstore init "postgresql://agent@db.example/skills?library=gridworld" --dim 64
     """
+    if isinstance(path, str):
+        if index is not None:
+            raise click.UsageError("--index applies to store directories; a PostgreSQL library has its own index")
+        with contextlib.suppress(StoreNotFoundError), _open(path) as existing:
+            raise click.ClickException(f"{_where(existing)} already holds a skill library")
+        with SkillStore.open(path, dim=dim) as library:
+            click.echo(f"Created an empty skill library at {_where(library)} (dim {library.dim})")
+        return
     with contextlib.suppress(StoreNotFoundError):
         read_info(path)
         raise click.ClickException(f"{path} already holds a skill store")
-    with _local(SkillStore.open(path, dim=dim, index=index)) as store:
-        click.echo(f"Created an empty skill store at {path} (dim {store.dim}, {index} index)")
+    with SkillStore.open(path, dim=dim, index=index or "flat") as store:
+        click.echo(f"Created an empty skill store at {path} (dim {store.dim}, {index or 'flat'} index)")
 
 
 @main.command()
 @path_argument
 @output_options
-def info(path: Path, output: str) -> None:
+def info(path: Location, output: str) -> None:
     """Show a store's format, dimension, size and generation without loading it.
 
     Reads the MANIFEST and the log only; run 'verify' to check the data itself.
+    For a PostgreSQL library: its URL (password masked), dimension, index, skill
+    count, size on the server and the server's version.
 
     \b
     Example:
         skillstore info ./skills --json
+        skillstore info "postgresql://agent@db.example/skills?library=gridworld"
     """
+    if isinstance(path, str):
+        _server_info(path, output)
+        return
     facts = read_info(path)
     if output != "table":
         emit_mapping(facts.to_dict(), output)
@@ -248,6 +288,28 @@ def info(path: Path, output: str) -> None:
     )
 
 
+def _server_info(url: str, output: str) -> None:
+    # a server library has no MANIFEST: its facts are what the backend's stats() reports
+    with _open(url) as library:
+        figures = library.stats()
+    facts = {
+        "url": figures["url"],
+        "library": figures["library"],
+        "backend": figures["backend"],
+        "server_version": figures["server_version"],
+        "dim": figures["dim"],
+        "index": figures["index"],
+        "skills": figures["total_skills"],
+        "precondition_signatures": figures["precondition_signatures"],
+        "bytes_on_disk": figures["bytes_on_disk"],
+    }
+    if output == "table":
+        facts["server_version"] = f"PostgreSQL {facts.pop('server_version')}"
+        facts["bytes_on_disk"] = human_bytes(facts["bytes_on_disk"])
+        facts = {key.replace("_", " ").replace("bytes on disk", "on disk"): value for key, value in facts.items()}
+    emit_mapping(facts, output)
+
+
 @main.command(name="list")
 @path_argument
 @click.option(
@@ -264,7 +326,7 @@ def info(path: Path, output: str) -> None:
 @assignments_option("--applicable", help="Keep skills applicable in a state with KEY=VALUE (repeatable).")
 @output_options
 def list_skills(
-    path: Path,
+    path: Location,
     sort: str,
     reverse: bool,
     limit: int | None,
@@ -300,7 +362,7 @@ def list_skills(
 @click.argument("id_or_name")
 @click.option("--embedding", is_flag=True, help="Show the embedding too.")
 @click.option("--json", "as_json", is_flag=True, help="Write JSON.")
-def show(path: Path, id_or_name: str, embedding: bool, as_json: bool) -> None:
+def show(path: Location, id_or_name: str, embedding: bool, as_json: bool) -> None:
     """Show every field of one skill, found by id or by its exact name.
 
     \b
@@ -374,7 +436,7 @@ def _parse_vector(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--min-score", type=float, default=None, help="Drop results scoring below this.")
 @output_options
 def search(
-    path: Path,
+    path: Location,
     vector: list[float] | None,
     like: str | None,
     state: dict[str, Any],
@@ -414,7 +476,7 @@ def search(
 @main.command()
 @path_argument
 @output_options
-def stats(path: Path, output: str) -> None:
+def stats(path: Location, output: str) -> None:
     """Show library figures: skills, uses, success rates, and storage facts.
 
     \b
@@ -436,7 +498,7 @@ def stats(path: Path, output: str) -> None:
     required=True,
     help="The image to write (.png, .svg or .pdf).",
 )
-def plot(path: Path, out: Path) -> None:
+def plot(path: Location, out: Path) -> None:
     """Draw a store's success rates, uses per skill, growth over time and skills per
     precondition signature into one image.
 
@@ -451,9 +513,10 @@ def plot(path: Path, out: Path) -> None:
         )
     with _open(path) as store:
         skills = list(store)
+        title = (store.path.name or str(store.path)) if isinstance(store, SkillStore) else store.library
     from skillstore.cli_plot import plot_library  # matplotlib loads only here
 
-    plot_library(skills, out, title=path.name or str(path), image_format=image_format)
+    plot_library(skills, out, title=title, image_format=image_format)
     click.echo(f"Wrote {out}", err=True)
 
 
@@ -481,7 +544,7 @@ def plot(path: Path, out: Path) -> None:
     show_default=True,
     help="Include embeddings (needed to import the file again).",
 )
-def export_command(path: Path, out: str, fmt: str | None, embeddings: bool) -> None:
+def export_command(path: Location, out: str, fmt: str | None, embeddings: bool) -> None:
     """Write every skill of PATH, with ids, stats and timestamps, to a file.
 
     \b
@@ -500,7 +563,7 @@ def export_command(path: Path, out: str, fmt: str | None, embeddings: bool) -> N
 
 
 def _export_to_file(
-    store: SkillStore, out: Path, fmt: str, embeddings: bool, progress: Callable[[int], None] | None
+    store: Library, out: Path, fmt: str, embeddings: bool, progress: Callable[[int], None] | None
 ) -> int:
     # write beside the target and rename, so a failed export never leaves half a file behind
     temp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -532,8 +595,11 @@ def _export_to_file(
     help="When PATH already holds a skill's id: keep it (skip), replace it, or add the file's "
     "counters to its stats (merge).",
 )
-def import_command(path: Path, file: str, fmt: str | None, on_conflict: str) -> None:
+def import_command(path: Location, file: str, fmt: str | None, on_conflict: str) -> None:
     """Add the skills of an export FILE to PATH, creating the store if needed.
+
+    Skills keep their ids, stats and timestamps, so a library moves between a
+    directory and PostgreSQL by an export from one and an import into the other.
 
     The whole file is checked before anything is written; a bad file changes nothing.
 
@@ -541,23 +607,23 @@ def import_command(path: Path, file: str, fmt: str | None, on_conflict: str) -> 
     Example:
         skillstore import ./skills-copy skills.jsonl
         skillstore import ./skills skills.msgpack --on-conflict merge
+        skillstore import "postgresql://agent@db.example/skills?library=gridworld" skills.msgpack
     """
     fmt = fmt or format_for(file) or "jsonl"
-    existing = None
-    with contextlib.suppress(StoreNotFoundError):
-        existing = read_info(path)
+    dim = _existing_dim(path)
     source = "standard input" if file == "-" else file
     with click.open_file(file, "rb") as stream:
-        content = read_skills(stream, fmt, dim=existing.dim if existing else None, source=source)
-    if existing is None and content.dim is None:
-        raise click.ClickException(f"{source} holds no skills to tell the dimension; create {path} with init")
+        content = read_skills(stream, fmt, dim=dim, source=source)
+    if dim is None and content.dim is None:
+        raise click.ClickException(f"{source} holds no skills to tell the dimension; create the store with init")
     with (
-        _local(SkillStore.open(path, dim=content.dim)) as store,
+        SkillStore.open(path, dim=content.dim) as store,
         _progress(len(content.skills), "Importing") as progress,
     ):
         result = import_skills(store, content.skills, on_conflict=on_conflict, progress=progress)
+        where = _where(store)
     click.echo(
-        f"Imported {len(content.skills)} skills into {path}: {result.added} added, "
+        f"Imported {len(content.skills)} skills into {where}: {result.added} added, "
         f"{result.replaced} replaced, {result.merged} merged, {result.skipped} skipped"
     )
 
@@ -565,7 +631,7 @@ def import_command(path: Path, file: str, fmt: str | None, on_conflict: str) -> 
 @main.command()
 @path_argument
 @click.argument("ids", nargs=-1, required=True, metavar="ID...")
-def delete(path: Path, ids: tuple[str, ...]) -> None:
+def delete(path: Location, ids: tuple[str, ...]) -> None:
     """Delete skills by id. Nothing is deleted when any id is unknown.
 
     \b
@@ -583,7 +649,7 @@ def delete(path: Path, ids: tuple[str, ...]) -> None:
 @click.argument("skill_id", metavar="ID")
 @click.option("--success/--failure", "success", default=None, help="How the attempt ended (required).")
 @click.option("--reward", type=float, default=None, help="The reward the attempt earned.")
-def record(path: Path, skill_id: str, success: bool | None, reward: float | None) -> None:
+def record(path: Location, skill_id: str, success: bool | None, reward: float | None) -> None:
     """Count one attempt of a skill, successful or not.
 
     \b
@@ -599,14 +665,21 @@ def record(path: Path, skill_id: str, success: bool | None, reward: float | None
 
 @main.command()
 @path_argument
-def checkpoint(path: Path) -> None:
+def checkpoint(path: Location) -> None:
     """Fold the write-ahead log into a new snapshot and drop deleted rows.
+
+    On a PostgreSQL library, where every commit is durable already, it refreshes
+    the planner's statistics (ANALYZE).
 
     \b
     Example:
         skillstore checkpoint ./skills
     """
     with _open(path, write=True) as store:
+        if not isinstance(store, SkillStore):
+            store.checkpoint()
+            click.echo(f"Analyzed {_where(store)}: {len(store)} skills")
+            return
         before = store.generation
         store.checkpoint()
         click.echo(f"Checkpointed {path}: generation {before} -> {store.generation}, {len(store)} skills")
@@ -622,8 +695,11 @@ def checkpoint(path: Path) -> None:
     "report what was lost, then verify again.",
 )
 @output_options
-def verify(path: Path, repair: bool, output: str) -> None:
+def verify(path: Location, repair: bool, output: str) -> None:
     """Check a store's files and contents; exit code 1 when a problem is found.
+
+    On a PostgreSQL library, checks its registration, table and invariants
+    (--repair applies to store directories only).
 
     \b
     Example:
@@ -632,6 +708,10 @@ def verify(path: Path, repair: bool, output: str) -> None:
     """
     repaired: int | None = None
     lost: list[str] = []
+    if repair and isinstance(path, str):
+        raise click.UsageError(
+            "--repair applies to store directories; a PostgreSQL library is kept consistent by its server"
+        )
     if repair:
         result = repair_store(path)
         repaired, lost = result.generation, result.lost

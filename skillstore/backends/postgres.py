@@ -125,7 +125,9 @@ class PostgresBackend:
         self._where = f"{self.url} (library {self.library!r})"
         try:
             conn = self._connect(register=False)
-            self._dim = self._guard(lambda: pgschema.open_library(conn, self.library, dim, create, self.url))
+            # a read-only handle never creates, as SkillStore.open(path, read_only=True) does not
+            creates = create and not read_only
+            self._dim = self._guard(lambda: pgschema.open_library(conn, self.library, dim, creates, self.url))
             self._guard(lambda: register_vector(conn))
             self._hnsw = self._guard(lambda: pgschema.has_hnsw(conn, self.library))
         except BaseException:

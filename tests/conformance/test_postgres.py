@@ -37,6 +37,8 @@ def test_a_url_opens_a_postgres_library(pg_library: Callable[[], str]) -> None:
     url = pg_library()
     with pytest.raises(StoreNotFoundError):
         SkillStore.open(url, create=False)
+    with pytest.raises(StoreNotFoundError):
+        SkillStore.open(url, dim=DIM, read_only=True)  # a read-only open never creates
     with pytest.raises(InvalidInputError):
         SkillStore.open(url)  # no dim to create it with
     with SkillStore.open(url, dim=DIM) as backend:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from skillstore.errors import SkillNotFoundError
-from skillstore.preconditions import MetadataIndex, PreconditionIndex, RowBuckets, freeze
+from skillstore.preconditions import MetadataIndex, PreconditionIndex, RowBuckets, signature
 
 
 class Catalog:
@@ -27,6 +27,23 @@ class Catalog:
         self._metadata = MetadataIndex()
         self._by_signature = RowBuckets()  # exact preconditions -> rows, for dedup
         self._live: np.ndarray | None = None
+
+    @classmethod
+    def from_records(cls, records: list[dict[str, Any]]) -> Catalog:
+        """A catalog of ``records`` in row order, built in bulk (opening a large store)."""
+        catalog = cls()
+        catalog._records = list(records)
+        catalog._row_of = {record["id"]: row for row, record in enumerate(records)}
+        if len(catalog._row_of) != len(records):
+            raise ValueError("two skills share an id")
+        size = max(64, len(records))
+        for name in ("attempts", "successes"):
+            counts = np.zeros(size, dtype=np.int64)
+            counts[: len(records)] = np.fromiter((r["stats"][name] for r in records), np.int64, len(records))
+            setattr(catalog, f"_{name}", counts)
+        for row, record in enumerate(records):
+            catalog._index(row, record)
+        return catalog
 
     # -- shape ------------------------------------------------------------------
 
@@ -109,14 +126,16 @@ class Catalog:
         self._successes[row] = stats["successes"]
 
     def _index(self, row: int, record: dict[str, Any]) -> None:
-        self._preconditions.add(row, record["preconditions"])
+        key = signature(record["preconditions"])
+        self._preconditions.add(row, key)
         self._metadata.add(row, record["metadata"])
-        self._by_signature.add(freeze(record["preconditions"]), row)
+        self._by_signature.add(key, row)
 
     def _unindex(self, row: int, record: dict[str, Any]) -> None:
-        self._preconditions.remove(row, record["preconditions"])
+        key = signature(record["preconditions"])
+        self._preconditions.remove(row, key)
         self._metadata.remove(row, record["metadata"])
-        self._by_signature.remove(freeze(record["preconditions"]), row)
+        self._by_signature.remove(key, row)
 
     # -- queries ----------------------------------------------------------------
 
@@ -148,7 +167,7 @@ class Catalog:
         return rows
 
     def rows_with_preconditions(self, preconditions: Mapping[str, Any]) -> np.ndarray:
-        return self._by_signature.rows(freeze(preconditions))
+        return self._by_signature.rows(signature(preconditions))
 
     def counts(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(successes, attempts) for ``rows`` (every row when None)."""

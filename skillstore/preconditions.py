@@ -20,8 +20,13 @@ import numpy as np
 _EMPTY_ROWS = np.empty(0, dtype=np.int64)
 
 
+_PLAIN = frozenset({int, float, str, bool, bytes, type(None)})
+
+
 def canonical(value: Any) -> Any:
     """The stored form of a precondition value: lists become tuples, recursively."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, list | tuple):
         return tuple(canonical(v) for v in value)
     if isinstance(value, dict):
@@ -33,6 +38,8 @@ def canonical(value: Any) -> Any:
 
 def freeze(value: Any) -> Hashable:
     """A hashable key equal for values that compare equal under the applicability rule."""
+    if type(value) in _PLAIN:  # the common case, checked first: opening a store freezes every value
+        return value  # type: ignore[no-any-return]
     if isinstance(value, list | tuple):
         return tuple(freeze(v) for v in value)
     if isinstance(value, dict):
@@ -87,24 +94,29 @@ class RowBuckets:
         return len(self._sets)
 
 
+Signature = tuple[tuple[str, ...], tuple[Hashable, ...]]
+
+
+def signature(preconditions: Mapping[str, Any]) -> Signature:
+    """(sorted keys, their frozen values): equal exactly when two preconditions are equal."""
+    keys = tuple(sorted(preconditions))
+    return keys, tuple(freeze(preconditions[k]) for k in keys)
+
+
 class PreconditionIndex:
-    """Resolves a state to the sorted row ids of the skills that apply to it."""
+    """Resolves a state to the sorted row ids of the skills that apply to it; takes each
+    skill's precondition :func:`signature`."""
 
     def __init__(self) -> None:
         # sorted key tuple -> buckets keyed by the frozen values of those keys
         self._by_keys: dict[tuple[str, ...], RowBuckets] = {}
 
-    @staticmethod
-    def _split(preconditions: Mapping[str, Any]) -> tuple[tuple[str, ...], Hashable]:
-        keys = tuple(sorted(preconditions))
-        return keys, tuple(freeze(preconditions[k]) for k in keys)
-
-    def add(self, row: int, preconditions: Mapping[str, Any]) -> None:
-        keys, values = self._split(preconditions)
+    def add(self, row: int, signature: Signature) -> None:
+        keys, values = signature
         self._by_keys.setdefault(keys, RowBuckets()).add(values, row)
 
-    def remove(self, row: int, preconditions: Mapping[str, Any]) -> None:
-        keys, values = self._split(preconditions)
+    def remove(self, row: int, signature: Signature) -> None:
+        keys, values = signature
         buckets = self._by_keys.get(keys)
         if buckets is not None:
             buckets.remove(values, row)

@@ -84,7 +84,7 @@ def order(
         return []
     p, s = primary[positions], secondary[positions]
     if len(p) < 2 or bool(np.all(p[:-1] > p[1:])):
-        return positions[:k].tolist()  # already best first with no ties (FAISS hits usually are)
+        return [int(i) for i in positions[:k]]  # already best first with no ties (FAISS hits usually are)
     by_score = positions[np.lexsort((-s, -p))]
     if len(by_score) > k:
         # keep every candidate tied with the k-th so the id decides among them

@@ -14,6 +14,7 @@ saw. Readers take no lock; :meth:`refresh` brings them up to date.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import re
 import threading
@@ -247,13 +248,14 @@ class SkillStore:
         raise SkillStoreError(f"{self.path}: the store kept changing generation while opening")
 
     def _load_generation(self, manifest: Manifest) -> None:
+        with _gc_paused():
+            self._load_generation_files(manifest)
+
+    def _load_generation_files(self, manifest: Manifest) -> None:
         snapshot_dir = self.path / manifest.snapshot_dir
         skills_data = read_verified(self.path, manifest, SKILLS_FILE)
-        catalog = Catalog()
         try:
-            records = unpack(skills_data)
-            for record in records:
-                catalog.append(load_record(record))
+            catalog = Catalog.from_records([load_record(record) for record in unpack(skills_data)])
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise StoreCorruptError(f"skills cannot be decoded: {exc}", str(snapshot_dir / SKILLS_FILE)) from None
         if len(catalog) != manifest.skills:
@@ -565,9 +567,8 @@ class SkillStore:
         with io_errors("cannot sync", self.path):
             fsync_dir(self.path)
         write_manifest(self.path, manifest)
-        catalog = Catalog()
-        for record in records:
-            catalog.append(record)
+        with _gc_paused():
+            catalog = Catalog.from_records(records)
         self._manifest, self._catalog, self._index = manifest, catalog, index
         self._log_end, self._log_frames, self._torn_bytes = 0, 0, 0
         _remove_stale_generations(self.path, generation)
@@ -723,6 +724,19 @@ class SkillStore:
         with self._mutex:
             self._check_open()
             return verify_store(self.path, self._catalog, self._index, self._manifest)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Building a large catalog makes millions of small containers, none of them garbage;
+    the cyclic collector would rescan them over and over (it doubled the time to open)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _create(directory: Path, dim: int, index_kind: str, lock_timeout: float) -> None:

@@ -259,6 +259,7 @@ class MilvusLite(System):
 
     name = "milvus lite"
     exact = False
+    max_n = 100_000  # a query already takes seconds at 10^5 skills here
     BATCH = 10_000
 
     def build(self, data: Dataset, workdir: Path) -> None:

@@ -520,6 +520,16 @@ def plot(path: Location, out: Path) -> None:
     click.echo(f"Wrote {out}", err=True)
 
 
+# shared by export and import
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="File format; by default taken from FILE's suffix, else jsonl.",
+)
+
+
 @main.command(name="export")
 @path_argument
 @click.option(
@@ -531,13 +541,7 @@ def plot(path: Location, out: Path) -> None:
     metavar="FILE|-",
     help="Where to write; - for standard output.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default=None,
-    help="File format; by default taken from FILE's suffix, else jsonl.",
-)
+@format_option
 @click.option(
     "--embeddings/--no-embeddings",
     default=True,
@@ -580,13 +584,7 @@ def _export_to_file(
 @main.command(name="import")
 @path_argument
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default=None,
-    help="File format; by default taken from FILE's suffix, else jsonl.",
-)
+@format_option
 @click.option(
     "--on-conflict",
     type=click.Choice(CONFLICT_MODES),

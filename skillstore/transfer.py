@@ -569,9 +569,6 @@ def import_skills(
     """
     if on_conflict not in CONFLICT_MODES:
         raise InvalidInputError(f"on_conflict must be one of {CONFLICT_MODES}, got {on_conflict!r}")
-    restore = getattr(store, "restore_many", None)
-    if restore is None:
-        raise InvalidInputError(f"{type(store).__name__} cannot restore skills with their ids")
     result = ImportResult()
     to_restore: list[Skill] = []
     for skill in skills:
@@ -588,7 +585,7 @@ def import_skills(
             result.merged += 1
         else:
             result.skipped += 1
-    restore(to_restore, replace=True)
+    store.restore_many(to_restore, replace=True)
     if progress:
         progress(len(skills))
     return result

@@ -17,10 +17,13 @@ Filtered search (a precondition state, ``where``, or tombstones) goes through
 
 1. allowed set of at most ``GATHER_MAX`` rows: gather their vectors and score
    them with one NumPy product; cost grows with the set, not the library;
-2. otherwise, on a flat index or when the set is at most ``EXACT_MAX`` rows:
+2. a set queried before (the same filter again), of at most ``SUBSET_MAX_ROWS``
+   rows: an exact flat index over a contiguous copy of its vectors, kept in a
+   small least-recently-used cache (see :class:`SubsetCache`);
+3. otherwise, on a flat index or when the set is at most ``EXACT_MAX`` rows:
    exact FAISS scan with an ``IDSelectorBitmap`` (O(1) membership; FAISS skips
    the distance computation of rows outside the set);
-3. otherwise HNSW with the bitmap selector and ``efSearch`` raised in
+4. otherwise HNSW with the bitmap selector and ``efSearch`` raised in
    proportion to 1 / selectivity, because a filtered graph walk finds few
    allowed neighbours at the default ``efSearch`` (recall@10 fell to 0.16 at a
    1 % filter).
@@ -32,7 +35,9 @@ import contextlib
 import errno
 import math
 import os
-from collections.abc import Iterator
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +50,8 @@ INDEX_KINDS = ("flat", "hnsw", "auto")
 GATHER_MAX = 4096
 EXACT_MAX = 20_000
 EF_SEARCH_MAX = 4096
+SUBSET_MAX_ROWS = 200_000
+SUBSET_CACHE_BYTES = 256 << 20
 # ``auto`` builds HNSW at checkpoints once a library holds this many skills.
 AUTO_HNSW_MIN_SKILLS = 50_000
 HNSW_DEFAULTS = {"M": 32, "efConstruction": 200, "efSearch": 128}
@@ -99,6 +106,54 @@ def active_kind(params: dict[str, Any], skills: int) -> str:
     return kind
 
 
+class SubsetCache:
+    """Exact flat indexes over the rows of filters that are queried again and again.
+
+    A filtered search over tens of thousands of rows of a large library pays for
+    a bitmap over every row, or for gathering scattered vectors; a contiguous copy
+    of the filter's vectors answers in the time of a flat search over the subset.
+    The catalog hands out the same array object for the same filter until the
+    filter's rows change, so the array's identity is the key: a copy is made the
+    second time an array is seen, and copies are evicted least recently used
+    beyond ``SUBSET_CACHE_BYTES``. Any ``add`` clears the cache.
+    """
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self._entries: OrderedDict[int, tuple[weakref.ref[np.ndarray], Any]] = OrderedDict()
+        self._seen: OrderedDict[int, weakref.ref[np.ndarray]] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, rows: np.ndarray, matrix: Callable[[], np.ndarray]) -> Any | None:
+        key = id(rows)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0]() is rows:
+            self._entries.move_to_end(key)
+            return entry[1]
+        size = len(rows) * self.dim * 4
+        if len(rows) > SUBSET_MAX_ROWS or size > SUBSET_CACHE_BYTES:
+            return None
+        seen = self._seen.pop(key, None)
+        if seen is None or seen() is not rows:
+            self._seen[key] = weakref.ref(rows)
+            while len(self._seen) > 64:
+                self._seen.popitem(last=False)
+            return None
+        subset = faiss.IndexFlatIP(self.dim)
+        subset.add(np.ascontiguousarray(matrix()[rows]))
+        self._entries[key] = (weakref.ref(rows), subset)
+        self._bytes += size
+        while self._bytes > SUBSET_CACHE_BYTES:
+            _, (_, evicted) = self._entries.popitem(last=False)
+            self._bytes -= int(evicted.ntotal) * self.dim * 4
+        return subset
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._seen.clear()
+        self._bytes = 0
+
+
 class VectorIndex:
     """Search over unit vectors with optional row filters; exact unless HNSW is active."""
 
@@ -110,6 +165,7 @@ class VectorIndex:
     def _attach(self, index: Any, mapped: bool) -> None:
         self._index = index
         self._matrix: np.ndarray | None = None
+        self._subsets = SubsetCache(self.dim)
         self._mapped = mapped
         self.kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
         # the vectors themselves: HNSW keeps them in a flat "storage" index
@@ -142,6 +198,7 @@ class VectorIndex:
             self._attach(faiss.deserialize_index(faiss.serialize_index(self._index)), mapped=False)
         self._index.add(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim))
         self._matrix = None  # the vectors may have moved
+        self._subsets.clear()
 
     def matrix(self) -> np.ndarray:
         """A read-only view of every stored row (no copy), valid until the next ``add``."""
@@ -174,6 +231,10 @@ class VectorIndex:
         total = len(self)
         if rows is not None and len(rows) <= GATHER_MAX:
             return self._search_gathered(queries, k, rows)
+        if rows is not None and (subset := self._subsets.get(rows, self.matrix)) is not None:
+            with _threads(_query_threads(len(queries))):
+                scores, local = subset.search(queries, k)
+            return scores, np.where(local >= 0, rows[np.maximum(local, 0)], -1)
         selector = None
         if rows is not None:
             allowed = np.zeros(total, dtype=bool)

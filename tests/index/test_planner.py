@@ -49,6 +49,7 @@ def graph_search_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Send every filtered query through the HNSW graph, as in a library far larger than this one."""
     monkeypatch.setattr(index_module, "GATHER_MAX", 0)
     monkeypatch.setattr(index_module, "EXACT_MAX", 0)
+    monkeypatch.setattr(index_module, "SUBSET_MAX_ROWS", 0)
 
 
 @pytest.mark.parametrize("selectivity", list(SELECTIVITY_ZONES))
@@ -128,3 +129,24 @@ def test_index_kind_is_kept_and_converted(tmp_path: Path, data) -> None:  # type
     with SkillStore.open(tmp_path / "s") as store:
         store.configure_index(kind="auto")  # below AUTO_HNSW_MIN_SKILLS: flat
         assert store.stats()["index"] == "auto" and store.stats()["index_active"] == "flat"
+
+
+def test_a_filter_queried_again_is_answered_from_its_cached_subset_exactly(
+    tmp_path: Path, data, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setattr(index_module, "GATHER_MAX", 10)  # zone 0 (600 rows) takes the subset path
+    row_of = _build(tmp_path / "s", data, "hnsw")
+    built = []
+    original_add = index_module.faiss.IndexFlatIP.add
+
+    def counting_add(self, x):  # type: ignore[no-untyped-def]
+        built.append(len(x))
+        return original_add(self, x)
+
+    monkeypatch.setattr(index_module.faiss.IndexFlatIP, "add", counting_add)
+    with SkillStore.open(tmp_path / "s") as store:
+        for _ in range(3):
+            assert _mean_recall(store, data, row_of, 0) == 1.0
+        assert built == [int(np.count_nonzero(data.zones == 0))]  # one copy, made on the second sighting
+        new_id = store.add(Skill("new", ["x"], data.queries[0], preconditions={"zone": 0}))
+        assert store.search(data.queries[0], k=1, state={"zone": 0})[0].skill.id == new_id  # cache cleared

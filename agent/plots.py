@@ -71,6 +71,9 @@ def visualize_training(
                     label="no memory", color="tab:gray", alpha=0.8)
         ax.set_title(heading)
         ax.set_ylabel(ylabel)
+        if key in ("skills_learned", "skill_uses"):  # counts: start at zero, whole numbers
+            ax.set_ylim(bottom=0, top=max(1, max(stats[key], default=0)) * 1.1)
+            ax.yaxis.set_major_locator(_integer_locator())
     ax = axes[0, 2]
     ax.plot(episodes, moving_mean(stats["successes"]), label="memory", color="tab:blue")
     if baseline is not None:

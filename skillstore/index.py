@@ -15,11 +15,11 @@ Filtered search (a precondition state, ``where``, or tombstones) goes through
 :meth:`VectorIndex.search`, a small planner (numbers measured on this project's
 2-core machines, see the README):
 
-1. allowed set of at most ``GATHER_MAX`` rows: gather their vectors and score
+1. a set queried before (the same filter again) of ``SUBSET_MIN_ROWS`` to
+   ``SUBSET_MAX_ROWS`` rows: an exact flat index over a contiguous copy of its
+   vectors, kept in a small least-recently-used cache (see :class:`SubsetCache`);
+2. otherwise a set of at most ``GATHER_MAX`` rows: gather its vectors and score
    them with one NumPy product; cost grows with the set, not the library;
-2. a set queried before (the same filter again), of at most ``SUBSET_MAX_ROWS``
-   rows: an exact flat index over a contiguous copy of its vectors, kept in a
-   small least-recently-used cache (see :class:`SubsetCache`);
 3. otherwise, on a flat index or when the set is at most ``EXACT_MAX`` rows:
    exact FAISS scan with an ``IDSelectorBitmap`` (O(1) membership; FAISS skips
    the distance computation of rows outside the set);
@@ -50,6 +50,7 @@ INDEX_KINDS = ("flat", "hnsw", "auto")
 GATHER_MAX = 4096
 EXACT_MAX = 20_000
 EF_SEARCH_MAX = 4096
+SUBSET_MIN_ROWS = 1024  # below this, gathering the scattered vectors costs next to nothing
 SUBSET_MAX_ROWS = 200_000
 SUBSET_CACHE_BYTES = 256 << 20
 # ``auto`` builds HNSW at checkpoints once a library holds this many skills.
@@ -229,12 +230,14 @@ class VectorIndex:
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         total = len(self)
-        if rows is not None and len(rows) <= GATHER_MAX:
-            return self._search_gathered(queries, k, rows)
-        if rows is not None and (subset := self._subsets.get(rows, self.matrix)) is not None:
-            with _threads(_query_threads(len(queries))):
-                scores, local = subset.search(queries, k)
-            return scores, np.where(local >= 0, rows[np.maximum(local, 0)], -1)
+        if rows is not None:
+            subset = self._subsets.get(rows, self.matrix) if len(rows) > SUBSET_MIN_ROWS else None
+            if subset is not None:
+                with _threads(_query_threads(len(queries))):
+                    scores, local = subset.search(queries, k)
+                return scores, np.where(local >= 0, rows[np.maximum(local, 0)], -1)
+            if len(rows) <= GATHER_MAX:
+                return self._search_gathered(queries, k, rows)
         selector = None
         if rows is not None:
             allowed = np.zeros(total, dtype=bool)

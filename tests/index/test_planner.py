@@ -134,7 +134,7 @@ def test_index_kind_is_kept_and_converted(tmp_path: Path, data) -> None:  # type
 def test_a_filter_queried_again_is_answered_from_its_cached_subset_exactly(
     tmp_path: Path, data, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
 ) -> None:
-    monkeypatch.setattr(index_module, "GATHER_MAX", 10)  # zone 0 (600 rows) takes the subset path
+    monkeypatch.setattr(index_module, "SUBSET_MIN_ROWS", 10)  # zone 0 (600 rows) takes the subset path
     row_of = _build(tmp_path / "s", data, "hnsw")
     built = []
     original_add = index_module.faiss.IndexFlatIP.add

@@ -45,7 +45,7 @@ def prepare_skill(skill: Any, dim: int) -> tuple[dict[str, Any], np.ndarray]:
     return fields, vector
 
 
-MAX_ID_LENGTH = 128
+MAX_ID_LENGTH = 256
 
 
 def prepare_restore(skill: Any, dim: int, at: float) -> tuple[dict[str, Any], np.ndarray]:

@@ -45,7 +45,7 @@ from skillstore.errors import (
     SkillStoreError,
 )
 from skillstore.model import Skill, SkillStats
-from skillstore.records import merged_for_restore, prepare_restore
+from skillstore.records import MAX_ID_LENGTH, merged_for_restore, prepare_restore
 
 FORMATS = ("jsonl", "msgpack", "csv")
 CONFLICT_MODES = ("skip", "replace", "merge")
@@ -57,9 +57,7 @@ HEADER_KEY = "skillstore_export"
 # 65536-float embedding inflate that, hence the larger per-record bound.
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 MAX_CONTAINER_ITEMS = 1 << 22
-MAX_ID_LENGTH = 256
 MAX_COUNTER = 1 << 53  # beyond this, float arithmetic on counters is no longer exact
-# Restoring counters replays one outcome per attempt (see the module docstring).
 
 CSV_COLUMNS = (
     "id",

@@ -23,6 +23,7 @@ from skillstore import (
     SkillNotFoundError,
     SkillStats,
 )
+from skillstore.records import MAX_ID_LENGTH
 
 DIM = 8
 QUERIES = np.random.default_rng(30).normal(size=(4, DIM))
@@ -117,7 +118,7 @@ def test_restore_rejects_the_same_id_twice(make_backend: Backends) -> None:
         ({"stats": SkillStats(observations=0)}, InvalidSkillError),
         ({"id": ""}, InvalidSkillError),
         ({"id": 7}, InvalidSkillError),
-        ({"id": "x" * 129}, InvalidSkillError),
+        ({"id": "x" * (MAX_ID_LENGTH + 1)}, InvalidSkillError),
         ({"created_at": math.nan}, InvalidSkillError),
         ({"updated_at": "yesterday"}, InvalidSkillError),
         ({"provenance": ["not a mapping"]}, InvalidSkillError),

@@ -417,7 +417,7 @@ class PostgresBackend:
             ).fetchone()
             if row is None:
                 raise SkillNotFoundError(skill_id)
-            return _stats(*row)
+            return SkillStats(*row)
 
         self._check_id(skill_id)
         return self._run(work, write=True, atomic=False)
@@ -473,6 +473,7 @@ class PostgresBackend:
         query = None if embedding is None else normalise_embedding(embedding, self._dim)
         k, state = check_k(k), check_state(state)
         checked_where, rank = check_where(where), ranking.check_rank(rank)
+        min_score = ranking.check_min_score(min_score)
         return self._run(
             lambda conn: self._search(conn, query, k, state, checked_where, rank, min_score), atomic=False
         )
@@ -491,6 +492,7 @@ class PostgresBackend:
         queries = normalise_queries(embeddings, self._dim)
         states = per_query_states(state, len(queries))
         k, checked_where, rank = check_k(k), check_where(where), ranking.check_rank(rank)
+        min_score = ranking.check_min_score(min_score)
         return self._run(
             lambda conn: [
                 self._search(conn, q, k, s, checked_where, rank, min_score)
@@ -701,26 +703,13 @@ def _decode_fields(data: bytes) -> dict[str, Any]:
     return fields
 
 
-def _stats(
-    attempts: int, successes: int, failures: int, observations: int, total_reward: float, last_used_at: float | None
-) -> SkillStats:
-    return SkillStats(
-        attempts=attempts,
-        successes=successes,
-        failures=failures,
-        observations=observations,
-        total_reward=total_reward,
-        last_used_at=last_used_at,
-    )
-
-
 def _to_skill(row: Any) -> Skill:
     (skill_id, fields, embedding, attempts, successes, failures, observations, total_reward,
      last_used_at, created_at, updated_at, provenance) = row
     record = {
         "id": skill_id,
         **_decode_fields(fields),
-        "stats": _stats(attempts, successes, failures, observations, total_reward, last_used_at).to_dict(),
+        "stats": SkillStats(attempts, successes, failures, observations, total_reward, last_used_at).to_dict(),
         "created_at": created_at,
         "updated_at": updated_at,
         "provenance": unpack(provenance),

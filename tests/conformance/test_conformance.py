@@ -360,6 +360,8 @@ def test_errors_are_typed_and_leave_the_library_unchanged(make_backend: BackendF
         (InvalidInputError, lambda: backend.search(np.ones(DIM), 3, rank="best")),
         (InvalidInputError, lambda: backend.search(np.ones(DIM), 3, state=[("a", 1)])),
         (InvalidInputError, lambda: backend.search(np.ones(DIM), 3, where={1: 2})),
+        (InvalidInputError, lambda: backend.search(np.ones(DIM), 3, min_score="high")),
+        (InvalidInputError, lambda: backend.search_many(np.ones((2, DIM)), 3, min_score=math.nan)),
         (DimensionMismatchError, lambda: backend.search(np.ones(DIM - 1), 3)),
         (InvalidEmbeddingError, lambda: backend.search(np.full(DIM, np.inf), 3)),
         (InvalidInputError, lambda: backend.search_many(np.ones((2, DIM)), 3, state=[{}])),

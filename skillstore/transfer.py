@@ -78,21 +78,7 @@ CSV_COLUMNS = (
     "provenance",
 )
 _STAT_FIELDS = ("attempts", "successes", "failures", "observations", "total_reward", "last_used_at")
-_RECORD_FIELDS = frozenset(
-    {
-        "id",
-        "name",
-        "description",
-        "actions",
-        "preconditions",
-        "metadata",
-        "embedding",
-        "stats",
-        "created_at",
-        "updated_at",
-        "provenance",
-    }
-)
+_RECORD_FIELDS = (frozenset(CSV_COLUMNS) - set(_STAT_FIELDS)) | {"stats"}  # a JSON/msgpack record
 
 Progress = Callable[[int], None]  # called with the number of skills just processed
 

@@ -2,10 +2,14 @@
 
 Layout: ``b"SKMF"``, a little-endian u32 CRC-32 of the payload, then the msgpack
 payload. Replacing the MANIFEST (atomically) is the commit point of a checkpoint.
+Every field is validated on read: a MANIFEST with a valid checksum can still have
+been crafted, or written by a faulty program.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +19,20 @@ from skillstore.codec import pack, unpack
 from skillstore.errors import FormatVersionError, StoreCorruptError
 from skillstore.storage.files import crc32, read_file, replace_file
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAGIC = b"SKMF"
 NAME = "MANIFEST"
 _HEADER = struct.Struct("<4sI")
 _MAX_MANIFEST_BYTES = 1 << 20
+MAX_GENERATION = 99_999_999  # generation numbers are written with 8 digits
+MAX_SKILLS = 1 << 40
+MAX_SEQ = 1 << 62
+STORE_ID_BYTES = 16
+SNAPSHOT_FILE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+_KEYS = {
+    "format", "store_id", "dim", "metric", "index", "generation", "seq", "files", "skills",
+    "created_at", "checkpointed_at",
+}
 
 
 @dataclass
@@ -32,34 +45,46 @@ class FileEntry:
 class Manifest:
     dim: int
     generation: int
-    index: dict[str, Any] = field(default_factory=lambda: {"kind": "flat"})
+    store_id: bytes
+    index: dict[str, Any] = field(default_factory=lambda: {"kind": "flat", "active": "flat"})
     metric: str = "inner_product"
     files: dict[str, FileEntry] = field(default_factory=dict)
     skills: int = 0
+    seq: int = 0  # writes folded into this generation's snapshot, over the store's life
     created_at: float = 0.0
     checkpointed_at: float = 0.0
     format: int = FORMAT_VERSION
 
     @property
     def snapshot_dir(self) -> str:
-        return f"snap-{self.generation:08d}"
+        return snapshot_dir(self.generation)
 
     @property
     def log_name(self) -> str:
-        return f"log-{self.generation:08d}"
+        return log_name(self.generation)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": self.format,
+            "store_id": self.store_id,
             "dim": self.dim,
             "metric": self.metric,
             "index": self.index,
             "generation": self.generation,
+            "seq": self.seq,
             "files": {name: [e.size, e.crc32] for name, e in self.files.items()},
             "skills": self.skills,
             "created_at": self.created_at,
             "checkpointed_at": self.checkpointed_at,
         }
+
+
+def snapshot_dir(generation: int) -> str:
+    return f"snap-{generation:08d}"
+
+
+def log_name(generation: int) -> str:
+    return f"log-{generation:08d}"
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:
@@ -68,6 +93,7 @@ def write_manifest(directory: Path, manifest: Manifest) -> None:
 
 
 def read_manifest(directory: Path) -> Manifest:
+    """The MANIFEST of the store at ``directory``; FileNotFoundError when there is none."""
     path = directory / NAME
     data = read_file(path, _MAX_MANIFEST_BYTES)
     if len(data) < _HEADER.size:
@@ -80,23 +106,86 @@ def read_manifest(directory: Path) -> Manifest:
         raise StoreCorruptError("MANIFEST checksum mismatch", str(path))
     try:
         raw = unpack(payload)
-        version = raw["format"]
-        if version != FORMAT_VERSION:
-            raise FormatVersionError(
-                f"{path}: format version {version!r}; this release reads version {FORMAT_VERSION}"
-            )
-        return Manifest(
-            format=version,
-            dim=int(raw["dim"]),
-            metric=str(raw["metric"]),
-            index=dict(raw["index"]),
-            generation=int(raw["generation"]),
-            files={str(n): FileEntry(int(s), int(c)) for n, (s, c) in raw["files"].items()},
-            skills=int(raw["skills"]),
-            created_at=float(raw["created_at"]),
-            checkpointed_at=float(raw["checkpointed_at"]),
-        )
-    except FormatVersionError:
-        raise
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (ValueError, TypeError) as exc:
         raise StoreCorruptError(f"MANIFEST cannot be decoded: {exc}", str(path)) from None
+    try:
+        return _from_dict(raw)
+    except FormatVersionError as exc:
+        raise FormatVersionError(f"{path}: {exc}") from None
+    except _Invalid as exc:
+        raise StoreCorruptError(f"MANIFEST {exc}", str(path)) from None
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _from_dict(raw: Any) -> Manifest:
+    if not isinstance(raw, dict):
+        raise _Invalid("is not a map")
+    version = raw.get("format")
+    if version != FORMAT_VERSION:
+        hint = " (written by an earlier release)" if version == 1 else ""
+        raise FormatVersionError(f"format version {version!r}{hint}; this release reads version {FORMAT_VERSION}")
+    if set(raw) != _KEYS:
+        raise _Invalid(f"has fields {sorted(map(str, raw))}, expected {sorted(_KEYS)}")
+    store_id = raw["store_id"]
+    if not isinstance(store_id, bytes) or len(store_id) != STORE_ID_BYTES:
+        raise _Invalid(f"store_id must be {STORE_ID_BYTES} bytes")
+    if raw["metric"] != "inner_product":
+        raise _Invalid(f"metric {raw['metric']!r} is not supported")
+    return Manifest(
+        format=version,
+        store_id=store_id,
+        dim=_integer(raw, "dim", 1, 65536),
+        metric="inner_product",
+        index=_index(raw["index"]),
+        generation=_integer(raw, "generation", 1, MAX_GENERATION),
+        seq=_integer(raw, "seq", 0, MAX_SEQ),
+        files=_files(raw["files"]),
+        skills=_integer(raw, "skills", 0, MAX_SKILLS),
+        created_at=_time(raw, "created_at"),
+        checkpointed_at=_time(raw, "checkpointed_at"),
+    )
+
+
+def _integer(raw: dict[Any, Any], key: str, low: int, high: int) -> int:
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _Invalid(f"{key} must be an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
+def _time(raw: dict[Any, Any], key: str) -> float:
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise _Invalid(f"{key} must be a non-negative finite number, got {value!r}")
+    return float(value)
+
+
+def _files(raw: Any) -> dict[str, FileEntry]:
+    if not isinstance(raw, dict) or len(raw) > 64:
+        raise _Invalid("files must be a map of at most 64 entries")
+    files = {}
+    for name, entry in raw.items():
+        if not isinstance(name, str) or not SNAPSHOT_FILE.match(name):
+            raise _Invalid(f"lists a file named {name!r}")
+        if not isinstance(entry, list) or len(entry) != 2:
+            raise _Invalid(f"entry of {name!r} must be [size, crc32]")
+        size, checksum = entry
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 1 << 48:
+            raise _Invalid(f"size of {name!r} is {size!r}")
+        if isinstance(checksum, bool) or not isinstance(checksum, int) or not 0 <= checksum < 1 << 32:
+            raise _Invalid(f"checksum of {name!r} is {checksum!r}")
+        files[name] = FileEntry(size, checksum)
+    return files
+
+
+def _index(raw: Any) -> dict[str, Any]:
+    """The index description's shape; what its parameters mean is checked by the index module."""
+    if not isinstance(raw, dict) or len(raw) > 16:
+        raise _Invalid("index must be a map of at most 16 entries")
+    for key, value in raw.items():
+        if not isinstance(key, str) or not isinstance(value, str | int) or isinstance(value, bool):
+            raise _Invalid(f"index parameter {key!r}: {value!r}")
+    return dict(raw)

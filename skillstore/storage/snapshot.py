@@ -1,94 +1,160 @@
 """Snapshots: the immutable files of one generation, in ``snap-<generation>/``.
 
-A snapshot is written under ``<name>.tmp``, every file fsynced, then the directory
-is renamed into place. Its files' sizes and CRC-32s go into the MANIFEST, and
-they are checked before any byte is decoded, because FAISS loads a flipped byte
-without noticing.
+A snapshot is written into a fresh temporary directory, every file through the
+checked writer and fsynced, then the directory is renamed into place. Its files'
+sizes and CRC-32s go into the MANIFEST, and they are checked before any byte is
+decoded, because FAISS loads a flipped byte without noticing.
+
+Old generations are removed only when they are provably the store's own: a
+snapshot directory loses only the file names a snapshot has (anything else in it
+stays, and so does the directory), a log only when its header names this store,
+and neither while an open store has the generation pinned.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
-from collections.abc import Callable
+import re
+import stat
 from pathlib import Path
 
-from skillstore.errors import StoreCorruptError
-from skillstore.storage.files import crc32, file_crc32, fsync_dir, io_errors, write_file
-from skillstore.storage.manifest import FileEntry, Manifest
+from skillstore.errors import SkillStoreError, StoreCorruptError
+from skillstore.storage import log
+from skillstore.storage.files import (
+    TEMP_SUFFIX,
+    crc32,
+    fsync_dir,
+    io_errors,
+    is_real_dir,
+    is_regular,
+    open_for_reading,
+    read_fd,
+    temp_name,
+    write_file,
+)
+from skillstore.storage.lock import claimed
+from skillstore.storage.manifest import NAME as MANIFEST_NAME
+from skillstore.storage.manifest import FileEntry, Manifest, log_name, snapshot_dir
 
-# A snapshot file is given as its bytes, or as a function that writes it to a path
-# (FAISS writes its own files; serialising a large index to bytes first is slow).
-FileContent = bytes | Callable[[Path], None]
+SNAPSHOT_FILES = ("skills.msgpack", "index.faiss")
+GENERATION_NAME = re.compile(r"^(snap|log)-(\d{8})(\.tmp-[0-9a-f]{16})?$")
 
 
-def write_snapshot(store_dir: Path, name: str, files: dict[str, FileContent]) -> dict[str, FileEntry]:
-    """Write ``files`` as the snapshot directory ``name``; returns their manifest entries."""
-    final = store_dir / name
-    temp = store_dir / (name + ".tmp")
+def write_snapshot(store_dir: Path, generation: int, files: dict[str, bytes | memoryview]) -> dict[str, FileEntry]:
+    """Write ``files`` as generation ``generation``'s snapshot; returns their manifest entries."""
+    final = store_dir / snapshot_dir(generation)
+    temp = store_dir / temp_name(final.name)
     with io_errors("cannot write snapshot", temp):
-        shutil.rmtree(temp, ignore_errors=True)
-        os.mkdir(temp)
-    entries = {}
-    for file_name, content in files.items():
-        path = temp / file_name
-        if isinstance(content, bytes):
-            write_file(path, content)
+        os.mkdir(temp, 0o755)
+    try:
+        entries = {}
+        for file_name, content in files.items():
+            write_file(temp / file_name, content)
             entries[file_name] = FileEntry(len(content), crc32(content))
-        else:
-            with io_errors("cannot write", path):
-                content(path)
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            entries[file_name] = FileEntry(*file_crc32(path))
-    with io_errors("cannot write snapshot", final):
         fsync_dir(temp)
-        shutil.rmtree(final, ignore_errors=True)  # an orphan of a checkpoint that crashed
-        os.rename(temp, final)
-        fsync_dir(store_dir)
+        with io_errors("cannot write snapshot", final):
+            if os.path.lexists(final):
+                raise FileExistsError(17, "a generation of that number exists", str(final))
+            os.rename(temp, final)
+    except BaseException:
+        _remove_own_dir(temp)
+        raise
+    fsync_dir(store_dir)
     return entries
 
 
-def _entry(manifest: Manifest, path: Path) -> FileEntry:
+def read_verified(pin_fd: int, snapshot: Path, manifest: Manifest, file_name: str) -> bytes:
+    """A snapshot file's bytes, opened in the pinned directory and checked against the
+    MANIFEST before they are returned (the size is checked before anything is read)."""
+    path = snapshot / file_name
     try:
-        return manifest.files[path.name]
+        entry = manifest.files[file_name]
     except KeyError:
         raise StoreCorruptError("the MANIFEST lists no such snapshot file", str(path)) from None
-
-
-def verified_path(store_dir: Path, manifest: Manifest, file_name: str) -> Path:
-    """The path of a snapshot file after checking its size and checksum, read in chunks."""
-    path = store_dir / manifest.snapshot_dir / file_name
-    entry = _entry(manifest, path)
-    size, checksum = file_crc32(path)
-    _check(path, entry, size, checksum)
-    return path
-
-
-def read_verified(store_dir: Path, manifest: Manifest, file_name: str) -> bytes:
-    """A snapshot file's bytes, checked against the MANIFEST before they are returned."""
-    path = store_dir / manifest.snapshot_dir / file_name
-    entry = _entry(manifest, path)
-    with io_errors("cannot read", path), open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size != entry.size:  # checked before reading: sizes are bounded by the MANIFEST
-            _check(path, entry, size, 0)
-        data = handle.read(size)
-    _check(path, entry, len(data), crc32(data))
+    try:
+        fd = open_for_reading(Path(file_name), dir_fd=pin_fd)
+    except FileNotFoundError:
+        raise StoreCorruptError("snapshot file listed by the MANIFEST is missing", str(path)) from None
+    try:
+        size = os.fstat(fd).st_size
+        if size != entry.size:
+            raise StoreCorruptError(f"snapshot file is {size} bytes, the MANIFEST says {entry.size}", str(path))
+        data = read_fd(fd, path, entry.size)
+    finally:
+        os.close(fd)
+    if len(data) != entry.size:
+        raise StoreCorruptError(f"snapshot file is {len(data)} bytes, the MANIFEST says {entry.size}", str(path))
+    if crc32(data) != entry.crc32:
+        raise StoreCorruptError("snapshot file checksum mismatch", str(path))
     return data
 
 
-def verify_snapshot(store_dir: Path, manifest: Manifest) -> None:
-    """Check every file of the manifest's snapshot; raises StoreCorruptError naming a bad one."""
-    for file_name in manifest.files:
-        verified_path(store_dir, manifest, file_name)
+def next_generation(store_dir: Path, current: int) -> int:
+    """The first generation after ``current`` whose names are all free."""
+    generation = current + 1
+    while any(os.path.lexists(store_dir / name) for name in (snapshot_dir(generation), log_name(generation))):
+        generation += 1
+    return generation
 
 
-def _check(path: Path, entry: FileEntry, size: int, checksum: int) -> None:
-    if size != entry.size:
-        raise StoreCorruptError(f"snapshot file is {size} bytes, the MANIFEST says {entry.size}", str(path))
-    if checksum != entry.crc32:
-        raise StoreCorruptError("snapshot file checksum mismatch", str(path))
+def remove_stale(store_dir: Path, current: int, store_id: bytes | None, *, only: int | None = None) -> None:
+    """Remove this store's generations other than ``current`` that no open store has
+    pinned, orphans of interrupted checkpoints, and stale temporary MANIFESTs; with
+    ``only``, just generation ``only``. ``store_id`` None (creating a store in a
+    directory that holds nothing else) accepts the logs of any store."""
+    try:
+        names = os.listdir(store_dir)
+    except OSError:
+        return
+    for name in names:
+        path = store_dir / name
+        if only is None and name.startswith(MANIFEST_NAME + ".tmp-") and TEMP_SUFFIX.search(name) and is_regular(path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            continue
+        match = GENERATION_NAME.match(name)
+        if match is None or (int(match.group(2)) == current and not match.group(3)):
+            continue
+        if only is not None and int(match.group(2)) != only:
+            continue
+        if match.group(1) == "snap":
+            _remove_snapshot(path, store_dir / log_name(int(match.group(2))), store_id, temporary=bool(match.group(3)))
+        elif not os.path.lexists(store_dir / snapshot_dir(int(match.group(2)))):
+            _remove_own_log(path, store_id)  # a log whose snapshot is already gone
+
+
+def _remove_snapshot(snapshot: Path, log_path: Path, store_id: bytes | None, *, temporary: bool) -> None:
+    if temporary:
+        _remove_own_dir(snapshot)  # an interrupted checkpoint's work: never pinned
+        return
+    with claimed(snapshot) as fd:
+        if fd is None:
+            return  # pinned by an open store, or not a directory of ours
+        _remove_own_log(log_path, store_id)
+        _remove_own_dir(snapshot)
+
+
+def _remove_own_log(path: Path, store_id: bytes | None) -> None:
+    """Unlink the log at ``path`` if its header proves it is this store's."""
+    try:
+        fd, header = log.read_log(path)
+    except (OSError, SkillStoreError):
+        return
+    os.close(fd)
+    if store_id is None or header.store_id == store_id:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _remove_own_dir(directory: Path) -> None:
+    """Remove the snapshot files (and their temporaries) from ``directory``, then the
+    directory if nothing else is in it. Never follows a symbolic link."""
+    if not is_real_dir(directory):
+        return
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            base = TEMP_SUFFIX.sub("", entry.name)
+            if base in SNAPSHOT_FILES and stat.S_ISREG(entry.stat(follow_symlinks=False).st_mode):
+                os.unlink(entry.path)
+        os.rmdir(directory)

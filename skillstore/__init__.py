@@ -19,6 +19,7 @@ from skillstore.errors import (
     StoreCorruptError,
     StoreIOError,
     StoreLockedError,
+    StoreReplacedError,
     StoreNotFoundError,
 )
 from skillstore.info import StoreInfo, read_info
@@ -52,6 +53,7 @@ __all__ = [
     "StoreIOError",
     "StoreInfo",
     "StoreLockedError",
+    "StoreReplacedError",
     "StoreNotFoundError",
     "VerifyReport",
     "__version__",

@@ -51,6 +51,13 @@ class StoreLockedError(SkillStoreError):
     """Raised when the writer lock cannot be taken within the configured timeout."""
 
 
+class StoreReplacedError(SkillStoreError):
+    """Raised when a store's directory was moved, replaced or deleted while the store was open.
+
+    Nothing is written after the change is seen; open the store again at its new place.
+    """
+
+
 class ReadOnlyStoreError(SkillStoreError):
     """Raised when writing to a store opened with ``read_only=True``."""
 

@@ -32,19 +32,17 @@ Filtered search (a precondition state, ``where``, or tombstones) goes through
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import os
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
-from skillstore.errors import InvalidInputError, StoreCorruptError, StoreIOError
+from skillstore.errors import InvalidInputError, StoreCorruptError
 
 INDEX_KINDS = ("flat", "hnsw", "auto")
 GATHER_MAX = 4096
@@ -287,58 +285,41 @@ class VectorIndex:
             return self
         return VectorIndex.build(self.dim, params, kind, self.vectors(keep))
 
-    def write(self, path: Path) -> None:
-        """Write the index to ``path``; the caller fsyncs, checksums and renames it.
-
-        FAISS reports a failed write (a full disk, an I/O error) as a RuntimeError."""
-        try:
-            faiss.write_index(self._index, str(path))
-        except RuntimeError as exc:
-            raise StoreIOError(errno.EIO, f"cannot write {path}: {' '.join(str(exc).split())}") from None
+    def serialize(self) -> np.ndarray:
+        """The index as FAISS's file format, in memory: the store writes it through its own
+        checked writer (FAISS's own writer reports a failed write only on stderr)."""
+        data: np.ndarray = faiss.serialize_index(self._index)
+        return data
 
     @classmethod
-    def read(
-        cls, path: Path, dim: int, params: dict[str, Any], kind: str, expected_rows: int, *, mmap: bool
-    ) -> VectorIndex:
-        """Load an index file whose checksum the caller has already verified.
-
-        ``mmap`` maps the vectors instead of copying them: fast to open, shared
-        between reader processes through the page cache.
-        """
-        flags = faiss.IO_FLAG_MMAP_IFC if mmap else 0
+    def from_bytes(cls, data: bytes | np.ndarray, dim: int, params: dict[str, Any]) -> VectorIndex:
+        """Load an index whose bytes were checked (checksum, and structure by
+        ``skillstore.storage.faiss_file``) before FAISS sees them; its vectors must be
+        finite unit vectors."""
+        buffer = np.frombuffer(data, dtype=np.uint8)
         try:
-            index = faiss.read_index(str(path), flags)
+            index = faiss.deserialize_index(buffer)
         except RuntimeError as exc:
-            raise StoreCorruptError(f"index cannot be loaded: {exc}", str(path)) from None
-        expected_type = faiss.IndexHNSWFlat if kind == "hnsw" else faiss.IndexFlatIP
-        if (
-            not isinstance(index, expected_type)
-            or index.d != dim
-            or index.ntotal != expected_rows
-            or index.metric_type != faiss.METRIC_INNER_PRODUCT
-        ):
-            raise StoreCorruptError(
-                f"index is a {type(index).__name__} of {index.ntotal} vectors of dimension {index.d}, "
-                f"expected a {kind} index of {expected_rows} of dimension {dim}",
-                str(path),
-            )
-        return cls(dim, params, index, mapped=mmap)
+            raise StoreCorruptError(f"index cannot be loaded: {' '.join(str(exc).split())}") from None
+        loaded = cls(dim, params, index)
+        matrix = loaded.matrix()
+        if len(matrix):
+            norms = np.linalg.norm(matrix.astype(np.float64), axis=1)
+            if not np.all(np.abs(norms - 1.0) <= 1e-4):  # NaN fails too
+                raise StoreCorruptError("index holds vectors that are not finite unit vectors")
+        return loaded
 
-    @classmethod
-    def read_unverified(cls, path: Path, expected_rows: int) -> VectorIndex:
-        """Load an index file no MANIFEST describes (for repair): a flat or HNSW
-        inner-product index of ``expected_rows`` rows; its dimension is taken from the file."""
-        try:
-            index = faiss.read_index(str(path))
-        except RuntimeError as exc:
-            raise StoreCorruptError(f"index cannot be loaded: {exc}", str(path)) from None
-        kind = "hnsw" if isinstance(index, faiss.IndexHNSWFlat) else "flat"
-        if (
-            not isinstance(index, faiss.IndexHNSWFlat | faiss.IndexFlatIP)
-            or index.ntotal != expected_rows
-            or index.metric_type != faiss.METRIC_INNER_PRODUCT
-        ):
-            raise StoreCorruptError(
-                f"index is a {type(index).__name__} of {index.ntotal} vectors, expected {expected_rows}", str(path)
-            )
-        return cls(int(index.d), {**index_params(kind), "active": kind}, index)
+
+def check_index_record(raw: dict[str, Any]) -> dict[str, Any]:
+    """The MANIFEST's description of an index, checked: a known kind, tunables in range,
+    and an ``active`` structure that the kind allows. Raises InvalidInputError."""
+    given = dict(raw)
+    kind, active = given.pop("kind", None), given.pop("active", None)
+    if not isinstance(kind, str):
+        raise InvalidInputError(f"index kind must be a string, got {kind!r}")
+    params = index_params(kind, given)
+    allowed = {"flat": ("flat",), "hnsw": ("hnsw",), "auto": ("flat", "hnsw")}[kind]
+    if active not in allowed:
+        raise InvalidInputError(f"a {kind} index cannot have a {active!r} structure")
+    params["active"] = active
+    return params

@@ -56,10 +56,12 @@ def read_info(path: str | os.PathLike[str]) -> StoreInfo:
     if not (directory / MANIFEST_NAME).is_file():
         raise StoreNotFoundError(f"no skill store at {directory}")
     manifest = read_manifest(directory)
+    expected = log.LogHeader(manifest.store_id, manifest.generation, manifest.seq, 0)
     try:
-        scan = log.scan(directory / manifest.log_name)
-    except FileNotFoundError:
-        scan = log.LogScan()  # a checkpoint replaced the generation as we looked
+        scan = log.scan(directory / manifest.log_name, expected)
+        frames, log_bytes, torn_bytes = [frame for _, frame in scan.frames], scan.cursor.end, scan.torn_bytes
+    except FileNotFoundError:  # a checkpoint replaced the generation as we looked
+        frames, log_bytes, torn_bytes = [], 0, 0
     return StoreInfo(
         path=str(directory),
         format_version=manifest.format,
@@ -69,11 +71,11 @@ def read_info(path: str | os.PathLike[str]) -> StoreInfo:
         index_active=str(manifest.index.get("active", manifest.index.get("kind", ""))),
         index_params={k: v for k, v in manifest.index.items() if k not in ("kind", "active")},
         generation=manifest.generation,
-        skills=manifest.skills + sum(_count_change(frame) for frame in scan.frames),
+        skills=manifest.skills + sum(_count_change(frame) for frame in frames),
         snapshot_skills=manifest.skills,
-        log_frames=len(scan.frames),
-        log_bytes=scan.end,
-        torn_bytes=scan.torn_bytes,
+        log_frames=len(frames),
+        log_bytes=log_bytes,
+        torn_bytes=torn_bytes,
         snapshot_bytes=sum(entry.size for entry in manifest.files.values()),
         bytes_on_disk=_disk_usage(directory),
         created_at=manifest.created_at,

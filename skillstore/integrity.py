@@ -9,8 +9,8 @@ import numpy as np
 
 from skillstore.errors import SkillStoreError
 from skillstore.storage import log
+from skillstore.storage.files import file_crc32
 from skillstore.storage.manifest import Manifest, read_manifest
-from skillstore.storage.snapshot import verify_snapshot
 
 if TYPE_CHECKING:
     from skillstore.catalog import Catalog
@@ -39,17 +39,21 @@ def _check_files(path: Path, report: VerifyReport) -> None:
         return
     report.facts["generation"] = manifest.generation
     report.facts["dim"] = manifest.dim
+    for name, entry in manifest.files.items():
+        file_path = path / manifest.snapshot_dir / name
+        try:
+            if file_crc32(file_path) != (entry.size, entry.crc32):
+                report.problems.append(f"snapshot: {file_path}: size or checksum differs from the MANIFEST's")
+        except (SkillStoreError, OSError) as exc:
+            report.problems.append(f"snapshot: {exc}")
+    expected = log.LogHeader(manifest.store_id, manifest.generation, manifest.seq, 0)
     try:
-        verify_snapshot(path, manifest)
-    except (SkillStoreError, OSError) as exc:
-        report.problems.append(f"snapshot: {exc}")
-    try:
-        scan = log.scan(path / manifest.log_name)
+        scan = log.scan(path / manifest.log_name, expected)
     except (SkillStoreError, OSError) as exc:
         report.problems.append(f"log: {exc}")
         return
     report.facts["log_frames"] = len(scan.frames)
-    report.facts["log_bytes"] = scan.end
+    report.facts["log_bytes"] = scan.cursor.end
     if scan.torn_bytes:
         report.warnings.append(
             f"log: {scan.torn_bytes} bytes of an unfinished append at the end (never acknowledged; "

@@ -1,14 +1,17 @@
 """``repair_store``: rebuild a damaged store from what is still intact.
 
-A store is repaired in a new generation, written the way a checkpoint writes one:
+Every generation on disk is a candidate chain: its snapshot plus the intact
+prefix of its log (frames up to the first damaged, undecodable or inapplicable
+one). A chain holds ``base + frames`` writes, where ``base`` is the number of
+writes its snapshot folded in (kept in the MANIFEST and in the log's header), so
+chains of different generations compare directly. Repair keeps the chain with the
+most acknowledged writes (the newer generation on a tie), writes it out as a new
+generation the way a checkpoint does, and lists every write it could not keep:
+damaged log tails, and writes of other chains beyond the one it kept.
 
-1. the newest intact snapshot: the one the MANIFEST names when its files pass their
-   checksums; otherwise (a damaged MANIFEST or snapshot) the newest other ``snap-*``
-   directory whose skills decode and whose index loads with a matching row count
-   (such a directory is left behind by a checkpoint that had not finished cleaning up);
-2. the intact prefix of that generation's log: frames up to the first damaged,
-   undecodable or inapplicable one; everything after it is reported lost;
-3. a new snapshot, an empty log and a new MANIFEST; older generations are removed.
+A snapshot the MANIFEST names is checked against the MANIFEST's checksums; one it
+does not name (left by a checkpoint that never committed, or when the MANIFEST is
+damaged) must still pass every structural check an open makes.
 
 Nothing is written when no snapshot is intact: ``repair_store`` then raises
 ``StoreCorruptError`` and leaves the files as they are. The damaged files are removed
@@ -18,26 +21,23 @@ once the new generation is committed; copy the directory first to keep them.
 from __future__ import annotations
 
 import os
-import re
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillstore.catalog import Catalog
-from skillstore.codec import unpack
 from skillstore.errors import SkillStoreError, StoreCorruptError, StoreNotFoundError
-from skillstore.index import VectorIndex, index_params
-from skillstore.records import load_record
+from skillstore.frames import FrameError, check_frame
+from skillstore.generation import INDEX_FILE, SKILLS_FILE, read_snapshot
+from skillstore.index import index_params
 from skillstore.storage import log
-from skillstore.storage.files import read_file
+from skillstore.storage.files import file_crc32, is_real_dir, is_regular, open_for_reading
+from skillstore.storage.lock import Pin
 from skillstore.storage.manifest import NAME as MANIFEST_NAME
-from skillstore.storage.manifest import Manifest, read_manifest
-from skillstore.storage.snapshot import read_verified, verified_path
-from skillstore.store import INDEX_FILE, SKILLS_FILE, SkillStore
-
-_SNAPSHOT_DIR = re.compile(r"^snap-(\d{8})$")
-_MAX_UNVERIFIED_BYTES = 1 << 34  # a snapshot file read without a MANIFEST entry to bound it
+from skillstore.storage.manifest import FileEntry, Manifest, log_name, read_manifest, snapshot_dir
+from skillstore.storage.snapshot import GENERATION_NAME
+from skillstore.store import SkillStore
 
 
 @dataclass
@@ -49,6 +49,7 @@ class RepairReport:
     skills: int
     log_frames: int  # frames replayed from that generation's log
     lost: list[str] = field(default_factory=list)
+    writes: int = 0  # acknowledged writes the restored chain holds, over the store's life
 
     @property
     def complete(self) -> bool:
@@ -57,18 +58,19 @@ class RepairReport:
 
 
 @dataclass
-class _Loaded:
-    manifest: Manifest
-    catalog: Catalog
-    index: VectorIndex
+class _Chain:
+    generation: int
+    writes: int  # base + applied frames
+    frames: int
+    notes: list[str]  # what this chain could not keep of its own log
 
 
 def repair_store(path: str | os.PathLike[str], *, lock_timeout: float = 30.0) -> RepairReport:
-    """Rebuild the store at ``path`` from its newest intact snapshot and the intact prefix
-    of its log, as a new generation; returns what was restored and what was lost."""
+    """Rebuild the store at ``path`` from the chain of snapshot and log that holds the most
+    acknowledged writes, as a new generation; returns what was restored and what was lost."""
     directory = Path(path)
     generations = _snapshot_generations(directory)
-    if not (directory / MANIFEST_NAME).exists() and not generations:
+    if not os.path.lexists(directory / MANIFEST_NAME) and not generations:
         raise StoreNotFoundError(f"no skill store at {directory}")
     store = SkillStore(directory, dedup_threshold=None, read_only=False, durability="fsync", lock_timeout=lock_timeout)
     try:
@@ -80,62 +82,143 @@ def repair_store(path: str | os.PathLike[str], *, lock_timeout: float = 30.0) ->
 
 
 def _repair(store: SkillStore, directory: Path, generations: list[int]) -> RepairReport:
-    lost: list[str] = []
+    problems: list[str] = []
     manifest: Manifest | None = None
     try:
         manifest = read_manifest(directory)
-    except StoreCorruptError as exc:
-        lost.append(f"MANIFEST: {exc}")
     except FileNotFoundError:
-        lost.append("MANIFEST: missing")
-    loaded = None
-    if manifest is not None:
-        try:
-            loaded = _load_verified(directory, manifest)
-        except (SkillStoreError, OSError) as exc:
-            lost.append(f"snapshot of generation {manifest.generation}: {exc}")
+        problems.append("MANIFEST: missing")
+    except SkillStoreError as exc:
+        problems.append(f"MANIFEST: {exc}")
+
+    best: _Chain | None = None
+    kept: Any = None  # the best chain's loaded state
+    chains: list[_Chain] = []
     for generation in generations:
-        if loaded is not None:
-            break
-        if manifest is not None and generation == manifest.generation:
+        try:
+            chain = _load_chain(store, directory, generation, manifest)
+        except (SkillStoreError, OSError) as exc:
+            problems.append(f"snapshot of generation {generation}: {exc}")
             continue
-        try:
-            loaded = _load_unverified(directory, generation, manifest)
-        except (SkillStoreError, OSError, RuntimeError, ValueError) as exc:
-            lost.append(f"snapshot of generation {generation}: {exc}")
-    if loaded is None:
-        raise StoreCorruptError("no intact snapshot to restore from: " + "; ".join(lost), str(directory))
+        chains.append(chain)
+        loaded = (store._manifest, store._catalog, store._index, store._pin, store._cursor, store._log_frames)
+        store._pin = None
+        if best is None or chain.writes > best.writes:
+            if kept is not None:
+                kept[3].release()
+            best, kept = chain, loaded
+        else:
+            loaded[3].release()
+    if best is None:
+        raise StoreCorruptError("no intact snapshot to restore from: " + "; ".join(problems), str(directory))
+    store._manifest, store._catalog, store._index, store._pin, store._cursor, store._log_frames = kept
 
-    # Apply the log's intact prefix to the scratch store, then write it out as a new generation.
-    store._manifest, store._catalog, store._index = loaded.manifest, loaded.catalog, loaded.index
-    frames = _replay_prefix(store, directory / loaded.manifest.log_name, lost)
-    restored_from = loaded.manifest.generation
-    newest = max([restored_from, *generations, manifest.generation if manifest else 0])
-    store._manifest = _with_generation(loaded.manifest, newest)
+    lost = [*problems, *best.notes]
+    store._torn_bytes = 0
     store._checkpoint(store._manifest.index)
-    return RepairReport(store.generation, restored_from, len(store._catalog), frames, lost)
+    return RepairReport(store.generation, best.generation, len(store._catalog), best.frames, lost, best.writes)
 
 
-def _replay_prefix(store: SkillStore, log_path: Path, lost: list[str]) -> int:
+def _load_chain(store: SkillStore, directory: Path, generation: int, current: Manifest | None) -> _Chain:
+    """Load generation ``generation``'s snapshot and the intact prefix of its log into ``store``."""
+    log_path = directory / log_name(generation)
+    header: log.LogHeader | None = None
+    notes: list[str] = []
     try:
-        scan = log.scan_prefix(log_path)
+        fd, header = log.read_log(log_path)
+        os.close(fd)
     except FileNotFoundError:
-        lost.append(f"{log_path.name}: missing (writes since that generation's checkpoint)")
-        return 0
+        notes.append(f"{log_path.name}: missing (writes since generation {generation}'s checkpoint)")
+    except SkillStoreError as exc:
+        notes.append(f"{log_path.name}: {exc}; its writes are lost")
+    if current is not None and current.generation == generation:
+        manifest = current
+    else:
+        manifest = _describe(directory, generation, current, header)
+    pin = Pin.take(directory / manifest.snapshot_dir, generation)
+    if pin is None:
+        raise StoreCorruptError("cannot be pinned", str(directory / manifest.snapshot_dir))
+    try:
+        catalog, index = read_snapshot(directory, manifest, pin.fd)
+    except BaseException:
+        pin.release()
+        raise
+    store._manifest, store._catalog, store._index, store._pin = manifest, catalog, index, pin
+    store._log_frames = 0
+    if header is None or header.store_id != manifest.store_id or header.base_seq != manifest.seq:
+        if header is not None:
+            notes.append(f"{log_path.name}: belongs to another store or generation; its writes are lost")
+        store._cursor = log.Cursor(log.HEADER_SIZE, manifest.seq, 0)
+        return _Chain(generation, manifest.seq, 0, notes)
+    scan = log.scan_prefix(log_path)
+    store._log_header = scan.header
     applied = 0
-    for frame in scan.frames:
+    for offset, frame in scan.frames:
         try:
-            store._apply(frame)
-        except (SkillStoreError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            lost.append(f"{log_path.name}: frame {applied} cannot be applied ({exc!r}); it and the rest are dropped")
-            return applied
+            store._apply(check_frame(frame, manifest.dim))
+        except (FrameError, SkillStoreError) as exc:
+            notes.append(f"{log_path.name}: frame at offset {offset} cannot be applied ({exc}); it and the rest are dropped")
+            break
         applied += 1
-    if scan.torn_bytes:
-        lost.append(
-            f"{log_path.name}: {scan.torn_bytes} bytes after frame {applied} are damaged or torn;"
-            " they were dropped, with any frame after them"
-        )
-    return applied
+    else:
+        if scan.damage is not None:
+            notes.append(f"{log_path.name}: {scan.damage}; the {scan.torn_bytes} bytes from there on are dropped")
+    store._cursor = log.Cursor(log.HEADER_SIZE, manifest.seq + applied, 0)
+    store._log_frames = applied
+    return _Chain(generation, manifest.seq + applied, applied, notes)
+
+
+def _describe(directory: Path, generation: int, current: Manifest | None, header: log.LogHeader | None) -> Manifest:
+    """A MANIFEST for a snapshot that none vouches for, from its own files and its log's header.
+
+    The checksums are the files' own, so only the structural checks of an open apply."""
+    snapshot = directory / snapshot_dir(generation)
+    files = {}
+    for name in (SKILLS_FILE, INDEX_FILE):
+        path = snapshot / name
+        if not is_regular(path):
+            raise StoreCorruptError("missing or not a regular file", str(path))
+        files[name] = FileEntry(*file_crc32(path))
+    head = _head(snapshot / INDEX_FILE, 8)
+    if len(head) < 8 or head[:4] not in (b"IxFI", b"IHNf"):
+        raise StoreCorruptError("not an index this store writes", str(snapshot / INDEX_FILE))
+    kind = "hnsw" if head[:4] == b"IHNf" else "flat"
+    (dim,) = struct.unpack_from("<i", head, 4)
+    if current is not None and current.dim != dim:
+        raise StoreCorruptError(f"index has dimension {dim}, the MANIFEST says {current.dim}", str(snapshot))
+    if not 1 <= dim <= 65536:
+        raise StoreCorruptError(f"index has dimension {dim}", str(snapshot))
+    skills = _array_length(_head(snapshot / SKILLS_FILE, 5))
+    if current is not None and current.index.get("kind") in ("auto", kind):
+        params: dict[str, Any] = {**current.index, "active": kind}
+    else:
+        params = {**index_params(kind), "active": kind}
+    store_id = header.store_id if header is not None else (current.store_id if current else os.urandom(16))
+    now = time.time()
+    return Manifest(
+        dim=dim, generation=generation, store_id=store_id, index=params, files=files, skills=skills,
+        seq=header.base_seq if header is not None else 0,
+        created_at=current.created_at if current is not None else now, checkpointed_at=now,
+    )
+
+
+def _head(path: Path, size: int) -> bytes:
+    fd = open_for_reading(path)
+    try:
+        return os.pread(fd, size, 0)
+    finally:
+        os.close(fd)
+
+
+def _array_length(head: bytes) -> int:
+    """The item count of a msgpack array from its first bytes."""
+    if head[:1] and 0x90 <= head[0] <= 0x9F:
+        return head[0] & 0x0F
+    if head[:1] == b"\xdc" and len(head) >= 3:
+        return int(struct.unpack_from(">H", head, 1)[0])
+    if head[:1] == b"\xdd" and len(head) >= 5:
+        return int(struct.unpack_from(">I", head, 1)[0])
+    raise StoreCorruptError("skills are not a list")
 
 
 def _snapshot_generations(directory: Path) -> list[int]:
@@ -144,64 +227,9 @@ def _snapshot_generations(directory: Path) -> list[int]:
         names = os.listdir(directory)
     except FileNotFoundError:
         return []
-    found = [int(m.group(1)) for m in map(_SNAPSHOT_DIR.match, names) if m]
+    found = [
+        int(m.group(2))
+        for m in map(GENERATION_NAME.match, names)
+        if m and m.group(1) == "snap" and not m.group(3) and is_real_dir(directory / m.group(0))
+    ]
     return sorted(found, reverse=True)
-
-
-def _catalog(records: Any, where: Path) -> Catalog:
-    catalog = Catalog()
-    try:
-        for record in records:
-            catalog.append(load_record(record))
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise StoreCorruptError(f"skills cannot be decoded: {exc}", str(where)) from None
-    return catalog
-
-
-def _load_verified(directory: Path, manifest: Manifest) -> _Loaded:
-    """The generation the MANIFEST names, every file checked against its checksum."""
-    skills_path = directory / manifest.snapshot_dir / SKILLS_FILE
-    try:
-        records = unpack(read_verified(directory, manifest, SKILLS_FILE))
-    except ValueError as exc:
-        raise StoreCorruptError(f"skills cannot be decoded: {exc}", str(skills_path)) from None
-    catalog = _catalog(records, skills_path)
-    index = VectorIndex.read(
-        verified_path(directory, manifest, INDEX_FILE), manifest.dim, manifest.index,
-        manifest.index.get("active", "flat"), len(catalog), mmap=False,
-    )
-    return _Loaded(manifest, catalog, index)
-
-
-def _load_unverified(directory: Path, generation: int, current: Manifest | None) -> _Loaded:
-    """Another generation's snapshot, which no MANIFEST vouches for: it must decode, and its
-    index must load with one row per skill."""
-    snapshot = directory / f"snap-{generation:08d}"
-    skills_path = snapshot / SKILLS_FILE
-    try:
-        records = unpack(read_file(skills_path, _MAX_UNVERIFIED_BYTES))
-    except ValueError as exc:
-        raise StoreCorruptError(f"skills cannot be decoded: {exc}", str(skills_path)) from None
-    if not isinstance(records, list):
-        raise StoreCorruptError("skills are not a list", str(skills_path))
-    catalog = _catalog(records, skills_path)
-    index_path = snapshot / INDEX_FILE
-    index = VectorIndex.read_unverified(index_path, len(catalog))
-    dim = index.dim
-    if current is not None and current.dim != dim:
-        raise StoreCorruptError(f"index has dimension {dim}, the MANIFEST says {current.dim}", str(index_path))
-    params = dict(current.index) if current is not None else {**index_params(index.kind), "active": index.kind}
-    params["active"] = index.kind
-    now = time.time()
-    manifest = Manifest(
-        dim=dim, generation=generation, index=params, skills=len(catalog),
-        created_at=current.created_at if current is not None else now, checkpointed_at=now,
-    )
-    return _Loaded(manifest, catalog, index)
-
-
-def _with_generation(manifest: Manifest, generation: int) -> Manifest:
-    return Manifest(
-        dim=manifest.dim, generation=generation, index=manifest.index, metric=manifest.metric,
-        skills=manifest.skills, created_at=manifest.created_at, checkpointed_at=manifest.checkpointed_at,
-    )

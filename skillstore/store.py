@@ -14,11 +14,10 @@ saw. Readers take no lock; :meth:`refresh` brings them up to date.
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
-import re
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,6 @@ import numpy as np
 from skillstore import ranking
 from skillstore.backends import is_url, open_url
 from skillstore.catalog import Catalog
-from skillstore.codec import pack, unpack
 from skillstore.errors import (
     DimensionMismatchError,
     InvalidInputError,
@@ -38,7 +36,10 @@ from skillstore.errors import (
     SkillStoreError,
     StoreCorruptError,
     StoreNotFoundError,
+    StoreReplacedError,
 )
+from skillstore.frames import FrameError, check_frame
+from skillstore.generation import INDEX_FILE, SKILLS_FILE, gc_paused, index_params_of, read_snapshot, write_generation
 from skillstore.index import VectorIndex, active_kind, index_params
 from skillstore.model import Match, Skill, SkillStats
 from skillstore.preconditions import freeze
@@ -46,6 +47,8 @@ from skillstore.records import (
     apply_merge,
     apply_outcome,
     canonical_preconditions,
+    check_merge_fits,
+    check_outcome_fits,
     load_record,
     merge_entry,
     new_id,
@@ -56,13 +59,13 @@ from skillstore.records import (
     to_skill,
 )
 from skillstore.storage import log
-from skillstore.storage.files import fsync_dir, io_errors, write_file
-from skillstore.storage.lock import NAME as LOCK_NAME
-from skillstore.storage.lock import WriterLock
+from skillstore.storage.files import TEMP_SUFFIX, fsync_dir, io_errors, write_file
+from skillstore.storage.lock import Pin, WriterLock
 from skillstore.storage.manifest import NAME as MANIFEST_NAME
-from skillstore.storage.manifest import Manifest, read_manifest, write_manifest
-from skillstore.storage.snapshot import read_verified, verified_path, write_snapshot
+from skillstore.storage.manifest import STORE_ID_BYTES, Manifest, read_manifest, write_manifest
+from skillstore.storage.snapshot import GENERATION_NAME, next_generation, remove_stale
 from skillstore.validation import (
+    check_batch_size,
     check_dim,
     check_fields,
     check_ids,
@@ -79,11 +82,12 @@ from skillstore.validation import (
 if TYPE_CHECKING:
     from skillstore.backends.postgres import PostgresBackend
 
-SKILLS_FILE = "skills.msgpack"
-INDEX_FILE = "index.faiss"
+__all__ = ["INDEX_FILE", "SKILLS_FILE", "SkillStore", "VerifyReport"]
+
 DURABILITY_MODES = ("fsync", "flush")
-_GENERATION_FILE = re.compile(r"^(snap|log)-(\d{8})(\.tmp)?$")
-_OPEN_RETRIES = 20  # a reader racing a checkpoint retries with the new MANIFEST
+# A reader pins the generation it loads; it reads the MANIFEST again only when a
+# checkpoint removed that generation in the microseconds between the two.
+_OPEN_RETRIES = 1000
 
 
 @dataclass
@@ -116,13 +120,16 @@ class SkillStore:
         self.read_only = read_only
         self.durability = durability
         self._mutex = threading.RLock()
+        self._closed = True  # until every resource below is acquired
         self._lock = None if read_only else WriterLock(path, lock_timeout)
         self._writer: log.LogWriter | None = None
+        self._pin: Pin | None = None
         self._closed = False
         self._manifest: Manifest
         self._catalog = Catalog()
         self._index: VectorIndex
-        self._log_end = 0
+        self._log_header: log.LogHeader
+        self._cursor = log.Cursor(log.HEADER_SIZE, 0, 0)
         self._log_frames = 0
         self._torn_bytes = 0
 
@@ -172,7 +179,7 @@ class SkillStore:
                 raise StoreNotFoundError(f"no skill store at {directory}")
             if dim is None:
                 raise InvalidInputError(f"no skill store at {directory}: pass dim to create one")
-            _create(directory, dim, index or "flat", lock_timeout)
+            _create(directory, dim, index or "flat")
         store = cls(
             directory,
             dedup_threshold=threshold,
@@ -191,20 +198,32 @@ class SkillStore:
                         f" convert it to {index}"
                     )
                 store.configure_index(kind=index)
+            if not read_only:
+                store._remove_unpinned_generations()
         except BaseException:
             store.close()
             raise
         return store
 
     def close(self) -> None:
-        """Release the log and lock files. Every acknowledged write is already on disk."""
+        """Release the store's files and locks. Every acknowledged write is already on disk."""
         with self._mutex:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+            if self._pin is not None:
+                self._pin.release()
+                self._pin = None
             if self._lock is not None:
                 self._lock.close()
             self._closed = True
+
+    def __del__(self) -> None:
+        # A store left open holds descriptors and a pin on its generation: warn, as files do.
+        if not getattr(self, "_closed", True):
+            warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2)
+            with contextlib.suppress(Exception):
+                self.close()
 
     def __enter__(self) -> SkillStore:
         return self
@@ -232,76 +251,109 @@ class SkillStore:
     # -- loading and catching up ----------------------------------------------------
 
     def _load(self) -> None:
-        """Rebuild the in-memory state from the current MANIFEST, snapshot and log."""
+        """Rebuild the in-memory state from the current MANIFEST, snapshot and log.
+
+        The generation is pinned before its files are read, so a checkpoint cannot remove
+        them while we do; the MANIFEST is read again only if a checkpoint removed the
+        generation between reading the MANIFEST and pinning it."""
         for _ in range(_OPEN_RETRIES):
-            manifest = read_manifest(self.path)
+            manifest = self._read_manifest()
+            pin = Pin.take(self.path / manifest.snapshot_dir, manifest.generation)
+            if pin is None:
+                self._missing_generation(manifest)
+                continue
             try:
-                self._load_generation(manifest)
-                return
-            except (FileNotFoundError, StoreCorruptError) as exc:
-                # A checkpoint may replace the generation while we read it, removing files
-                # under us (FAISS then reports a load error): only damage that stays put is real.
-                if read_manifest(self.path).generation == manifest.generation:
-                    if isinstance(exc, StoreCorruptError):
-                        raise
-                    raise StoreCorruptError("file listed by the MANIFEST is missing", exc.filename) from None
+                if os.fstat(pin.fd).st_nlink == 0:  # removed between our reading the MANIFEST and pinning it
+                    self._missing_generation(manifest)
+                    continue
+                self._load_generation(manifest, pin)
+            except BaseException:
+                pin.release()
+                raise
+            return
         raise SkillStoreError(f"{self.path}: the store kept changing generation while opening")
 
-    def _load_generation(self, manifest: Manifest) -> None:
-        with _gc_paused():
-            self._load_generation_files(manifest)
-
-    def _load_generation_files(self, manifest: Manifest) -> None:
-        snapshot_dir = self.path / manifest.snapshot_dir
-        skills_data = read_verified(self.path, manifest, SKILLS_FILE)
+    def _read_manifest(self) -> Manifest:
+        """The current MANIFEST, which must describe the same store as the one we loaded."""
         try:
-            catalog = Catalog.from_records([load_record(record) for record in unpack(skills_data)])
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise StoreCorruptError(f"skills cannot be decoded: {exc}", str(snapshot_dir / SKILLS_FILE)) from None
-        if len(catalog) != manifest.skills:
-            raise StoreCorruptError(
-                f"holds {len(catalog)} skills, the MANIFEST says {manifest.skills}",
-                str(snapshot_dir / SKILLS_FILE),
-            )
-        # Readers map the vectors (fast open, shared page cache); writers keep a private
-        # copy, since FAISS aborts on ``add`` to a mapped index.
-        index = VectorIndex.read(
-            verified_path(self.path, manifest, INDEX_FILE),
-            manifest.dim,
-            manifest.index,
-            manifest.index.get("active", "flat"),
-            len(catalog),
-            mmap=self.read_only,
-        )
-        scan = log.scan(self.path / manifest.log_name)
-        self._manifest, self._catalog, self._index = manifest, catalog, index
-        self._log_end, self._log_frames = 0, 0
-        self._apply_scan(scan, manifest.log_name)
+            manifest = read_manifest(self.path)
+        except FileNotFoundError:
+            if not os.path.isdir(self.path):
+                raise StoreReplacedError(f"{self.path}: the store's directory was moved or deleted while open") from None
+            raise StoreCorruptError("MANIFEST is missing", str(self.path / MANIFEST_NAME)) from None
+        if hasattr(self, "_manifest") and manifest.store_id != self._manifest.store_id:
+            raise StoreReplacedError(f"{self.path}: the store's directory now holds another store")
+        return manifest
 
-    def _apply_scan(self, scan: log.LogScan, log_name: str) -> None:
-        for frame in scan.frames:
+    def _missing_generation(self, manifest: Manifest) -> None:
+        """A pinned generation vanished: fine if a checkpoint replaced it, damage if not."""
+        if self._read_manifest().generation == manifest.generation:
+            raise StoreCorruptError("the snapshot the MANIFEST names is missing", str(self.path / manifest.snapshot_dir))
+
+    def _load_generation(self, manifest: Manifest, pin: Pin) -> None:
+        catalog, index = read_snapshot(self.path, manifest, pin.fd)
+        expected = log.LogHeader(manifest.store_id, manifest.generation, manifest.seq, 0)
+        log_path = self.path / manifest.log_name
+        try:
+            scan = log.scan(log_path, expected)
+        except FileNotFoundError:
+            raise StoreCorruptError("the log the MANIFEST names is missing", str(log_path)) from None
+        previous = self._pin
+        self._manifest, self._catalog, self._index, self._pin = manifest, catalog, index, pin
+        self._log_header = scan.header
+        self._cursor = log.start(scan.header)
+        self._log_frames = 0
+        if previous is not None:
+            previous.release()
+        self._apply_scan(scan, log_path)
+
+    def _apply_scan(self, scan: log.LogScan, log_path: Path) -> None:
+        for offset, frame in scan.frames:
             try:
-                self._apply(frame)
-            except (SkillNotFoundError, KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise StoreCorruptError(
-                    f"log frame {self._log_frames} cannot be applied: {exc!r}", str(self.path / log_name)
-                ) from None
+                self._apply(check_frame(frame, self.dim))
+            except (FrameError, SkillStoreError) as exc:
+                raise StoreCorruptError(f"log frame at offset {offset} cannot be applied: {exc}", str(log_path)) from None
             self._log_frames += 1
-        self._log_end = scan.end
+        self._cursor = scan.cursor
         self._torn_bytes = scan.torn_bytes
+
+    def _remove_unpinned_generations(self) -> None:
+        """Remove old generations that readers kept pinned until they closed. Under the
+        lock, against the MANIFEST of that moment: a checkpoint may have made another current."""
+        assert self._lock is not None
+        with self._mutex, self._lock.held():
+            current = self._read_manifest()
+            remove_stale(self.path, current.generation, current.store_id)
 
     def _catch_up(self) -> None:
         """Apply what other processes committed since we last looked."""
-        manifest = read_manifest(self.path)
+        manifest = self._read_manifest()
         if manifest.generation != self._manifest.generation:
             self._load()
             return
+        log_path = self.path / manifest.log_name
         try:
-            scan = log.scan(self.path / manifest.log_name, self._log_end)
+            if self._diverged(log_path):
+                self._load()
+                return
+            scan = log.scan(log_path, self._log_header, self._cursor)
         except FileNotFoundError:
-            self._load()  # a checkpoint removed our log after we read the MANIFEST
+            self._load()  # a checkpoint removed our generation (possible only if we never pinned it)
             return
-        self._apply_scan(scan, manifest.log_name)
+        except StoreCorruptError:
+            if self._diverged(log_path):
+                self._load()
+                return
+            raise
+        self._apply_scan(scan, log_path)
+
+    def _diverged(self, log_path: Path) -> bool:
+        """Whether the last frame we applied is no longer in the log: a writer's append that
+        we read while it was in flight failed, was cut, and another frame took its place.
+        Everything we built on it must be rebuilt."""
+        if self._cursor.last_frame < 0:
+            return False
+        return log.checksum_at(log_path, self._cursor.last_frame) != self._cursor.chain
 
     def refresh(self) -> None:
         """See every write committed by other processes (readers call this; writers needn't)."""
@@ -322,7 +374,10 @@ class SkillStore:
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
-        """Hold the thread and process locks, caught up, with torn bytes cut off the log."""
+        """Hold the thread and process locks, caught up, with torn bytes cut off the log.
+
+        Taking the lock checks that the store's path still names the directory we
+        locked; a store moved, replaced or deleted under us raises StoreReplacedError."""
         self._check_writable()
         assert self._lock is not None
         with self._mutex, self._lock.held():
@@ -330,7 +385,7 @@ class SkillStore:
             if self._torn_bytes:
                 # A writer died mid-append. Nobody else can be appending now (we hold the
                 # lock), so the tail is garbage: cut it, or our frame would follow it unreadably.
-                self._log_writer().truncate(self._log_end)
+                self._log_writer().truncate(self._cursor.end)
                 self._torn_bytes = 0
             yield
 
@@ -338,7 +393,13 @@ class SkillStore:
         """Build a frame against the latest state, make it durable, then apply it."""
         with self._writing():
             frame, result = build()
-            self._log_end = self._log_writer().append(log.encode_frame(frame), self._log_end)
+            try:
+                data, cursor = log.encode_frame(frame, self._log_header, self._cursor)
+            except ValueError as exc:
+                raise InvalidInputError(f"{exc}; split the batch") from None
+            check_batch_size(len(data))
+            self._log_writer().append(data, self._cursor.end)
+            self._cursor = cursor
             self._apply(frame)
             self._log_frames += 1
             return result
@@ -415,6 +476,8 @@ class SkillStore:
                 duplicate = self._find_duplicate(fields["preconditions"], vector, batch)
                 if duplicate is not None:
                     skill_id, score = duplicate
+                    if skill_id in self._catalog:  # not one of this batch's own new skills
+                        check_merge_fits(self._catalog.record(skill_id))
                     items.append({"merge": skill_id, "entry": merge_entry(fields["name"], score, at)})
                 else:
                     skill_id = new_id()
@@ -467,8 +530,9 @@ class SkillStore:
             }
             return frame, None
 
-        self._commit(build)
-        return self.get(skill_id)
+        with self._mutex:  # what this call committed, even if another thread deletes it next
+            self._commit(build)
+            return self.get(skill_id)
 
     def delete(self, skill_id: str) -> None:
         """Remove a skill; raises SkillNotFoundError when there is none with that id."""
@@ -513,7 +577,7 @@ class SkillStore:
         ok, value = check_outcome(success, reward)
 
         def build() -> tuple[dict[str, Any], None]:
-            self._catalog.row(skill_id)
+            check_outcome_fits(self._catalog.record(skill_id), value)
             return {"op": "outcome", "id": skill_id, "success": ok, "reward": value, "at": time.time()}, None
 
         with self._mutex:
@@ -535,43 +599,67 @@ class SkillStore:
         """Change the index kind and/or HNSW tunables (``M``, ``efConstruction``,
         ``efSearch``), kept in the MANIFEST. Takes effect through a checkpoint; the
         graph is rebuilt only when its kind, ``M`` or ``efConstruction`` change."""
-        current = self._manifest.index
-        new_kind = kind or current["kind"]
-        inherited = {k: v for k, v in current.items() if k not in ("kind", "active")} if new_kind != "flat" else {}
-        params = index_params(new_kind, {**inherited, **tunables})
-        with self._writing():
-            self._checkpoint(params)
+        if kind is not None:
+            index_params(kind)
+        with self._writing():  # against the latest configuration, which another writer may have changed
+            current = self._manifest.index
+            new_kind = kind or current["kind"]
+            inherited = {k: v for k, v in current.items() if k not in ("kind", "active")} if new_kind != "flat" else {}
+            self._checkpoint(index_params(new_kind, {**inherited, **tunables}))
 
     def _checkpoint(self, params: dict[str, Any]) -> None:
+        """Write the current state as a new generation, read it back, then commit it.
+
+        The new snapshot and an empty log are written through the checked writer and
+        fsynced, then loaded as an open would load them (checksums, records, index,
+        row counts): only a generation that loads is committed by replacing the
+        MANIFEST. Until then the previous generation stays in force, whole."""
         keep = self._catalog.live_rows()
         records = [self._catalog.record_at(int(row)) for row in keep]
         kind = active_kind(params, len(records))
         params = {**{k: v for k, v in params.items() if k != "active"}, "active": kind}
         index = self._index.rebuilt(keep, params, kind)
-        generation = self._manifest.generation + 1
+        generation = next_generation(self.path, self._manifest.generation)
         manifest = Manifest(
             dim=self.dim,
             generation=generation,
+            store_id=self._manifest.store_id,
             index=params,
             metric=self._manifest.metric,
             skills=len(records),
+            seq=self._cursor.seq,
             created_at=self._manifest.created_at,
             checkpointed_at=time.time(),
         )
-        manifest.files = write_snapshot(
-            self.path,
-            manifest.snapshot_dir,
-            {SKILLS_FILE: pack(records), INDEX_FILE: index.write},
-        )
-        write_file(self.path / manifest.log_name, b"")
-        with io_errors("cannot sync", self.path):
+        committed = switched = False
+        try:
+            manifest.files = write_generation(self.path, generation, records, index)
+            del index
+            write_file(self.path / manifest.log_name, log.new_log(manifest.store_id, generation, manifest.seq))
             fsync_dir(self.path)
-        write_manifest(self.path, manifest)
-        with _gc_paused():
-            catalog = Catalog.from_records(records)
-        self._manifest, self._catalog, self._index = manifest, catalog, index
-        self._log_end, self._log_frames, self._torn_bytes = 0, 0, 0
-        _remove_stale_generations(self.path, generation)
+            pin = Pin.take(self.path / manifest.snapshot_dir, generation)
+            if pin is None:
+                raise StoreCorruptError("the new snapshot vanished before it was committed", str(self.path))
+            previous, switched = self._pin, True
+            try:
+                self._load_generation(manifest, pin)  # the read-back: exactly what a later open will load
+                if len(self._catalog) != len(records) or len(self._index) != len(records):
+                    raise StoreCorruptError(
+                        f"generation {generation} reads back {len(self._catalog)} skills, {len(records)} were written",
+                        str(self.path / manifest.snapshot_dir),
+                    )
+                write_manifest(self.path, manifest)
+                committed = True
+            finally:
+                if not committed:  # back to the generation in force, which the MANIFEST still names
+                    self._pin = previous
+                    pin.release()
+        finally:
+            if not committed:
+                remove_stale(self.path, self._manifest.generation, self._manifest.store_id, only=generation)
+                if switched:
+                    self._load()
+        remove_stale(self.path, generation, manifest.store_id)
 
     # -- reads ---------------------------------------------------------------------
 
@@ -709,7 +797,7 @@ class SkillStore:
                 "index_params": {k: v for k, v in self._manifest.index.items() if k not in ("kind", "active")},
                 "generation": self._manifest.generation,
                 "log_frames": self._log_frames,
-                "log_bytes": self._log_end,
+                "log_bytes": self._cursor.end,
                 "tombstones": self._catalog.tombstones,
                 "precondition_signatures": self._catalog.signature_count(),
                 "durability": self.durability,
@@ -726,63 +814,35 @@ class SkillStore:
             return verify_store(self.path, self._catalog, self._index, self._manifest)
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Building a large catalog makes millions of small containers, none of them garbage;
-    the cyclic collector would rescan them over and over (it doubled the time to open)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _create(directory: Path, dim: int, index_kind: str, lock_timeout: float) -> None:
+def _create(directory: Path, dim: int, index_kind: str) -> None:
     """Create an empty store (generation 1) unless another process just did."""
     with io_errors("cannot create", directory):
         directory.mkdir(parents=True, exist_ok=True)
-        foreign = [
-            p.name
-            for p in directory.iterdir()
-            if p.name not in (LOCK_NAME, MANIFEST_NAME + ".tmp") and not _GENERATION_FILE.match(p.name)
-        ]
-    if foreign and not (directory / MANIFEST_NAME).exists():
-        raise SkillStoreError(f"{directory} is not empty and holds no skill store: {sorted(foreign)[:5]}")
-    lock = WriterLock(directory, lock_timeout)
+    lock = WriterLock(directory, timeout=30.0)
     try:
         with lock.held():
-            if (directory / MANIFEST_NAME).exists():
+            if os.path.lexists(directory / MANIFEST_NAME):
                 return
+            foreign = [name for name in os.listdir(directory) if not _interrupted_creation(name)]
+            if foreign:
+                raise SkillStoreError(f"{directory} is not empty and holds no skill store: {sorted(foreign)[:5]}")
             now = time.time()
             params = {**index_params(index_kind), "active": active_kind(index_params(index_kind), 0)}
-            manifest = Manifest(dim=dim, generation=1, index=params, created_at=now)
-            manifest.files = write_snapshot(
-                directory,
-                manifest.snapshot_dir,
-                {SKILLS_FILE: pack([]), INDEX_FILE: VectorIndex.empty(dim, params, params["active"]).write},
-            )
-            write_file(directory / manifest.log_name, b"")
-            with io_errors("cannot sync", directory):
-                fsync_dir(directory)
+            store_id = os.urandom(STORE_ID_BYTES)
+            manifest = Manifest(dim=dim, generation=1, store_id=store_id, index=params, created_at=now)
+            empty = VectorIndex.empty(dim, params, params["active"])
+            remove_stale(directory, 0, None)  # what an interrupted creation left (nothing else is here)
+            manifest.files = write_generation(directory, 1, [], empty)
+            write_file(directory / manifest.log_name, log.new_log(store_id, 1, 0))
+            fsync_dir(directory)
             write_manifest(directory, manifest)
     finally:
         lock.close()
 
 
-def _remove_stale_generations(directory: Path, current: int) -> None:
-    """Delete snapshots and logs of older generations and orphans of crashed checkpoints."""
-    for entry in directory.iterdir():
-        match = _GENERATION_FILE.match(entry.name)
-        if match and (int(match.group(2)) != current or match.group(3)):
-            with contextlib.suppress(OSError):
-                if entry.is_dir():
-                    for child in entry.iterdir():
-                        child.unlink()
-                    entry.rmdir()
-                else:
-                    entry.unlink()
+def _interrupted_creation(name: str) -> bool:
+    """Names an interrupted creation leaves behind; anything else means the directory is not ours."""
+    return bool(GENERATION_NAME.match(name)) or (name.startswith(MANIFEST_NAME + ".tmp-") and bool(TEMP_SUFFIX.search(name)))
 
 
 def _disk_usage(directory: Path) -> int:

@@ -19,7 +19,7 @@ from skillstore.cli import main
 
 def test_facts_of_a_fresh_library(store_path: Path) -> None:
     facts = read_info(store_path)
-    assert (facts.format_version, facts.dim, facts.index_kind, facts.generation) == (1, DIM, "flat", 1)
+    assert (facts.format_version, facts.dim, facts.index_kind, facts.generation) == (2, DIM, "flat", 1)
     assert facts.skills == len(LIBRARY) and facts.snapshot_skills == 0
     assert facts.log_frames > 0 and facts.log_bytes == (store_path / "log-00000001").stat().st_size
     assert facts.torn_bytes == 0

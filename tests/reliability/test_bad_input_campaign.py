@@ -21,12 +21,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import PYTHON, ROOT, Figures, contents, subprocess_env
+import forge
 
 from skillstore import RANK_MODES, Skill, SkillStore, SkillStoreError
 from skillstore.cli import main as cli
 from skillstore.codec import pack
 from skillstore.storage.files import crc32
-from skillstore.storage.log import encode_frame
 
 DIM = 4
 FAST, LONG = 300, 5000  # Hypothesis examples per campaign
@@ -289,9 +289,9 @@ def rewrite_manifest(path: Path, change: Callable[[dict[str, Any]], None]) -> No
 
 def hostile_log(path: Path) -> None:
     """A frame header whose own checksum is right and that claims a 4 GiB payload."""
-    head = struct.pack("<II", 0xFFFFFFF0, 0)
     log = next(path.glob("log-*"))
-    log.write_bytes(log.read_bytes() + head + struct.pack("<I", crc32(head)) + b"tiny")
+    header, cursor = forge.log_state(log)
+    log.write_bytes(log.read_bytes() + forge.frame_bytes(header, cursor, b"tiny", length=0xFFFFFFF0))
 
 
 def huge_listed_file(path: Path) -> None:
@@ -309,11 +309,7 @@ def huge_manifest(path: Path) -> None:
 
 
 def deep_log_frame(path: Path) -> None:
-    log = next(path.glob("log-*"))
-    log.write_bytes(log.read_bytes() + encode_frame(0)[:12] + b"")  # a harmless torn header first
-    payload = b"\x91" * 200_000 + b"\xc0"
-    head = struct.pack("<II", len(payload), crc32(payload))
-    log.write_bytes(log.read_bytes()[:-12] + head + struct.pack("<I", crc32(head)) + payload)
+    forge.append_frame(next(path.glob("log-*")), None, raw_payload=b"\x91" * 200_000 + b"\xc0")
 
 
 OPEN_AND_MEASURE = r"""

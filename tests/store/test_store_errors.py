@@ -383,7 +383,7 @@ def test_writer_lock_timeout_raises_store_locked(saved: tuple[Path, dict[str, An
 
     path, before = saved
     with SkillStore.open(path, lock_timeout=0.05) as store:
-        fd = os.open(path / "LOCK", os.O_RDWR)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)  # writers lock the store's directory
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             assert_unchanged(store, lambda: store.add(Skill("b", [], [0, 1, 0, 0])), StoreLockedError)

@@ -116,8 +116,8 @@ def test_a_reader_keeps_working_across_a_writers_checkpoint(tmp_path: Path) -> N
         old_skills = list(reader)
         (out,) = run_workers(["churn_and_checkpoint", str(path)])
         new_id = out.split()[0]
-        # the generation the reader loaded is gone from disk; its view still answers
-        assert not (path / "snap-00000001").exists()
+        # the generation the reader loaded stays on disk while the reader has it pinned
+        assert (path / "snap-00000001").exists() and (path / "log-00000001").exists()
         assert contents(reader) == before
         query = rng.normal(size=DIM)
         assert_valid_result(
@@ -130,3 +130,5 @@ def test_a_reader_keeps_working_across_a_writers_checkpoint(tmp_path: Path) -> N
         assert reader.verify().ok
         with SkillStore.open(path) as fresh:
             assert contents(reader) == contents(fresh)
+    SkillStore.open(path).close()  # the next writer removes what no reader needs any more
+    assert sorted(p.name for p in path.iterdir()) == ["MANIFEST", "log-00000003", "snap-00000003"]

@@ -18,6 +18,7 @@ import pytest
 from store_helpers import PYTHON, ROOT, contents, subprocess_env
 
 from skillstore import FormatVersionError, Skill, SkillStore, StoreCorruptError
+from skillstore.storage import log as storage_log
 
 DIM = 4
 LOG = "log-00000001"
@@ -50,7 +51,7 @@ TORN_TAILS = {
     # (damage, whether the last, never-acknowledged write survives)
     "cut-mid-payload": (_cut(lambda start, end: end - 17), False),
     "cut-mid-header": (_cut(lambda start, end: start + 5), False),
-    "cut-after-header": (_cut(lambda start, end: start + 12), False),
+    "cut-after-header": (_cut(lambda start, end: start + storage_log.FRAME_HEADER_SIZE), False),
     "cut-mid-payload-then-zeros": (_cut(lambda start, end: end - 30, b"\0" * 4096), False),
     "zeros-after-last-frame": (_cut(lambda start, end: end, b"\0" * 100), True),
     "a-few-zeros-after-last-frame": (_cut(lambda start, end: end, b"\0" * 7), True),
@@ -87,11 +88,11 @@ def test_reopen_after_a_torn_log_tail_keeps_every_complete_frame(tmp_path: Path,
 
 
 def _frame_offsets(log: Path) -> list[int]:
-    data, offsets, pos = log.read_bytes(), [], 0
+    data, offsets, pos = log.read_bytes(), [], storage_log.HEADER_SIZE
     while pos < len(data):
         offsets.append(pos)
         (length,) = struct.unpack_from("<I", data, pos)
-        pos += 12 + length
+        pos += storage_log.FRAME_HEADER_SIZE + length
     return offsets
 
 
@@ -102,7 +103,7 @@ def test_a_flipped_bit_before_valid_frames_raises_store_corrupt_naming_the_log(t
     log = path / LOG
     offsets = _frame_offsets(log)
     assert len(offsets) == 5
-    position = offsets[1] + {"payload": 20, "length": 1, "payload-crc": 5, "header-crc": 9}[where]
+    position = offsets[1] + {"payload": 30, "length": 1, "payload-crc": 17, "header-crc": 21}[where]
     data = bytearray(log.read_bytes())
     data[position] ^= 0x10
     log.write_bytes(bytes(data))
@@ -177,7 +178,7 @@ def test_a_manifest_with_bad_fields_raises_store_corrupt(
         SkillStore.open(path)
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", None])
+@pytest.mark.parametrize("version", [3, 1, 0, "2", None])
 def test_an_unknown_format_version_raises_format_version_error(tmp_path: Path, version: Any) -> None:
     path = tmp_path / "skills"
     _, after, _ = build(path)
@@ -185,7 +186,7 @@ def test_an_unknown_format_version_raises_format_version_error(tmp_path: Path, v
     for options in ({}, {"read_only": True}):
         with pytest.raises(FormatVersionError, match="format version"):
             SkillStore.open(path, **options)  # type: ignore[arg-type]
-    _rewrite_manifest(path, lambda m: m.update(format=1))
+    _rewrite_manifest(path, lambda m: m.update(format=2))
     with SkillStore.open(path) as store:
         assert contents(store) == after
 
@@ -223,22 +224,46 @@ def test_a_missing_log_raises_store_corrupt(tmp_path: Path) -> None:
 def test_leftovers_of_a_crashed_checkpoint_are_ignored_then_removed(tmp_path: Path) -> None:
     path = tmp_path / "skills"
     _, after, _ = build(path)
-    # a checkpoint that died before its MANIFEST: a half-written next generation
-    (path / "snap-00000002.tmp").mkdir()
-    (path / "snap-00000002.tmp" / "skills.msgpack").write_bytes(b"half")
+    # a checkpoint that died before its MANIFEST: a half-written temporary snapshot, a whole
+    # next generation (snapshot and log) the MANIFEST never named, and a temporary MANIFEST
+    with SkillStore.open(path) as store:
+        store_id = store._manifest.store_id
+    (path / "snap-00000002.tmp-0123456789abcdef").mkdir()
+    (path / "snap-00000002.tmp-0123456789abcdef" / "skills.msgpack").write_bytes(b"half")
     (path / "snap-00000002").mkdir()
-    (path / "log-00000002").write_bytes(b"junk")
-    (path / "MANIFEST.tmp").write_bytes(b"junk")
+    (path / "snap-00000002" / "skills.msgpack").write_bytes(b"whole")
+    (path / "log-00000002").write_bytes(storage_log.new_log(store_id, 2, 9))
+    (path / "MANIFEST.tmp-0123456789abcdef").write_bytes(b"junk")
     with SkillStore.open(path) as store:
         assert contents(store) == after and store.generation == 1
         store.checkpoint()
         assert contents(store) == after and store.generation == 2
-    assert sorted(p.name for p in path.iterdir() if p.name != "MANIFEST.tmp") == [
-        "LOCK",
-        "MANIFEST",
-        "log-00000002",
-        "snap-00000002",
-    ]
+    assert sorted(p.name for p in path.iterdir()) == ["MANIFEST", "log-00000002", "snap-00000002"]
+
+
+def test_files_that_only_look_like_a_stores_own_are_never_removed(tmp_path: Path) -> None:
+    """Only what the store can prove it wrote is removed: file names of its snapshots
+    inside a snapshot directory, and logs whose header carries the store's id."""
+    path = tmp_path / "skills"
+    _, after, _ = build(path)
+    planted = {
+        "log-20240101": b"a diary, not a log",
+        "log-00000002": storage_log.new_log(b"another store id", 2, 0),
+        "snap-20240101/photo.jpg": b"\xff\xd8",
+        "snap-00000001.tmp-0123456789abcdef/notes.txt": b"mine",
+        "MANIFEST.tmp": b"not a temporary name the store makes",
+    }
+    for name, data in planted.items():
+        (path / name).parent.mkdir(exist_ok=True)
+        (path / name).write_bytes(data)
+    with SkillStore.open(path) as store:
+        for _ in range(3):
+            store.checkpoint()
+        assert contents(store) == after
+    for name, data in planted.items():
+        assert (path / name).read_bytes() == data, name
+    with SkillStore.open(path) as store:
+        assert contents(store) == after
 
 
 def test_a_writer_killed_mid_run_loses_no_acknowledged_write(tmp_path: Path) -> None:

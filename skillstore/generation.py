@@ -83,7 +83,7 @@ def write_generation(
 ) -> dict[str, FileEntry]:
     """Write a generation's snapshot files; returns their MANIFEST entries."""
     serialized = index.serialize()
-    return write_snapshot(store_dir, generation, {SKILLS_FILE: pack(records), INDEX_FILE: memoryview(serialized)})
+    return write_snapshot(store_dir, generation, {SKILLS_FILE: pack(records), INDEX_FILE: memoryview(serialized.data)})
 
 
 @contextmanager

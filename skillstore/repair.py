@@ -107,7 +107,7 @@ def _repair(store: SkillStore, directory: Path, generations: list[int]) -> Repai
             if kept is not None:
                 kept[3].release()
             best, kept = chain, loaded
-        else:
+        elif loaded[3] is not None:
             loaded[3].release()
     if best is None:
         raise StoreCorruptError("no intact snapshot to restore from: " + "; ".join(problems), str(directory))
@@ -157,7 +157,9 @@ def _load_chain(store: SkillStore, directory: Path, generation: int, current: Ma
         try:
             store._apply(check_frame(frame, manifest.dim))
         except (FrameError, SkillStoreError) as exc:
-            notes.append(f"{log_path.name}: frame at offset {offset} cannot be applied ({exc}); it and the rest are dropped")
+            notes.append(
+                f"{log_path.name}: frame at offset {offset} cannot be applied ({exc}); it and the rest are dropped"
+            )
             break
         applied += 1
     else:

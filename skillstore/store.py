@@ -39,7 +39,7 @@ from skillstore.errors import (
     StoreReplacedError,
 )
 from skillstore.frames import FrameError, check_frame
-from skillstore.generation import INDEX_FILE, SKILLS_FILE, gc_paused, index_params_of, read_snapshot, write_generation
+from skillstore.generation import INDEX_FILE, SKILLS_FILE, read_snapshot, write_generation
 from skillstore.index import VectorIndex, active_kind, index_params
 from skillstore.model import Match, Skill, SkillStats
 from skillstore.preconditions import freeze
@@ -279,7 +279,7 @@ class SkillStore:
             manifest = read_manifest(self.path)
         except FileNotFoundError:
             if not os.path.isdir(self.path):
-                raise StoreReplacedError(f"{self.path}: the store's directory was moved or deleted while open") from None
+                raise StoreReplacedError(f"{self.path}: the store's directory was moved or deleted") from None
             raise StoreCorruptError("MANIFEST is missing", str(self.path / MANIFEST_NAME)) from None
         if hasattr(self, "_manifest") and manifest.store_id != self._manifest.store_id:
             raise StoreReplacedError(f"{self.path}: the store's directory now holds another store")
@@ -288,7 +288,8 @@ class SkillStore:
     def _missing_generation(self, manifest: Manifest) -> None:
         """A pinned generation vanished: fine if a checkpoint replaced it, damage if not."""
         if self._read_manifest().generation == manifest.generation:
-            raise StoreCorruptError("the snapshot the MANIFEST names is missing", str(self.path / manifest.snapshot_dir))
+            snapshot = str(self.path / manifest.snapshot_dir)
+            raise StoreCorruptError("the snapshot the MANIFEST names is missing", snapshot)
 
     def _load_generation(self, manifest: Manifest, pin: Pin) -> None:
         catalog, index = read_snapshot(self.path, manifest, pin.fd)
@@ -312,7 +313,8 @@ class SkillStore:
             try:
                 self._apply(check_frame(frame, self.dim))
             except (FrameError, SkillStoreError) as exc:
-                raise StoreCorruptError(f"log frame at offset {offset} cannot be applied: {exc}", str(log_path)) from None
+                message = f"log frame at offset {offset} cannot be applied: {exc}"
+                raise StoreCorruptError(message, str(log_path)) from None
             self._log_frames += 1
         self._cursor = scan.cursor
         self._torn_bytes = scan.torn_bytes
@@ -842,7 +844,8 @@ def _create(directory: Path, dim: int, index_kind: str) -> None:
 
 def _interrupted_creation(name: str) -> bool:
     """Names an interrupted creation leaves behind; anything else means the directory is not ours."""
-    return bool(GENERATION_NAME.match(name)) or (name.startswith(MANIFEST_NAME + ".tmp-") and bool(TEMP_SUFFIX.search(name)))
+    temporary_manifest = name.startswith(MANIFEST_NAME + ".tmp-") and bool(TEMP_SUFFIX.search(name))
+    return bool(GENERATION_NAME.match(name)) or temporary_manifest
 
 
 def _disk_usage(directory: Path) -> int:

@@ -42,7 +42,8 @@ def io_errors(action: str, path: Path | str) -> Iterator[None]:
         raise
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise StoreCorruptError("is a symbolic link; a store never follows links in its directory", str(path)) from None
+            message = "is a symbolic link; a store never follows links in its directory"
+            raise StoreCorruptError(message, str(path)) from None
         raise StoreIOError(exc.errno, f"{action} {path}: {exc.strerror or exc}") from exc
 
 

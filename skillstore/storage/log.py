@@ -10,8 +10,11 @@ Layout (little-endian)::
 Each frame's checksum covers its length, sequence, the previous frame's checksum
 (the salt for the first frame) and its payload, seeded with the log's random
 salt. So a frame is valid only where the writer put it: bytes inside a skill
-(even an exported frame of another log) never pass for one, and a frame that a
-failed append left behind and a later frame replaced breaks the chain.
+(even a copy of a frame of this or another log) never pass for one, and a frame
+that a failed append left behind and a later frame replaced breaks the chain.
+CRC-32 is not a cryptographic code: this keeps data from passing for frames by
+accident, not someone who reads the salt and computes checksums on purpose (who
+could as well rewrite the file).
 
 Sequence numbers count every write the store ever committed: a log's first frame
 follows ``base sequence``, the number of writes folded into its generation's
@@ -182,7 +185,7 @@ def _decode(data: bytes, header: LogHeader, at: Cursor, path: Path, *, strict: b
     while pos < len(data):
         frame = _frame_at(data, pos, header.salt)
         if frame is None or frame[1] != cursor.seq + 1 or frame[2] != cursor.chain:
-            if frame is not None or _frame_follows(data, pos, header.salt):
+            if (frame is not None and frame[1] > cursor.seq + 1) or _frame_follows(data, pos, header.salt, cursor.seq):
                 result.damage = f"log frame damaged at offset {at.end + pos}, with valid frames after it"
             break  # an append that never completed: the file ends early, in zeros or in garbage
         stop, seq, _, checksum = frame
@@ -216,9 +219,11 @@ def _frame_at(data: bytes, pos: int, salt: int) -> tuple[int, int, int, int] | N
     return stop, seq, prev, checksum
 
 
-def _frame_follows(data: bytes, pos: int, salt: int) -> bool:
-    """Whether a frame of this log starts anywhere after ``pos``: then the damage at ``pos``
-    is corruption of acknowledged data, not the unfinished last append.
+def _frame_follows(data: bytes, pos: int, salt: int, seq: int) -> bool:
+    """Whether a frame of this log that comes later than the next one (sequence number
+    above ``seq + 1``) starts anywhere after ``pos``: then the damage at ``pos`` is
+    corruption of acknowledged data, not the unfinished last append. A copy of an earlier
+    frame, or of the frame being appended, inside the torn frame's payload does not count.
 
     Every offset is a possible frame start, so candidates are first narrowed with NumPy:
     a frame's payload is never empty (msgpack has no zero-byte value) and must fit in
@@ -233,7 +238,8 @@ def _frame_follows(data: bytes, pos: int, salt: int) -> bool:
         lengths = window[:count] | window[1 : count + 1] << 8 | window[2 : count + 2] << 16 | window[3:] << 24
         room = len(data) - FRAME_HEADER_SIZE - np.arange(first, stop, dtype=np.int64)
         for offset in np.flatnonzero((lengths >= 1) & (lengths <= room)):
-            if _frame_at(data, first + int(offset), salt) is not None:
+            found = _frame_at(data, first + int(offset), salt)
+            if found is not None and found[1] > seq + 1:
                 return True
     return False
 

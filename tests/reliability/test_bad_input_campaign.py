@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import forge
 import msgpack
 import numpy as np
 import pytest
@@ -21,7 +22,6 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import PYTHON, ROOT, Figures, contents, subprocess_env
-import forge
 
 from skillstore import RANK_MODES, Skill, SkillStore, SkillStoreError
 from skillstore.cli import main as cli

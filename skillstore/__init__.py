@@ -8,6 +8,7 @@ preconditions hold in a state, and ranked by similarity, success, or both.
 from skillstore.backend import MemoryBackend, SkillBackend
 from skillstore.errors import (
     BackendConnectionError,
+    CounterOverflowError,
     DimensionMismatchError,
     FormatVersionError,
     InvalidEmbeddingError,
@@ -20,6 +21,7 @@ from skillstore.errors import (
     StoreIOError,
     StoreLockedError,
     StoreNotFoundError,
+    StoreReplacedError,
 )
 from skillstore.info import StoreInfo, read_info
 from skillstore.model import Match, Skill, SkillStats
@@ -33,6 +35,7 @@ __all__ = [
     "BLEND_WEIGHT",
     "RANK_MODES",
     "BackendConnectionError",
+    "CounterOverflowError",
     "DimensionMismatchError",
     "FormatVersionError",
     "InvalidEmbeddingError",
@@ -53,6 +56,7 @@ __all__ = [
     "StoreInfo",
     "StoreLockedError",
     "StoreNotFoundError",
+    "StoreReplacedError",
     "VerifyReport",
     "__version__",
     "read_info",

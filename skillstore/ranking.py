@@ -61,14 +61,19 @@ SCORE_TOLERANCE = 1e-5
 
 
 def check_min_score(min_score: object) -> float | None:
-    """``min_score`` as a float: None, or any real number but NaN."""
+    """``min_score`` as a float: None, or any real number but NaN (an int beyond float's
+    range becomes an infinity of its sign: every score is below 10**400)."""
     if min_score is None:
         return None
     if isinstance(min_score, bool) or not isinstance(min_score, int | float | np.integer | np.floating):
-        raise InvalidInputError(f"min_score must be a number or None, got {min_score!r}")
-    if np.isnan(min_score):
+        raise InvalidInputError(f"min_score must be a number or None, got a {type(min_score).__name__}")
+    try:
+        value = float(min_score)
+    except OverflowError:  # only a Python int can be too large for a float
+        value = float(np.inf) if min_score > 0 else float(-np.inf)
+    if np.isnan(value):
         raise InvalidInputError("min_score must not be NaN")
-    return float(min_score)
+    return value
 
 
 def check_rank(rank: object) -> str:

@@ -8,6 +8,7 @@ preconditions hold in a state, and ranked by similarity, success, or both.
 from skillstore.backend import MemoryBackend, SkillBackend
 from skillstore.errors import (
     BackendConnectionError,
+    CounterOverflowError,
     DimensionMismatchError,
     FormatVersionError,
     InvalidEmbeddingError,
@@ -21,6 +22,7 @@ from skillstore.errors import (
     StoreLockedError,
     StoreReplacedError,
     StoreNotFoundError,
+    StoreReplacedError,
 )
 from skillstore.info import StoreInfo, read_info
 from skillstore.model import Match, Skill, SkillStats
@@ -34,6 +36,7 @@ __all__ = [
     "BLEND_WEIGHT",
     "RANK_MODES",
     "BackendConnectionError",
+    "CounterOverflowError",
     "DimensionMismatchError",
     "FormatVersionError",
     "InvalidEmbeddingError",
@@ -55,6 +58,7 @@ __all__ = [
     "StoreLockedError",
     "StoreReplacedError",
     "StoreNotFoundError",
+    "StoreReplacedError",
     "VerifyReport",
     "__version__",
     "read_info",

@@ -8,6 +8,7 @@ against in property tests, and the agent's backend when nothing needs to persist
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -21,11 +22,13 @@ from skillstore.records import (
     apply_merge,
     apply_outcome,
     apply_update,
+    check_merge_fits,
+    check_outcome_fits,
     merge_entry,
     new_id,
     new_record,
-    prepare_restore,
-    prepare_skill,
+    prepare_restores,
+    prepare_skills,
     summarise,
     to_skill,
 )
@@ -128,32 +131,48 @@ class MemoryBackend:
         return self.add_many([skill])[0]
 
     def add_many(self, skills: Iterable[Skill]) -> list[str]:
-        prepared = [prepare_skill(skill, self._dim) for skill in skills]
+        prepared = prepare_skills(skills, self._dim)
         at = time.time()
-        ids = []
+        ids: list[str] = []
+        added: dict[str, tuple[dict[str, Any], np.ndarray]] = {}  # new skills of this batch, for dedup
+        merges: list[tuple[str, dict[str, Any]]] = []
         for fields, vector in prepared:
-            duplicate = self._find_duplicate(fields["preconditions"], vector)
+            duplicate = self._find_duplicate(fields["preconditions"], vector, added)
             if duplicate is not None:
                 skill_id, score = duplicate
-                apply_merge(self._records[skill_id], merge_entry(fields["name"], score, at))
+                merges.append((skill_id, merge_entry(fields["name"], score, at)))
             else:
                 skill_id = new_id()
-                self._records[skill_id] = new_record(fields, skill_id, at)
-                self._vectors[skill_id] = vector
+                while skill_id in self._records or skill_id in added:
+                    skill_id = new_id()
+                added[skill_id] = (new_record(fields, skill_id, at), vector)
             ids.append(skill_id)
+        # every check passes before anything changes: a refused batch leaves the backend as it was
+        for skill_id, count in Counter(skill_id for skill_id, _ in merges).items():
+            check_merge_fits(self._records[skill_id] if skill_id in self._records else added[skill_id][0], count)
+        for skill_id, (record, vector) in added.items():
+            self._records[skill_id] = record
+            self._vectors[skill_id] = vector
+        for skill_id, entry in merges:
+            apply_merge(self._records[skill_id], entry)
         return ids
 
     def _find_duplicate(
-        self, preconditions: dict[str, Any], vector: np.ndarray
+        self,
+        preconditions: dict[str, Any],
+        vector: np.ndarray,
+        added: Mapping[str, tuple[dict[str, Any], np.ndarray]],
     ) -> tuple[str, float] | None:
         if self.dedup_threshold is None:
             return None
         signature = freeze(preconditions)
         best: tuple[float, str] | None = None
-        for skill_id, record in self._records.items():
+        candidates = [(i, r, self._vectors[i]) for i, r in self._records.items()]
+        candidates += [(i, r, v) for i, (r, v) in added.items()]
+        for skill_id, record, stored in candidates:
             if freeze(record["preconditions"]) != signature:
                 continue
-            score = float(np.dot(self._vectors[skill_id], vector))
+            score = float(np.dot(stored, vector))
             if score >= self.dedup_threshold and (best is None or (-score, skill_id) < (-best[0], best[1])):
                 best = (score, skill_id)
         return None if best is None else (best[1], best[0])
@@ -179,11 +198,8 @@ class MemoryBackend:
             del self._vectors[skill_id]
 
     def restore_many(self, skills: Iterable[Skill], *, replace: bool = False) -> list[str]:
-        at = time.time()
-        prepared = [prepare_restore(skill, self._dim, at) for skill in skills]
+        prepared = prepare_restores(skills, self._dim, time.time())
         ids = [record["id"] for record, _ in prepared]
-        if len(set(ids)) != len(ids):
-            raise InvalidInputError("restore_many was given the same id twice")
         clashes = [skill_id for skill_id in ids if skill_id in self._records]
         if clashes and not replace:
             raise InvalidInputError(f"the store already holds {clashes[:3]}; pass replace=True to swap them")
@@ -194,8 +210,9 @@ class MemoryBackend:
         return ids
 
     def record_outcome(self, skill_id: str, success: bool, reward: float | None = None) -> SkillStats:
-        record = self._record(skill_id)
         ok, value = check_outcome(success, reward)
+        record = self._record(skill_id)
+        check_outcome_fits(record, value)
         apply_outcome(record, ok, value, time.time())
         return SkillStats.from_dict(record["stats"])
 

@@ -408,14 +408,15 @@ def _parse_vector(ctx: click.Context, param: click.Parameter, value: str | None)
         return None
     try:
         vector = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, an integer of too many digits, or nesting too deep
         vector = None
     if (
         not isinstance(vector, list)
         or not vector
         or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in vector)
     ):
-        raise click.BadParameter(f"expected a JSON list of numbers such as [0.1, 0.2], got {value!r}")
+        shown = repr(value) if len(value) <= 80 else repr(value[:77]) + "..."
+        raise click.BadParameter(f"expected a JSON list of numbers such as [0.1, 0.2], got {shown}")
     return vector
 
 

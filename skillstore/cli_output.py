@@ -26,10 +26,14 @@ MAX_CELL_WIDTH = 48
 
 
 def iso_time(timestamp: float | None) -> str:
-    """A timestamp as a UTC date and time, or an empty string for None."""
+    """A timestamp as a UTC date and time, or an empty string for None; a number no date
+    can show (a store written before timestamps were bounded) is shown as it is."""
     if timestamp is None:
         return ""
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return repr(timestamp)
 
 
 def human_bytes(size: int) -> str:

@@ -11,15 +11,16 @@ text                        value
 ``42``, ``-7``, ``+3``      int (decimal digits, optional sign)
 ``0.5``, ``-1e3``, ``.5``   float (a decimal point or an exponent makes a float)
 ``[2,2]`` or ``(2, 2)``     tuple; items follow these same rules (bare items are
-                            trimmed), nesting allowed, ``[]`` is the empty tuple,
-                            ``[5]`` and ``(5,)`` are 1-tuples
+                            trimmed), nesting allowed up to ``MAX_DEPTH`` levels,
+                            ``[]`` is the empty tuple, ``[5]`` and ``(5,)`` are 1-tuples
 ``"3"`` or ``'true'``       str, quotes removed (quote to keep digits or
                             ``true`` a string); ``\\"`` and ``\\\\`` escape
 anything else               str, exactly as typed (``room_3``, ``inf``, ``nan``)
 ==========================  =====================================================
 
 Sequences become tuples because preconditions compare lists and tuples as
-tuples (positions). ``format_value`` writes a value back in this syntax, and
+tuples (positions). An integer of more digits than Python converts (4300) is an
+error, as is nesting deeper than ``MAX_DEPTH``. ``format_value`` writes a value back in this syntax, and
 ``parse_value(format_value(v)) == v`` for every bool, int, finite float, str,
 None and tuple of these.
 """
@@ -28,6 +29,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+from skillstore.validation import MAX_DEPTH
 
 _INT = re.compile(r"[+-]?\d+\Z")
 _FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?\Z")
@@ -90,9 +93,11 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0
 
     def error(self, message: str) -> ValueSyntaxError:
-        return ValueSyntaxError(f"{message} in {self.text!r} at position {self.pos}")
+        shown = repr(self.text) if len(self.text) <= 80 else repr(self.text[:77]) + "..."
+        return ValueSyntaxError(f"{message} in {shown} at position {self.pos}")
 
     def skip_space(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos].isspace():
@@ -113,6 +118,15 @@ class _Parser:
         return self.atom(top)
 
     def sequence(self, closer: str) -> tuple[Any, ...]:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"more than {MAX_DEPTH} nested brackets")
+        try:
+            return self._items(closer)
+        finally:
+            self.depth -= 1
+
+    def _items(self, closer: str) -> tuple[Any, ...]:
         self.pos += 1  # the opening bracket
         items: list[Any] = []
         self.skip_space()
@@ -154,7 +168,7 @@ class _Parser:
         if top:
             # the whole text is one atom: keep it exactly, spaces and brackets included
             raw, self.pos = self.text, len(self.text)
-            return _atom(raw)
+            return self._atom(raw)
         start = self.pos
         while self.pos < len(self.text) and self.text[self.pos] not in ",)]":
             if self.text[self.pos] in "([\"'":
@@ -163,15 +177,17 @@ class _Parser:
         raw = self.text[start : self.pos].strip()
         if not raw:
             raise self.error("empty item")
-        return _atom(raw)
+        return self._atom(raw)
 
-
-def _atom(raw: str) -> Any:
-    lowered = raw.lower()
-    if lowered in _WORDS:
-        return _WORDS[lowered]
-    if _INT.match(raw):
-        return int(raw)
-    if _FLOAT.match(raw):
-        return float(raw)
-    return raw
+    def _atom(self, raw: str) -> Any:
+        lowered = raw.lower()
+        if lowered in _WORDS:
+            return _WORDS[lowered]
+        if _INT.match(raw):
+            try:
+                return int(raw)
+            except ValueError:  # more digits than Python converts
+                raise self.error(f"an integer of {len(raw)} characters is too long") from None
+        if _FLOAT.match(raw):
+            return float(raw)
+        return raw

@@ -11,12 +11,30 @@ class SkillNotFoundError(SkillStoreError, LookupError):
     """Raised when an id names no skill in the store."""
 
     def __init__(self, skill_id: str) -> None:
-        super().__init__(f"no skill with id {skill_id!r}")
+        super().__init__(f"no skill with id {_shown(skill_id)}")
         self.skill_id = skill_id
+
+
+def _shown(value: object) -> str:
+    """``repr(value)`` cut to a readable length; a value whose repr fails is named by its type."""
+    try:
+        text = repr(value)
+    except Exception:  # e.g. an int with more digits than str() converts
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class InvalidInputError(SkillStoreError, ValueError):
     """Raised when an argument is malformed; the store is left unchanged."""
+
+
+class CounterOverflowError(InvalidInputError):
+    """Raised when a write would push a counter past ``MAX_COUNTER`` or a skill's ``total_reward``
+    past ``MAX_TOTAL_REWARD`` (see :mod:`skillstore.validation`); nothing is written.
+
+    An outcome, a merged duplicate or an import's "merge" is refused whole, so every number
+    a store holds stays exact in an export and can be imported again.
+    """
 
 
 class DimensionMismatchError(InvalidInputError):

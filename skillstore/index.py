@@ -54,6 +54,9 @@ SUBSET_CACHE_BYTES = 256 << 20
 # ``auto`` builds HNSW at checkpoints once a library holds this many skills.
 AUTO_HNSW_MIN_SKILLS = 50_000
 HNSW_DEFAULTS = {"M": 32, "efConstruction": 200, "efSearch": 128}
+# The ranges configure_index accepts: a graph's memory grows with M per vector (M=100000
+# would need gigabytes for a few thousand skills) and build and search time with the ef values.
+HNSW_RANGES = {"M": (2, 256), "efConstruction": (1, 4096), "efSearch": (1, 4096)}
 
 
 @contextlib.contextmanager
@@ -83,17 +86,20 @@ def _query_threads(queries: int) -> int:
 
 def index_params(kind: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
     """The MANIFEST's description of an index: its kind, and HNSW's tunables where they apply."""
-    if kind not in INDEX_KINDS:
-        raise InvalidInputError(f"index must be one of {INDEX_KINDS}, got {kind!r}")
+    if not isinstance(kind, str) or kind not in INDEX_KINDS:
+        shown = repr(kind) if isinstance(kind, str) else f"a {type(kind).__name__}"
+        raise InvalidInputError(f"index must be one of {INDEX_KINDS}, got {shown[:60]}")
     params: dict[str, Any] = {"kind": kind}
     if kind != "flat":
         params.update(HNSW_DEFAULTS)
     for key, value in (given or {}).items():
         if key not in HNSW_DEFAULTS or kind == "flat":
             raise InvalidInputError(f"{key!r} is not a tunable of a {kind} index")
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
-            raise InvalidInputError(f"{key} must be an integer between 1 and 100000, got {value!r}")
-        params[key] = value
+        low, high = HNSW_RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            shown = repr(value) if isinstance(value, int) and abs(value) < 10**12 else f"a {type(value).__name__}"
+            raise InvalidInputError(f"{key} must be an integer between {low} and {high}, got {shown}")
+        params[key] = int(value)
     return params
 
 

@@ -76,10 +76,19 @@ class Skill:
     provenance: list[dict[str, Any]] = field(default_factory=list)
 
     def is_applicable(self, state: dict[str, Any]) -> bool:
-        """True when every precondition equals the state's value for its key."""
-        from skillstore.preconditions import applies
+        """True when every precondition equals the state's value for its key.
 
-        return applies(self.preconditions or {}, state)
+        Raises InvalidInputError for a state (or preconditions) the stores would refuse:
+        not a mapping, or holding values of kinds no stored value can equal."""
+        from skillstore.errors import InvalidInputError
+        from skillstore.preconditions import applies
+        from skillstore.validation import check_state, query_value
+
+        checked = check_state(state)
+        if checked is None:
+            raise InvalidInputError("state must be a mapping, not NoneType")
+        preconditions = {key: query_value(value, "a precondition") for key, value in (self.preconditions or {}).items()}
+        return applies(preconditions, checked)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Skill):

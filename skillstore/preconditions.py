@@ -52,7 +52,21 @@ def freeze(value: Any) -> Hashable:
         return tuple(freeze(v) for v in value.tolist())
     if isinstance(value, np.generic):
         return value.item()  # type: ignore[no-any-return]
+    try:
+        hash(value)
+    except TypeError:
+        return Unmatchable()  # a kind no stored value can hold
     return value  # type: ignore[no-any-return]
+
+
+class Unmatchable:
+    """Stands for a queried value of a kind no skill holds (a set, an object...): it is
+    hashable and equals nothing but itself, so it matches no skill."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Unmatchable()"
 
 
 def applies(preconditions: Mapping[str, Any], state: Mapping[str, Any]) -> bool:

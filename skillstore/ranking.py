@@ -11,7 +11,38 @@ Rank modes:
   with a long record.
 
 With no query embedding every mode ranks by success rate, the reference's fallback.
-Remaining ties break on the skill id, so equal scores never compare skills.
+
+Order and ties: one rule for every backend and for the tests' reference rankings.
+
+A candidate's key is (score, tie-breaker); the tie-breaker is the cosine in ``"success"``
+with a query, and nothing (a constant) otherwise. Its exact key is the key computed
+exactly from the stored float32 embedding, the query and the counts. A part of the key
+is *exact* when it is a success rate or the constant: a ratio of integer counts, which
+every backend computes correctly rounded. It is *approximate* when it involves a
+cosine (the ``"similarity"`` and ``"blend"`` scores, the ``"success"`` tie-breaker):
+backends compute cosines in floating point in different ways (FAISS float32 SIMD kernels,
+NumPy's BLAS, pgvector's float accumulation), and one backend may even round the cosines
+of two copies of one embedding differently depending on where each is stored.
+
+Candidate ``a`` must come before candidate ``b`` when, comparing their exact keys part
+by part: at the first exact part where they differ, ``a``'s is the higher; or, reaching an
+approximate part, ``a``'s exceeds ``b``'s by more than ``SCORE_TOLERANCE`` (if the two are
+within ``SCORE_TOLERANCE`` of each other, neither must come first: a near tie); or, with
+every part exact and equal, ``a``'s id is the smaller. A correct answer to a top-``k``
+search is then:
+
+- the ``min(k, n)`` eligible candidates (``n`` of them), each once, best first;
+- each with a score within ``SCORE_TOLERANCE`` of its exact score;
+- scores never increasing; two results with exactly equal scores come in id order, except
+  in ``"success"`` with a query, where the (unreturned) cosine decides between equal rates;
+- every candidate that must come before a returned one is returned, before it. So two
+  candidates in a near tie -- two different embeddings with mathematically equal cosines,
+  or two copies of one embedding, among them -- may come in either order, and either may
+  take the last place; candidates further apart always come in the exact order.
+
+``min_score`` keeps the candidates whose computed score is at least ``min_score``, so no
+result scores below it. An approximate score within ``SCORE_TOLERANCE`` of ``min_score``
+may fall either side of it; an exact score (a success rate) never does.
 """
 
 from __future__ import annotations
@@ -24,17 +55,25 @@ from skillstore.errors import InvalidInputError
 
 RANK_MODES = ("similarity", "success", "blend")
 BLEND_WEIGHT = 0.3
+# How far a returned score may be from its exact value, and how close two exact scores must be
+# for either order to be correct (see the module docstring).
+SCORE_TOLERANCE = 1e-5
 
 
 def check_min_score(min_score: object) -> float | None:
-    """``min_score`` as a float: None, or any real number but NaN."""
+    """``min_score`` as a float: None, or any real number but NaN (an int beyond float's
+    range becomes an infinity of its sign: every score is below 10**400)."""
     if min_score is None:
         return None
     if isinstance(min_score, bool) or not isinstance(min_score, int | float | np.integer | np.floating):
-        raise InvalidInputError(f"min_score must be a number or None, got {min_score!r}")
-    if np.isnan(min_score):
+        raise InvalidInputError(f"min_score must be a number or None, got a {type(min_score).__name__}")
+    try:
+        value = float(min_score)
+    except OverflowError:  # only a Python int can be too large for a float
+        value = float(np.inf) if min_score > 0 else float(-np.inf)
+    if np.isnan(value):
         raise InvalidInputError("min_score must not be NaN")
-    return float(min_score)
+    return value
 
 
 def check_rank(rank: object) -> str:

@@ -81,8 +81,8 @@ def _decode_tag(tag: str, inner: Any) -> Any:
         except (binascii.Error, UnicodeEncodeError) as exc:
             raise TaggedJSONError(f"$bytes is not valid base64: {exc}") from None
     if tag == "$float":
-        if inner not in _SPECIAL_FLOATS:
-            raise TaggedJSONError(f"$float is one of {sorted(_SPECIAL_FLOATS)}, got {inner!r}")
+        if not isinstance(inner, str) or inner not in _SPECIAL_FLOATS:
+            raise TaggedJSONError(f"$float is one of {sorted(_SPECIAL_FLOATS)}, got a {type(inner).__name__}")
         return _SPECIAL_FLOATS[inner]
     if not isinstance(inner, list):
         raise TaggedJSONError(f"{tag} holds a list")
@@ -93,7 +93,9 @@ def _decode_tag(tag: str, inner: Any) -> Any:
         if not isinstance(pair, list) or len(pair) != 2:
             raise TaggedJSONError("$map holds [key, value] pairs")
         key = decode(pair[0])
-        if isinstance(key, list | dict):
-            raise TaggedJSONError(f"a map key cannot be a {type(key).__name__}")
+        try:
+            hash(key)
+        except TypeError:  # a list or a map, or a tuple holding one
+            raise TaggedJSONError(f"a map key cannot be a {type(key).__name__} holding lists or maps") from None
         pairs[key] = decode(pair[1])
     return pairs

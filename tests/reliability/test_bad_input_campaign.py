@@ -136,7 +136,7 @@ def populated(tmp_path: Path) -> Iterator[SkillStore]:
 def api_campaign(store: SkillStore, examples: int) -> Figures:
     figures = Figures("bad input (API)")
 
-    @settings(max_examples=examples, deadline=None, database=None,
+    @settings(max_examples=examples, deadline=None,  # randomness and database: the Hypothesis profile
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(data=st.data())
     def case(data: st.DataObject) -> None:
@@ -225,7 +225,7 @@ def cli_campaign(tmp_path: Path, examples: int) -> Figures:
         assert code == 1 and "Error" in output, (label, output)
         figures.count("msgpack bombs rejected")
 
-    @settings(max_examples=examples, deadline=None, database=None,
+    @settings(max_examples=examples, deadline=None,  # randomness and database: the Hypothesis profile
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(lines=st.lists(st.one_of(record_like, json_values), min_size=1, max_size=4), binary=st.booleans())
     def case(lines: list[Any], binary: bool) -> None:

@@ -3,6 +3,10 @@ exactly as it was (compared in full, and for SkillStore again after reopening)."
 
 from __future__ import annotations
 
+import collections
+import datetime
+import decimal
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,7 @@ from skillstore import (
     StoreLockedError,
     StoreNotFoundError,
 )
+from skillstore.validation import MAX_ABS_REWARD, MAX_DEPTH, MAX_LOCK_TIMEOUT
 
 DIM = 4
 
@@ -391,3 +396,225 @@ def test_writer_lock_timeout_raises_store_locked(saved: tuple[Path, dict[str, An
             os.close(fd)
         store.add(Skill("b", [], [0, 1, 0, 0]))
         assert len(store) == len(before) + 1
+
+
+# -- bounds: every bad value is refused with a typed error, on every backend --------------------------
+
+
+@pytest.mark.parametrize(
+    "reward",
+    [10**400, -(10**400), 1e16, -1e16, 2**60, np.float64(1e300), np.complex64(1), [1.0]],
+    ids=["int-10^400", "int--10^400", "1e16", "-1e16", "2^60", "np-1e300", "complex", "list"],
+)
+def test_rewards_beyond_the_bound_are_refused(populated: tuple[SkillBackend, list[str]], reward: Any) -> None:
+    backend, ids = populated
+    assert_unchanged(backend, lambda: backend.record_outcome(ids[0], True, reward), InvalidInputError)
+
+
+def test_rewards_at_the_bound_are_counted(populated: tuple[SkillBackend, list[str]]) -> None:
+    backend, ids = populated
+    assert backend.record_outcome(ids[1], True, MAX_ABS_REWARD).total_reward == MAX_ABS_REWARD
+    assert backend.record_outcome(ids[1], False, -MAX_ABS_REWARD).total_reward == 0.0
+    assert backend.record_outcome(ids[1], True, np.int64(3)).total_reward == 3.0
+
+
+def test_min_score_beyond_float_range_compares_as_infinity(populated: tuple[SkillBackend, list[str]]) -> None:
+    backend, _ = populated
+    assert backend.search([1, 0, 0, 0], min_score=10**400) == []
+    assert len(backend.search([1, 0, 0, 0], min_score=-(10**400))) == 2
+    assert backend.search_many([[1, 0, 0, 0]], min_score=10**400) == [[]]
+    assert_unchanged(backend, lambda: backend.search([1, 0, 0, 0], min_score=np.float64("nan")), InvalidInputError)
+
+
+@pytest.fixture
+def kinds(make_backend: Callable[..., SkillBackend]) -> tuple[SkillBackend, str]:
+    backend = make_backend(DIM)
+    skill_id = backend.add(
+        Skill("k", [], [1, 0, 0, 0], preconditions={"pos": [1, 2], "inv": {"key": 1}}, metadata={"tags": ["a"],
+                                                                                                 "m": {"x": 1}})
+    )
+    backend.add(Skill("other", [], [0, 1, 0, 0], preconditions={"pos": [9, 9]}))
+    return backend, skill_id
+
+
+SEQUENCE_KINDS = [collections.UserList, collections.deque, tuple, list, np.array]
+MAPPING_KINDS = [collections.UserDict, types.MappingProxyType, dict]
+
+
+@pytest.mark.parametrize("sequence", SEQUENCE_KINDS, ids=lambda kind: kind.__name__)
+@pytest.mark.parametrize("mapping", MAPPING_KINDS, ids=lambda kind: kind.__name__)
+def test_any_sequence_or_mapping_kind_queries_like_a_list_or_dict(
+    kinds: tuple[SkillBackend, str], sequence: Any, mapping: Any
+) -> None:
+    backend, skill_id = kinds
+    state = mapping({"pos": sequence([1, 2]), "inv": mapping({"key": 1})})
+    assert [m.skill.id for m in backend.search([1, 0, 0, 0], state=state)] == [skill_id]
+    where = mapping({"tags": sequence(["a"]), "m": mapping({"x": 1})})
+    assert [m.skill.id for m in backend.search(None, where=where)] == [skill_id]
+    assert backend.search_many([[1, 0, 0, 0]], state=[state])[0][0].skill.id == skill_id
+    assert backend.get(skill_id).is_applicable(state)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [types.SimpleNamespace(a=1), slice(1, 2), {1, 2}, frozenset({1}), object(), 1 + 0j, decimal.Decimal(1),
+     datetime.datetime(2020, 1, 1), collections.UserList([types.SimpleNamespace()]),
+     types.MappingProxyType({"key": {1}})],
+    ids=lambda value: type(value).__name__,
+)
+def test_values_of_other_kinds_match_nothing(kinds: tuple[SkillBackend, str], value: Any) -> None:
+    backend, skill_id = kinds
+    assert backend.search([1, 0, 0, 0], state={"pos": value}) == []
+    assert backend.search([1, 0, 0, 0], state={"inv": value}) == []
+    assert backend.search(None, where={"m": value}) == []
+    assert backend.search(None, where={"tags": value}) == []
+    assert not backend.get(skill_id).is_applicable({"pos": value, "inv": {"key": 1}})
+    # a state entry no precondition names, or under a key that is not a string, is ignored
+    assert [m.skill.id for m in backend.search([1, 0, 0, 0], state={"pos": [1, 2], "inv": {"key": 1}, "x": value,
+                                                                     7: value})] == [skill_id]
+
+
+def nested(depth: int, leaf: Any = 1) -> Any:
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH, 5000])  # a field's own map or list is a level: MAX_DEPTH more is too many
+@pytest.mark.parametrize("field", ["actions", "metadata", "preconditions"])
+def test_fields_nested_deeper_than_max_depth_are_refused(
+    populated: tuple[SkillBackend, list[str]], depth: int, field: str
+) -> None:
+    backend, ids = populated
+    value = nested(depth + 1) if field == "actions" else {"k": nested(depth)}
+    base = {"name": "deep", "actions": [], "embedding": [1, 1, 0, 0]}
+    assert_unchanged(backend, lambda: backend.add(Skill(**{**base, field: value})), InvalidSkillError)
+    assert_unchanged(backend, lambda: backend.update(ids[0], **{field: value}), InvalidSkillError)
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH, 5000])
+def test_queries_nested_deeper_than_max_depth_are_refused(
+    populated: tuple[SkillBackend, list[str]], depth: int
+) -> None:
+    backend, _ = populated
+    deep = nested(depth)
+    assert_unchanged(backend, lambda: backend.search([1, 0, 0, 0], state={"k": deep}), InvalidInputError)
+    assert_unchanged(backend, lambda: backend.search([1, 0, 0, 0], where={"m": deep}), InvalidInputError)
+    assert_unchanged(backend, lambda: backend.search_many([[1, 0, 0, 0]], state=[{"k": deep}]), InvalidInputError)
+    with pytest.raises(InvalidInputError):
+        Skill("s", [], [1, 0, 0, 0]).is_applicable({"k": deep})
+
+
+def test_values_nested_max_depth_levels_are_stored_and_found(make_backend: Callable[..., SkillBackend]) -> None:
+    backend = make_backend(DIM)
+    deepest = nested(MAX_DEPTH - 1)  # inside the preconditions map: MAX_DEPTH levels in all
+    skill_id = backend.add(Skill("deep", nested(MAX_DEPTH), [1, 0, 0, 0], preconditions={"k": deepest},
+                                 metadata={"m": deepest}))
+    assert backend.get(skill_id).actions == nested(MAX_DEPTH)
+    assert [m.skill.id for m in backend.search([1, 0, 0, 0], state={"k": deepest}, where={"m": deepest})] == [
+        skill_id
+    ]
+
+
+SURROGATE = "\ud800"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"name": SURROGATE},
+        {"name": "ok" + SURROGATE},
+        {"description": SURROGATE},
+        {"actions": [SURROGATE]},
+        {"metadata": {SURROGATE: 1}},
+        {"metadata": {"m": {"n": SURROGATE}}},
+        {"preconditions": {"k": SURROGATE}},
+        {"preconditions": {SURROGATE: 1}},
+    ],
+    ids=lambda fields: next(iter(fields)),
+)
+def test_lone_surrogates_in_fields_are_refused(
+    populated: tuple[SkillBackend, list[str]], fields: dict[str, Any]
+) -> None:
+    backend, ids = populated
+    base = {"name": "bad", "actions": [], "embedding": [1, 1, 0, 0]}
+    assert_unchanged(backend, lambda: backend.add(Skill(**{**base, **fields})), InvalidSkillError)
+    assert_unchanged(backend, lambda: backend.update(ids[0], **fields), InvalidSkillError)
+    assert_unchanged(backend, lambda: backend.restore_many([Skill(**{**base, **fields}, id="r")]), InvalidSkillError)
+
+
+@pytest.mark.parametrize("skill_id", [SURROGATE, "a\x00b", 10**5000], ids=["surrogate", "nul", "5001-digit-int"])
+def test_ids_no_store_can_hold_are_refused(populated: tuple[SkillBackend, list[str]], skill_id: Any) -> None:
+    backend, _ = populated
+    refused = (SkillNotFoundError, InvalidInputError)
+    assert skill_id not in backend
+    assert_unchanged(backend, lambda: backend.get(skill_id), refused)
+    assert_unchanged(backend, lambda: backend.update(skill_id, name="x"), refused)
+    assert_unchanged(backend, lambda: backend.delete(skill_id), refused)
+    assert_unchanged(backend, lambda: backend.delete_many([skill_id]), refused)
+    assert_unchanged(backend, lambda: backend.record_outcome(skill_id, True), refused)
+    assert_unchanged(backend, lambda: backend.restore_many([Skill("x", [], [1, 0, 0, 0], id=skill_id)]),
+                     InvalidSkillError)
+
+
+@pytest.mark.parametrize("items", [None, 5, 1.5, "abc", b"abc"], ids=repr)
+def test_batches_that_are_not_collections_are_refused(populated: tuple[SkillBackend, list[str]], items: Any) -> None:
+    backend, _ = populated
+    assert_unchanged(backend, lambda: backend.add_many(items), InvalidInputError)
+    assert_unchanged(backend, lambda: backend.delete_many(items), InvalidInputError)
+    assert_unchanged(backend, lambda: backend.restore_many(items), InvalidInputError)
+
+
+@pytest.mark.parametrize(
+    "path", [None, 123, 1.5, b"/tmp/x", "", "a\x00b", "dir-" + SURROGATE, ["x"]], ids=repr
+)
+def test_bad_store_paths_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    for options in ({"dim": DIM}, {"read_only": True}, {"create": False}):
+        with pytest.raises(InvalidInputError):
+            SkillStore.open(path, **options)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "timeout", ["x", None, 10**400, -1, -0.5, float("nan"), float("inf"), True, [1], MAX_LOCK_TIMEOUT * 2], ids=repr
+)
+def test_bad_lock_timeouts_are_refused_at_open(tmp_path: Path, timeout: Any) -> None:
+    with pytest.raises(InvalidInputError, match="lock_timeout"):
+        SkillStore.open(tmp_path / "new", dim=DIM, lock_timeout=timeout)
+    assert not (tmp_path / "new").exists()
+    with SkillStore.open(tmp_path / "old", dim=DIM):
+        pass
+    files = _files(tmp_path / "old")
+    with pytest.raises(InvalidInputError, match="lock_timeout"):
+        SkillStore.open(tmp_path / "old", lock_timeout=timeout)
+    assert _files(tmp_path / "old") == files
+
+
+@pytest.mark.parametrize("timeout", [0, 0.0, 5, 2.5, MAX_LOCK_TIMEOUT])
+def test_lock_timeouts_in_range_are_accepted(tmp_path: Path, timeout: Any) -> None:
+    with SkillStore.open(tmp_path / "s", dim=DIM, lock_timeout=timeout) as store:
+        store.add(Skill("a", [], [1, 0, 0, 0]))
+
+
+@pytest.mark.parametrize(
+    "tunables",
+    [{"M": 100_000}, {"M": 1}, {"M": 257}, {"efConstruction": 0}, {"efConstruction": 4097}, {"efSearch": 5000},
+     {"efSearch": 10**400}, {"M": 16.0}, {"M": True}, {"colour": 3}],
+    ids=repr,
+)
+def test_hnsw_tunables_out_of_range_are_refused(saved: tuple[Path, dict[str, Any]], tunables: dict[str, Any]) -> None:
+    path, before = saved
+    with SkillStore.open(path) as store:
+        assert_unchanged(store, lambda: store.configure_index("hnsw", **tunables), InvalidInputError)
+        assert store.index_kind == "flat"
+
+
+def test_hnsw_tunables_at_their_bounds_are_accepted(saved: tuple[Path, dict[str, Any]]) -> None:
+    path, before = saved
+    with SkillStore.open(path) as store:
+        store.configure_index("hnsw", M=2, efConstruction=1, efSearch=1)
+        store.configure_index("hnsw", M=256, efConstruction=4096, efSearch=4096)
+        assert store.stats()["index_params"] == {"M": 256, "efConstruction": 4096, "efSearch": 4096}
+        assert contents(store) == before

@@ -20,7 +20,6 @@ from skillstore.errors import (
     StoreCorruptError,
     StoreIOError,
     StoreLockedError,
-    StoreReplacedError,
     StoreNotFoundError,
     StoreReplacedError,
 )
@@ -56,7 +55,6 @@ __all__ = [
     "StoreIOError",
     "StoreInfo",
     "StoreLockedError",
-    "StoreReplacedError",
     "StoreNotFoundError",
     "StoreReplacedError",
     "VerifyReport",

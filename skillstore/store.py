@@ -53,8 +53,8 @@ from skillstore.records import (
     merge_entry,
     new_id,
     new_record,
-    prepare_restore,
-    prepare_skill,
+    prepare_restores,
+    prepare_skills,
     summarise,
     to_skill,
 )
@@ -70,7 +70,9 @@ from skillstore.validation import (
     check_fields,
     check_ids,
     check_k,
+    check_lock_timeout,
     check_outcome,
+    check_path,
     check_state,
     check_threshold,
     check_where,
@@ -164,6 +166,8 @@ class SkillStore:
         process being killed, not the machine going down, and are much faster.
         ``dedup_threshold`` turns on merging of near-duplicate skills on add.
         """
+        path = check_path(path)
+        lock_timeout = check_lock_timeout(lock_timeout)
         if is_url(path):
             return open_url(str(path), dim=dim, create=create, dedup_threshold=dedup_threshold, read_only=read_only)
         if dim is not None:
@@ -422,7 +426,9 @@ class SkillStore:
             vectors = []
             for item in frame["items"]:
                 if "merge" in item:
-                    apply_merge(catalog.record(item["merge"]), item["entry"])
+                    record = catalog.record(item["merge"])
+                    check_merge_fits(record)  # a replayed frame is held to the bounds a write is
+                    apply_merge(record, item["entry"])
                 else:
                     catalog.append(load_record(item["record"]))
                     vectors.append(np.frombuffer(item["vector"], dtype=np.float32))
@@ -451,7 +457,9 @@ class SkillStore:
             for skill_id in frame["ids"]:
                 catalog.remove(skill_id)
         elif op == "outcome":
-            apply_outcome(catalog.record(frame["id"]), frame["success"], frame["reward"], frame["at"])
+            record = catalog.record(frame["id"])
+            check_outcome_fits(record, frame["reward"])
+            apply_outcome(record, frame["success"], frame["reward"], frame["at"])
             catalog.counts_changed(frame["id"])
         else:
             raise ValueError(f"unknown log operation {op!r}")
@@ -464,7 +472,7 @@ class SkillStore:
 
     def add_many(self, skills: Iterable[Skill]) -> list[str]:
         """Store several skills in one atomic, durable commit; returns their ids in order."""
-        prepared = [prepare_skill(skill, self.dim) for skill in skills]
+        prepared = prepare_skills(skills, self.dim)
         if not prepared:
             self._check_writable()
             return []
@@ -474,12 +482,14 @@ class SkillStore:
             items: list[dict[str, Any]] = []
             ids: list[str] = []
             batch: list[tuple[Any, np.ndarray, str]] = []  # new skills of this batch, for dedup
+            merges: dict[str, int] = {}  # merges into each skill so far in this batch
             for fields, vector in prepared:
                 duplicate = self._find_duplicate(fields["preconditions"], vector, batch)
                 if duplicate is not None:
                     skill_id, score = duplicate
+                    merges[skill_id] = merges.get(skill_id, 0) + 1
                     if skill_id in self._catalog:  # not one of this batch's own new skills
-                        check_merge_fits(self._catalog.record(skill_id))
+                        check_merge_fits(self._catalog.record(skill_id), merges[skill_id])
                     items.append({"merge": skill_id, "entry": merge_entry(fields["name"], score, at)})
                 else:
                     skill_id = new_id()
@@ -556,7 +566,7 @@ class SkillStore:
         in one atomic commit; no dedup. An id the store already holds raises
         InvalidInputError, unless ``replace`` swaps the stored skill for the given one."""
         at = time.time()
-        prepared = [prepare_restore(skill, self.dim, at) for skill in skills]
+        prepared = prepare_restores(skills, self.dim, at)
         ids = [record["id"] for record, _ in prepared]
         if len(set(ids)) != len(ids):
             raise InvalidInputError("restore_many was given the same id twice")

@@ -64,6 +64,7 @@ from skillstore.storage.lock import Pin, WriterLock
 from skillstore.storage.manifest import NAME as MANIFEST_NAME
 from skillstore.storage.manifest import STORE_ID_BYTES, Manifest, read_manifest, write_manifest
 from skillstore.storage.snapshot import GENERATION_NAME, next_generation, remove_stale
+from skillstore.upgrade import manifest_format, upgrade_format_1
 from skillstore.validation import (
     check_batch_size,
     check_dim,
@@ -192,6 +193,8 @@ class SkillStore:
             lock_timeout=lock_timeout,
         )
         try:
+            if not read_only and manifest_format(directory) == 1:
+                upgrade_format_1(store)
             store._load()
             if dim is not None and dim != store.dim:
                 raise DimensionMismatchError(f"the store at {directory} has dim {store.dim}, not {dim}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,16 @@ def write_manifest(directory: Path, manifest: Manifest) -> None:
 
 def read_manifest(directory: Path) -> Manifest:
     """The MANIFEST of the store at ``directory``; FileNotFoundError when there is none."""
+    return _read(directory, FORMAT_VERSION)
+
+
+def read_format_1_manifest(directory: Path) -> Manifest:
+    """A MANIFEST of format 1 (the first release), as format 2 would describe the same
+    generation: a fresh store id, and no writes counted before it."""
+    return _read(directory, 1)
+
+
+def _read(directory: Path, version: int) -> Manifest:
     path = directory / NAME
     data = read_file(path, _MAX_MANIFEST_BYTES)
     if len(data) < _HEADER.size:
@@ -108,6 +119,10 @@ def read_manifest(directory: Path) -> Manifest:
         raw = unpack(payload)
     except (ValueError, TypeError) as exc:
         raise StoreCorruptError(f"MANIFEST cannot be decoded: {exc}", str(path)) from None
+    if version == 1:
+        if not isinstance(raw, dict) or raw.get("format") != 1:
+            raise FormatVersionError(f"{path}: format version {raw.get('format') if isinstance(raw, dict) else None!r}")
+        raw = {**raw, "format": FORMAT_VERSION, "store_id": secrets.token_bytes(STORE_ID_BYTES), "seq": 0}
     try:
         return _from_dict(raw)
     except FormatVersionError as exc:
@@ -125,7 +140,7 @@ def _from_dict(raw: Any) -> Manifest:
         raise _Invalid("is not a map")
     version = raw.get("format")
     if version != FORMAT_VERSION:
-        hint = " (written by an earlier release)" if version == 1 else ""
+        hint = " (written by an earlier release: open it read-write once to upgrade it)" if version == 1 else ""
         raise FormatVersionError(f"format version {version!r}{hint}; this release reads version {FORMAT_VERSION}")
     if set(raw) != _KEYS:
         raise _Invalid(f"has fields {sorted(map(str, raw))}, expected {sorted(_KEYS)}")

@@ -308,6 +308,8 @@ class VectorIndex:
         except RuntimeError as exc:
             raise StoreCorruptError(f"index cannot be loaded: {' '.join(str(exc).split())}") from None
         loaded = cls(dim, params, index)
+        if loaded.kind == "hnsw":  # the MANIFEST's parameters rule, not what the file says
+            loaded._index.hnsw.efConstruction = params["efConstruction"]
         matrix = loaded.matrix()
         if len(matrix):
             norms = np.linalg.norm(matrix.astype(np.float64), axis=1)

@@ -228,7 +228,8 @@ class SkillStore:
     def __del__(self) -> None:
         # A store left open holds descriptors and a pin on its generation: warn, as files do.
         if not getattr(self, "_closed", True):
-            warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2)
+            with contextlib.suppress(Exception):
+                warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2)
             with contextlib.suppress(Exception):
                 self.close()
 
@@ -426,12 +427,19 @@ class SkillStore:
         op = frame["op"]
         catalog = self._catalog
         if op == "add":
+            # checked whole before anything changes: a replayed frame is held to the rules a write is
+            merges: dict[str, int] = {}
+            for item in frame["items"]:
+                if "merge" in item:
+                    merges[item["merge"]] = merges.get(item["merge"], 0) + 1
+                elif item["record"]["id"] in catalog:
+                    raise FrameError(f"adds id {item['record']['id']!r}, which the store already holds")
+            for skill_id, count in merges.items():
+                check_merge_fits(catalog.record(skill_id), count)
             vectors = []
             for item in frame["items"]:
                 if "merge" in item:
-                    record = catalog.record(item["merge"])
-                    check_merge_fits(record)  # a replayed frame is held to the bounds a write is
-                    apply_merge(record, item["entry"])
+                    apply_merge(catalog.record(item["merge"]), item["entry"])
                 else:
                     catalog.append(load_record(item["record"]))
                     vectors.append(np.frombuffer(item["vector"], dtype=np.float32))

@@ -107,6 +107,8 @@ def _format_1_frames(path: Path) -> list[Any]:
         data = read_file(path, log.MAX_LOG_BYTES)
     except FileNotFoundError:
         raise StoreCorruptError("the log the MANIFEST names is missing", str(path)) from None
+    if data.startswith(log.MAGIC):
+        raise StoreCorruptError("a log of format 2 under a MANIFEST of format 1", str(path))
     frames, pos = [], 0
     while (stop := _frame_end(data, pos)) is not None:
         try:

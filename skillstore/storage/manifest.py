@@ -122,6 +122,8 @@ def _read(directory: Path, version: int) -> Manifest:
     if version == 1:
         if not isinstance(raw, dict) or raw.get("format") != 1:
             raise FormatVersionError(f"{path}: format version {raw.get('format') if isinstance(raw, dict) else None!r}")
+        if set(raw) != _KEYS - {"store_id", "seq"}:
+            raise StoreCorruptError(f"MANIFEST of format 1 has fields {sorted(map(str, raw))}", str(path))
         raw = {**raw, "format": FORMAT_VERSION, "store_id": secrets.token_bytes(STORE_ID_BYTES), "seq": 0}
     try:
         return _from_dict(raw)

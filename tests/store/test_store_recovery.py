@@ -178,7 +178,7 @@ def test_a_manifest_with_bad_fields_raises_store_corrupt(
         SkillStore.open(path)
 
 
-@pytest.mark.parametrize("version", [3, 1, 0, "2", None])
+@pytest.mark.parametrize("version", [3, 0, "2", None])
 def test_an_unknown_format_version_raises_format_version_error(tmp_path: Path, version: Any) -> None:
     path = tmp_path / "skills"
     _, after, _ = build(path)
@@ -186,6 +186,21 @@ def test_an_unknown_format_version_raises_format_version_error(tmp_path: Path, v
     for options in ({}, {"read_only": True}):
         with pytest.raises(FormatVersionError, match="format version"):
             SkillStore.open(path, **options)  # type: ignore[arg-type]
+    _rewrite_manifest(path, lambda m: m.update(format=2))
+    with SkillStore.open(path) as store:
+        assert contents(store) == after
+
+
+def test_a_format_2_store_claiming_format_1_is_not_upgraded(tmp_path: Path) -> None:
+    """Format 1 is upgraded on a read-write open (see test_store_upgrade.py), but only a
+    store that really is one: a format-2 MANIFEST relabelled 1 is refused, and nothing changes."""
+    path = tmp_path / "skills"
+    _, after, _ = build(path)
+    _rewrite_manifest(path, lambda m: m.update(format=1))
+    with pytest.raises(FormatVersionError, match="format version 1"):
+        SkillStore.open(path, read_only=True)
+    with pytest.raises(StoreCorruptError, match="MANIFEST of format 1 has fields"):
+        SkillStore.open(path)
     _rewrite_manifest(path, lambda m: m.update(format=2))
     with SkillStore.open(path) as store:
         assert contents(store) == after

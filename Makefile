@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: demo test slow reliability lint bench bench-full install install-dev install-bench clean
+.PHONY: demo test slow fuzz reliability lint bench bench-full install install-dev install-bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ test: install-dev
 
 slow: install-dev
 	$(PY) -m pytest -q -m slow
+
+# The Hypothesis property tests with random seeds and ten times the examples (`make test` runs them derandomised).
+fuzz: install-dev
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -m "not slow" tests/store/test_store_model.py tests/store/test_tie_rule.py \
+		tests/cli/test_cli_values.py tests/cli/test_cli_transfer.py tests/conformance/test_canonical.py \
+		tests/reliability/test_bad_input_campaign.py
 
 # The long reliability campaigns (crash, concurrency, I/O faults, corruption, bad input), then
 # a table of their figures; docs/RELIABILITY.md quotes the latest run. About 10 minutes here.

@@ -277,11 +277,11 @@ def _check_stored_record(raw: Any) -> dict[str, Any]:
             + (f" has unknown keys {sorted(map(_shown, unknown))}" if unknown else "")
         )
     skill_id = check_id(raw["id"])
-    checkers = {
+    checkers = {  # in the order new_record writes them
         "name": check_name,
-        "description": check_description,
         "actions": check_actions,
         "preconditions": check_preconditions,
+        "description": check_description,
         "metadata": check_metadata,
     }
     record: dict[str, Any] = {"id": skill_id}

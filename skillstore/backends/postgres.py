@@ -49,15 +49,20 @@ from skillstore.model import Match, Skill, SkillStats
 from skillstore.records import (
     PROVENANCE_LIMIT,
     canonical_preconditions,
+    check_merge_fits,
+    check_outcome_fits,
+    is_storable_id,
     merge_entry,
     new_id,
-    prepare_restore,
-    prepare_skill,
+    prepare_restores,
+    prepare_skills,
     summarise,
     to_skill,
 )
 from skillstore.store import VerifyReport
 from skillstore.validation import (
+    MAX_COUNTER,
+    MAX_TOTAL_REWARD,
     check_dim,
     check_fields,
     check_ids,
@@ -75,6 +80,7 @@ T = TypeVar("T")
 
 EXACT_LIMIT = 20_000  # up to this many skills, even unfiltered similarity queries scan exactly
 RERANK_SLACK = 8  # candidates fetched beyond k, so float noise between SQL and NumPy cannot change the top k
+MAX_FETCH = 1 << 62  # a larger k fetches every row anyway; SQL's LIMIT is a bigint
 SIZE_RECHECK_SECONDS = 10.0  # how stale the library size that picks exact or HNSW search may be
 DEDUP_MARGIN = 1e-4  # SQL preselects near-duplicates this far below the threshold; NumPy decides
 _RETRIES = 5  # a transaction chosen as a deadlock victim is run again
@@ -230,7 +236,7 @@ class PostgresBackend:
 
     def add_many(self, skills: Iterable[Skill]) -> list[str]:
         """Store several skills in one transaction; returns their ids in order."""
-        prepared = [prepare_skill(skill, self._dim) for skill in skills]
+        prepared = prepare_skills(skills, self._dim)
         signatures = [canonical.signature(fields["preconditions"]) for fields, _ in prepared]
 
         def work(conn: psycopg.Connection[Any]) -> list[str]:
@@ -246,8 +252,9 @@ class PostgresBackend:
                 if duplicate is None:
                     ids.append(self._insert(conn, fields, vector, signature, at))
                 else:
-                    skill_id, score, provenance = duplicate
-                    self._merge(conn, skill_id, provenance, merge_entry(fields["name"], score, at))
+                    skill_id, score, record = duplicate
+                    check_merge_fits(record)  # counts this batch's earlier merges: they are in the row
+                    self._merge(conn, skill_id, record["provenance"], merge_entry(fields["name"], score, at))
                     ids.append(skill_id)
             return ids
 
@@ -255,27 +262,32 @@ class PostgresBackend:
 
     def _find_duplicate(
         self, conn: psycopg.Connection[Any], signature: str, vector: np.ndarray
-    ) -> tuple[str, float, list[dict[str, Any]]] | None:
+    ) -> tuple[str, float, dict[str, Any]] | None:
         """The most similar skill with equal preconditions at least as close as the threshold.
 
         SQL preselects (and row-locks) candidates a little below the threshold; the
         cosine that decides is NumPy's float32 dot product, as in the other backends.
+        Gives the id, the score and what a merge needs of the record (id, observations, provenance).
         """
         if self.dedup_threshold is None:
             return None
         rows = conn.execute(
             sql.SQL(
-                "SELECT id, embedding, provenance FROM {} WHERE precondition_signature = %s"
+                "SELECT id, embedding, provenance, observations FROM {} WHERE precondition_signature = %s"
                 " AND (embedding <#> %s) <= %s FOR UPDATE"
             ).format(self._table),
             (signature, vector, -(self.dedup_threshold - DEDUP_MARGIN)),
         ).fetchall()
-        best: tuple[float, str, bytes] | None = None
-        for skill_id, embedding, provenance in rows:
+        best: tuple[float, str, bytes, int] | None = None
+        for skill_id, embedding, provenance, observations in rows:
             score = float(np.dot(_vector(embedding), vector))
             if score >= self.dedup_threshold and (best is None or (-score, skill_id) < (-best[0], best[1])):
-                best = (score, skill_id, provenance)
-        return None if best is None else (best[1], best[0], unpack(best[2]))
+                best = (score, skill_id, provenance, observations)
+        if best is None:
+            return None
+        score, skill_id, provenance, observations = best
+        record = {"id": skill_id, "stats": {"observations": observations}, "provenance": unpack(provenance)}
+        return skill_id, score, record
 
     def _insert(
         self, conn: psycopg.Connection[Any], fields: dict[str, Any], vector: np.ndarray, signature: str, at: float
@@ -343,6 +355,7 @@ class PostgresBackend:
             if row is None:
                 raise SkillNotFoundError(skill_id)
 
+        check_ids([skill_id])  # a non-string id is malformed input, as in delete_many
         self._check_id(skill_id)
         self._run(work, write=True, atomic=False)
 
@@ -352,7 +365,8 @@ class PostgresBackend:
 
         def work(conn: psycopg.Connection[Any]) -> None:
             statement = sql.SQL("DELETE FROM {} WHERE id = ANY(%s) RETURNING id").format(self._table)
-            deleted = {row[0] for row in conn.execute(statement, (ids,))}
+            storable = [skill_id for skill_id in ids if is_storable_id(skill_id)]
+            deleted = {row[0] for row in conn.execute(statement, (storable,))}
             missing = [skill_id for skill_id in ids if skill_id not in deleted]
             if missing:
                 raise SkillNotFoundError(missing[0])  # rolls the transaction back: nothing is deleted
@@ -364,11 +378,8 @@ class PostgresBackend:
         """Put complete skills back as exported (id, stats, timestamps and provenance kept),
         in one transaction; no dedup. An id the library already holds raises
         InvalidInputError, unless ``replace`` swaps the stored skill for the given one."""
-        at = time.time()
-        prepared = [prepare_restore(skill, self._dim, at) for skill in skills]
+        prepared = prepare_restores(skills, self._dim, time.time())
         ids = [record["id"] for record, _ in prepared]
-        if len(set(ids)) != len(ids):
-            raise InvalidInputError("restore_many was given the same id twice")
         rows = [_restore_row(record, vector) for record, vector in prepared]
 
         def work(conn: psycopg.Connection[Any]) -> list[str]:
@@ -402,29 +413,44 @@ class PostgresBackend:
         return self._run(work, write=True)
 
     def record_outcome(self, skill_id: str, success: bool, reward: float | None = None) -> SkillStats:
-        """Count one attempt and whether it succeeded, atomically on the server; returns the new stats."""
+        """Count one attempt and whether it succeeded, atomically on the server; returns the new stats.
+
+        The UPDATE changes the row only while the new counts stay within the bounds
+        (``records.check_outcome_fits``); when it changes nothing, a second look tells an
+        unknown id from a full counter."""
         ok, value = check_outcome(success, reward)
+        added = 0.0 if value is None else value
+        update = sql.SQL(
+            "UPDATE {} SET attempts = attempts + 1, successes = successes + %s,"
+            " failures = failures + %s, total_reward = total_reward + %s, last_used_at = %s"
+            " WHERE id = %s AND attempts < %s AND abs(total_reward + %s) <= %s"
+            " RETURNING attempts, successes, failures, observations, total_reward, last_used_at"
+        ).format(self._table)
+        held = sql.SQL("SELECT id, attempts, total_reward FROM {} WHERE id = %s").format(self._table)
 
         def work(conn: psycopg.Connection[Any]) -> SkillStats:
-            row = conn.execute(
-                sql.SQL(
-                    "UPDATE {} SET attempts = attempts + 1, successes = successes + %s,"
-                    " failures = failures + %s, total_reward = total_reward + %s, last_used_at = %s"
-                    " WHERE id = %s"
-                    " RETURNING attempts, successes, failures, observations, total_reward, last_used_at"
-                ).format(self._table),
-                (int(ok), int(not ok), 0.0 if value is None else value, time.time(), skill_id),
-            ).fetchone()
-            if row is None:
-                raise SkillNotFoundError(skill_id)
-            return SkillStats(*row)
+            for _ in range(_RETRIES):
+                row = conn.execute(
+                    update,
+                    (int(ok), int(not ok), added, time.time(), skill_id, MAX_COUNTER, added, MAX_TOTAL_REWARD),
+                ).fetchone()
+                if row is not None:
+                    return SkillStats(*row)
+                found = conn.execute(held, (skill_id,)).fetchone()
+                if found is None:
+                    raise SkillNotFoundError(skill_id)
+                check_outcome_fits({"id": found[0], "stats": {"attempts": found[1], "total_reward": found[2]}}, value)
+                # it fits now: the skill was replaced between the two statements; count again
+            raise SkillStoreError(f"{self._where}: skill {skill_id!r} kept changing while its outcome was counted")
 
         self._check_id(skill_id)
         return self._run(work, write=True, atomic=False)
 
     @staticmethod
     def _check_id(skill_id: object) -> None:
-        if not isinstance(skill_id, str):
+        """No skill has an id that is not a string, or holds a NUL or a lone surrogate (PostgreSQL
+        text cannot carry those): such an id is not found, as in the other backends."""
+        if not is_storable_id(skill_id):
             raise SkillNotFoundError(skill_id)  # type: ignore[arg-type]
 
     # -- reads -----------------------------------------------------------------------
@@ -445,7 +471,7 @@ class PostgresBackend:
         return int(self._fetch(sql.SQL("SELECT count(*) FROM {}").format(self._table))[0][0])
 
     def __contains__(self, skill_id: object) -> bool:
-        if not isinstance(skill_id, str):
+        if not is_storable_id(skill_id):
             return False
         statement = sql.SQL("SELECT 1 FROM {} WHERE id = %s").format(self._table)
         return bool(self._fetch(statement, (skill_id,)))
@@ -517,7 +543,7 @@ class PostgresBackend:
         if where:
             filters.append(sql.SQL("metadata_items @> %s::text[]"))
             params.append(canonical.items(where))
-        limit = k + RERANK_SLACK
+        limit = min(k, MAX_FETCH) + RERANK_SLACK
         order_params: list[Any] = [] if query is None else [query]
         if query is not None and rank == "blend":
             order_params = [ranking.BLEND_WEIGHT, query, ranking.BLEND_WEIGHT]

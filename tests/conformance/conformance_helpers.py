@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from pg_helpers import library_url as library_url  # the suite's tests import it from here
 
 from skillstore import BLEND_WEIGHT, Match, MemoryBackend, Skill, SkillBackend, SkillStore
-
-TOLERANCE = 1e-5
+from skillstore.ranking import SCORE_TOLERANCE as TOLERANCE
 
 BackendFactory = Callable[..., SkillBackend]
 
@@ -71,6 +70,17 @@ def applies(preconditions: Mapping[str, Any], state: Mapping[str, Any]) -> bool:
     return all(key in state and equal_values(state[key], value) for key, value in preconditions.items())
 
 
+class Candidate(NamedTuple):
+    """One eligible skill as the reference ranks it: its exact key (``score``, ``secondary``)
+    and which parts of it involve a cosine, so hold only up to ``SCORE_TOLERANCE``."""
+
+    id: str
+    score: float
+    secondary: float
+    approximate_score: bool
+    approximate_secondary: bool
+
+
 def reference_scores(
     skills: list[Skill],
     query: np.ndarray | None,
@@ -78,8 +88,8 @@ def reference_scores(
     state: Mapping[str, Any] | None = None,
     where: Mapping[str, Any] | None = None,
     rank: str = "similarity",
-) -> list[tuple[str, float, float]]:
-    """(id, score, tie-breaker) of every candidate, best first, ties broken by id."""
+) -> list[Candidate]:
+    """Every eligible candidate, best first: by score, then tie-breaker, then id."""
     rows = []
     unit = None if query is None else np.asarray(query, dtype=np.float64) / np.linalg.norm(query)
     for skill in skills:
@@ -92,33 +102,57 @@ def reference_scores(
         rate = stats.successes / stats.attempts if stats.attempts else 0.0
         cosine = None if unit is None else float(np.dot(np.asarray(skill.embedding, dtype=np.float64), unit))
         if cosine is None:
-            score, second = rate, 0.0
+            row = Candidate(str(skill.id), rate, 0.0, False, False)
         elif rank == "similarity":
-            score, second = cosine, 0.0
+            row = Candidate(str(skill.id), cosine, 0.0, True, False)
         elif rank == "success":
-            score, second = rate, cosine
+            row = Candidate(str(skill.id), rate, cosine, False, True)
         else:
             smoothed = (stats.successes + 1) / (stats.attempts + 2)
-            score, second = (1 - BLEND_WEIGHT) * cosine + BLEND_WEIGHT * smoothed, 0.0
-        rows.append((str(skill.id), score, second))
-    rows.sort(key=lambda row: (-row[1], -row[2], row[0]))
+            row = Candidate(str(skill.id), (1 - BLEND_WEIGHT) * cosine + BLEND_WEIGHT * smoothed, 0.0, True, False)
+        rows.append(row)
+    rows.sort(key=lambda row: (-row.score, -row.secondary, row.id))
     return rows
 
 
-def assert_ranking(got: list[Match], reference: list[tuple[str, float, float]], k: int) -> None:
-    """``got`` is the reference's top ``k``; candidates within float noise of each other may swap."""
-    expected = reference[:k]
-    by_id = {row[0]: row for row in reference}
+def must_precede(a: Candidate, b: Candidate) -> bool:
+    """The tie rule of ``skillstore.ranking``: ``a`` comes before ``b`` in any answer holding
+    ``b``. An exact part of the key decides when it differs, an approximate one (a cosine)
+    only beyond the tolerance; with every part exact and equal, the smaller id."""
+    parts = ((a.score, b.score, a.approximate_score), (a.secondary, b.secondary, a.approximate_secondary))
+    for mine, theirs, approximate in parts:
+        if approximate:
+            return mine > theirs + TOLERANCE
+        if mine != theirs:
+            return mine > theirs
+    return a.id < b.id
+
+
+def assert_ranking(got: list[Match], reference: list[Candidate], k: int) -> None:
+    """``got`` is an answer the tie rule of ``skillstore.ranking`` allows for the top ``k`` of
+    ``reference`` (the eligible candidates, best first): the right number of them, each once,
+    scores within the tolerance and never increasing, ids in order on exactly equal scores
+    (unless an unreturned cosine decides), and every candidate that must come before a
+    returned one returned before it. Near ties may come either way."""
     ids = [str(m.skill.id) for m in got]
-    assert len(got) == len(expected), (ids, [row[0] for row in expected])
-    assert len(set(ids)) == len(ids)
-    for match, (expected_id, score, second) in zip(got, expected, strict=True):
-        assert abs(match.score - score) <= TOLERANCE, (match, score)
-        if match.skill.id != expected_id:
-            # allowed only when the reference itself has a near tie at this position
-            other = by_id[str(match.skill.id)]
-            assert abs(other[1] - score) <= TOLERANCE and abs(other[2] - second) <= TOLERANCE, (
-                ids, [row[0] for row in expected])
+    position = {skill_id: i for i, skill_id in enumerate(ids)}
+    rank_of = {row.id: i for i, row in enumerate(reference)}
+    assert len(got) == min(k, len(reference)), (ids, [row.id for row in reference[:k]])
+    assert len(position) == len(ids), (ids, "a skill is returned twice")
+    for match in got:
+        assert str(match.skill.id) in rank_of, (match.skill.id, "is not eligible")
+        row = reference[rank_of[str(match.skill.id)]]
+        assert abs(match.score - row.score) <= TOLERANCE, (match.score, row, "wrong score")
+    for i in range(len(got) - 1):
+        first, second = got[i], got[i + 1]
+        assert first.score >= second.score, (ids, "scores increase", first.score, second.score)
+        if first.score == second.score and not reference[rank_of[ids[i]]].approximate_secondary:
+            assert ids[i] < ids[i + 1], (ids, "ids out of order on equal scores")
+    for j, skill_id in enumerate(ids):
+        returned = reference[rank_of[skill_id]]
+        for better in reference[: rank_of[skill_id]]:  # only a candidate ranked above can outrank
+            if must_precede(better, returned):
+                assert position.get(better.id, len(ids)) < j, (ids, better, "must come before", returned)
 
 
 # -- random libraries -------------------------------------------------------------

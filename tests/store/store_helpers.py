@@ -1,5 +1,5 @@
 """Shared helpers for the store tests: contents snapshots, a brute-force reference ranking,
-and a checker that compares search results while tolerating genuine float ties."""
+and a checker that accepts exactly the answers the tie rule of ``skillstore.ranking`` allows."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import numpy as np
 
 from skillstore import BLEND_WEIGHT, Match, Skill
 from skillstore.preconditions import applies, freeze
+from skillstore.ranking import SCORE_TOLERANCE
 
 ROOT = Path(__file__).resolve().parents[2]
-TOLERANCE = 1e-5
 
 
 def subprocess_env() -> dict[str, str]:
@@ -66,13 +66,16 @@ def contents(backend: Iterable[Skill], *, timestamps: bool = True) -> dict[str, 
     return {skill.id: skill_fields(skill, timestamps=timestamps) for skill in backend}  # type: ignore[misc]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Candidate:
+    """One eligible skill as the reference ranks it: its exact key (``score``, ``secondary``)
+    and which parts of it involve a cosine, so hold only up to ``SCORE_TOLERANCE``."""
+
     id: str
     score: float
     secondary: float
-    embedding: bytes
-    rate: float
+    approximate_score: bool
+    approximate_secondary: bool
 
 
 def reference_ranking(
@@ -85,7 +88,8 @@ def reference_ranking(
     min_score: float | None = None,
 ) -> list[Candidate]:
     """Every eligible skill, best first, scored in float64 by brute force, with the
-    documented rules (see ``skillstore.ranking``) written out independently."""
+    documented rules (see ``skillstore.ranking``) written out independently. With
+    ``min_score``, only the skills that cannot pass it are left out."""
     q = None if query is None else unit(query)
     found = []
     for skill in skills:
@@ -96,89 +100,78 @@ def reference_ranking(
             continue
         stats = skill.stats
         rate = stats.successes / stats.attempts if stats.attempts else 0.0
-        vector = np.asarray(skill.embedding, dtype=np.float64)
-        cos = None if q is None else float(vector @ q)
-        if cos is None or rank == "success":
-            score, secondary = rate, (0.0 if cos is None else cos)
+        cos = None if q is None else float(np.asarray(skill.embedding, dtype=np.float64) @ q)
+        if cos is None:
+            candidate = Candidate(skill.id, rate, 0.0, False, False)  # type: ignore[arg-type]
+        elif rank == "success":
+            candidate = Candidate(skill.id, rate, cos, False, True)  # type: ignore[arg-type]
         elif rank == "similarity":
-            score, secondary = cos, 0.0
+            candidate = Candidate(skill.id, cos, 0.0, True, False)  # type: ignore[arg-type]
         else:
             smoothed = (stats.successes + 1.0) / (stats.attempts + 2.0)
-            score, secondary = (1 - BLEND_WEIGHT) * cos + BLEND_WEIGHT * smoothed, 0.0
-        if min_score is not None and score < min_score - TOLERANCE:
-            continue
-        found.append(Candidate(skill.id, score, secondary, np.asarray(skill.embedding).tobytes(), rate))  # type: ignore[arg-type]
+            candidate = Candidate(skill.id, (1 - BLEND_WEIGHT) * cos + BLEND_WEIGHT * smoothed, 0.0, True, False)  # type: ignore[arg-type]
+        if min_score is None or may_pass(candidate, min_score):
+            found.append(candidate)
     found.sort(key=lambda c: (-c.score, -c.secondary, c.id))
     return found
 
 
-def _key_leq(a: Candidate, b: Candidate) -> bool:
-    """a ranks no better than b, up to float tolerance."""
-    if a.score < b.score - TOLERANCE:
-        return True
-    if a.score > b.score + TOLERANCE:
-        return False
-    return a.secondary <= b.secondary + TOLERANCE
+# -- the tie rule of skillstore.ranking, written out for the reference --------------------------
 
 
-def _ambiguous(candidates: list[Candidate], k: int) -> bool:
-    """True when two different embeddings (or success records) score within the tolerance of
-    each other among the top ``k`` or at its boundary: then float rounding may legitimately
-    order them either way. Scans neighbours in ranked order, so it stays linear."""
-    for i in range(len(candidates) - 1):
-        a, b = candidates[i], candidates[i + 1]
-        close = abs(a.score - b.score) <= TOLERANCE and abs(a.secondary - b.secondary) <= TOLERANCE
-        if close and (a.embedding != b.embedding or a.rate != b.rate):
-            return True
-        if i >= k - 1 and not close:
-            return False
-    return False
+def must_precede(a: Candidate, b: Candidate) -> bool:
+    """The rule says ``a`` comes before ``b`` in any answer holding ``b``: compared part by part,
+    an exact part decides when it differs, an approximate one only beyond the tolerance (within
+    it the two are a near tie, either order), and when every part is exact and equal the id."""
+    parts = ((a.score, b.score, a.approximate_score), (a.secondary, b.secondary, a.approximate_secondary))
+    for mine, theirs, approximate in parts:
+        if approximate:
+            return mine > theirs + SCORE_TOLERANCE
+        if mine != theirs:
+            return mine > theirs
+    return a.id < b.id
+
+
+def may_pass(candidate: Candidate, min_score: float) -> bool:
+    """The candidate's computed score may be at least ``min_score``."""
+    return candidate.score >= min_score - (SCORE_TOLERANCE if candidate.approximate_score else 0.0)
+
+
+def must_pass(candidate: Candidate, min_score: float) -> bool:
+    """The candidate's computed score is at least ``min_score`` in every backend."""
+    return candidate.score >= min_score + (SCORE_TOLERANCE if candidate.approximate_score else 0.0)
 
 
 def assert_valid_result(
     got: list[Match], reference: list[Candidate], k: int, *, min_score: float | None = None
 ) -> None:
-    """``got`` is a correct top-``k`` under ``reference``: right length, right scores, in
-    order, nothing left out that ranks better; ids exactly as the reference's when no
-    float near-tie makes the order ambiguous."""
-    by_id = {c.id: c for c in reference}
-    ids = [m.skill.id for m in got]
-    if min_score is not None:
-        # a candidate within tolerance of min_score may fall either side of it
-        assert all(m.score >= min_score for m in got), (got, min_score)
-        certain = [c for c in reference if c.score >= min_score + TOLERANCE]
-        assert len(certain[:k]) <= len(got) <= min(k, len(reference)), (ids, reference)
-    else:
-        assert len(got) == min(k, len(reference)), (ids, [c.id for c in reference])
-    assert len(set(ids)) == len(ids), ids
-    chosen = []
+    """``got`` is one of the answers the tie rule of ``skillstore.ranking`` allows for a top-``k``
+    search whose eligible candidates are ``reference`` (best first): the right number of
+    eligible skills, each once, with scores within the tolerance, never increasing, ids in
+    order on exactly equal scores (unless an unreturned cosine decides), and every candidate
+    that must come before a returned one returned before it. Near ties may come either way."""
+    ids = [str(m.skill.id) for m in got]
+    position = {skill_id: i for i, skill_id in enumerate(ids)}
+    rank_of = {c.id: i for i, c in enumerate(reference)}
+    assert len(position) == len(ids), (ids, "a skill is returned twice")
     for match in got:
-        assert match.skill.id in by_id, (match.skill.id, "is not eligible")
-        candidate = by_id[match.skill.id]
-        assert abs(match.score - candidate.score) <= TOLERANCE, (match.score, candidate)
-        chosen.append(candidate)
-    for better, worse in zip(chosen, chosen[1:], strict=False):
-        assert _key_leq(worse, better), (ids, "out of order")
-    if chosen and len(chosen) == k:
-        worst = chosen[-1]
-        for candidate in reference:
-            if candidate.id not in ids:
-                assert _key_leq(candidate, worst), (candidate, "outranks", worst)
-    if not _ambiguous(reference, k) and (min_score is None or not _near(reference, min_score)):
-        assert ids == [c.id for c in reference[:k]], (ids, [c.id for c in reference[:k]])
-
-
-def _near(reference: list[Candidate], min_score: float) -> bool:
-    return any(abs(c.score - min_score) <= TOLERANCE for c in reference)
-
-
-def assert_same_results(got: list[Match], expected: list[Match]) -> None:
-    """Two backends' answers agree: scores within tolerance; ids equal above the last score."""
-    assert len(got) == len(expected), ([m.skill.id for m in got], [m.skill.id for m in expected])
-    got_scores = [m.score for m in got]
-    expected_scores = [m.score for m in expected]
-    assert np.allclose(got_scores, expected_scores, atol=TOLERANCE, rtol=0), (got_scores, expected_scores)
-    if expected:
-        boundary = expected[-1].score
-        above = {m.skill.id for m in expected if m.score > boundary + TOLERANCE}
-        assert above == {m.skill.id for m in got if m.score > boundary + TOLERANCE}
+        assert match.skill.id in rank_of, (match.skill.id, "is not eligible")
+        candidate = reference[rank_of[match.skill.id]]
+        assert abs(match.score - candidate.score) <= SCORE_TOLERANCE, (match.score, candidate, "wrong score")
+        assert min_score is None or match.score >= min_score, (match.score, "is below min_score", min_score)
+    certain = reference if min_score is None else [c for c in reference if must_pass(c, min_score)]
+    assert min(k, len(certain)) <= len(got) <= min(k, len(reference)), (ids, [c.id for c in reference[:k]])
+    if len(got) < k:
+        missing = [c.id for c in certain if c.id not in position]
+        assert not missing, (ids, "leaves out", missing)
+    for i in range(len(got) - 1):
+        first, second = got[i], got[i + 1]
+        assert first.score >= second.score, (ids, "scores increase", first.score, second.score)
+        tie_breaker_hidden = reference[rank_of[first.skill.id]].approximate_secondary
+        if first.score == second.score and not tie_breaker_hidden:
+            assert first.skill.id < second.skill.id, (ids, "ids out of order on equal scores")
+    for j, skill_id in enumerate(ids):
+        returned = reference[rank_of[skill_id]]
+        for better in reference[: rank_of[skill_id]]:  # only a candidate ranked above can outrank
+            if must_precede(better, returned):
+                assert position.get(better.id, len(ids)) < j, (ids, better, "must come before", returned)

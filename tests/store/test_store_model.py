@@ -1,6 +1,7 @@
 """A Hypothesis state machine drives SkillStore and MemoryBackend with the same operations,
 close-and-reopen and checkpoint among them, and checks after every step that they agree:
-same skills, equal records (timestamps aside), equal search results."""
+same skills, equal records (timestamps aside), and search results that the tie rule of
+``skillstore.ranking`` allows (near ties may come either way, so the two may differ there)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from store_helpers import assert_same_results, assert_valid_result, contents, reference_ranking
+from store_helpers import assert_valid_result, contents, reference_ranking
 
 import skillstore.backend
 import skillstore.store
@@ -232,10 +233,10 @@ class StoreAgreesWithMemory(RuleBasedStateMachine):
             self._agree(got[i], expected[i], query, k, state=one_state, where=where, rank=rank, min_score=None)
 
     def _agree(self, got: list[Match], expected: list[Match], query: Any, k: int, **filters: Any) -> None:
+        """Both answers are ones the tie rule allows; they may differ only where it leaves a choice."""
         reference = reference_ranking(list(self.model), query, **filters)
         assert_valid_result(expected, reference, k, min_score=filters["min_score"])
         assert_valid_result(got, reference, k, min_score=filters["min_score"])
-        assert_same_results(got, expected)
         for match in got:
             assert contents([match.skill], timestamps=False) == contents(
                 [self.model.get(match.skill.id)], timestamps=False
@@ -264,11 +265,9 @@ def test_store_agrees_with_memory_backend(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(skillstore.backend, "new_id", FEED.next_id)
     run_state_machine_as_test(
         StoreAgreesWithMemory,
-        settings=settings(
-            max_examples=400,
+        settings=settings(  # randomness, deadline and database come from the Hypothesis profile
+            max_examples=4 * settings.default.max_examples,
             stateful_step_count=40,
-            deadline=None,
-            database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )

@@ -71,6 +71,15 @@ def test_restore_refuses_a_held_id_unless_replacing(make_backend, source) -> Non
         {"id": 7},
         {"created_at": float("nan")},
         {"provenance": ["not a mapping"]},
+        {"created_at": 10**400},
+        {"updated_at": -(10**400)},
+        {"created_at": -1e300},
+        {"stats": SkillStats(attempts=1, successes=1, total_reward=10**400)},
+        {"stats": SkillStats(attempts=1, successes=1, last_used_at=10**400)},
+        {"stats": SkillStats(attempts=2**63 - 1, successes=2**63 - 1)},
+        {"stats": SkillStats(observations=2**53)},
+        {"provenance": [{"at": 10**400}]},
+        {"id": "\ud800"},
     ],
 )
 def test_a_bad_skill_fails_the_whole_restore(make_backend, source, damage) -> None:  # type: ignore[no-untyped-def]
@@ -112,3 +121,18 @@ def test_memory_backend_and_store_agree_after_restore(tmp_path: Path, source) ->
         for query in ([1, 0.2, 0, 0], [0, 1, 0, 0]):
             got = [(m.skill.id, round(m.score, 6)) for m in store.search(query, k=3, rank="blend")]
             assert got == [(m.skill.id, round(m.score, 6)) for m in memory.search(query, k=3, rank="blend")]
+
+
+
+def test_a_refused_restore_leaves_the_store_able_to_count(tmp_path: Path, source) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "copy"
+    with SkillStore.open(path, dim=4) as store:
+        store.restore_many(source[:1])
+        bricking = dataclasses.replace(source[1], stats=SkillStats(attempts=2**63 - 1, successes=2**63 - 1))
+        with pytest.raises(InvalidSkillError):
+            store.restore_many([bricking])
+        store.record_outcome(source[0].id, True)  # the next write and the reopening both work
+        after = _contents(store)
+    with SkillStore.open(path) as reopened:
+        assert _contents(reopened) == after
+        assert [s.id for s in after] == [source[0].id]

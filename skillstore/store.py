@@ -30,6 +30,7 @@ from skillstore.backends import is_url, open_url
 from skillstore.catalog import Catalog
 from skillstore.errors import (
     DimensionMismatchError,
+    FormatVersionError,
     InvalidInputError,
     ReadOnlyStoreError,
     SkillNotFoundError,
@@ -193,9 +194,13 @@ class SkillStore:
             lock_timeout=lock_timeout,
         )
         try:
-            if not read_only and manifest_format(directory) == 1:
-                upgrade_format_1(store)
-            store._load()
+            try:
+                store._load()
+            except FormatVersionError:
+                if read_only or manifest_format(directory) != 1:
+                    raise
+                upgrade_format_1(store)  # a store of the first release: upgraded on its first read-write open
+                store._load()
             if dim is not None and dim != store.dim:
                 raise DimensionMismatchError(f"the store at {directory} has dim {store.dim}, not {dim}")
             if index is not None and index != store.index_kind:
@@ -429,11 +434,15 @@ class SkillStore:
         if op == "add":
             # checked whole before anything changes: a replayed frame is held to the rules a write is
             merges: dict[str, int] = {}
+            added: set[str] = set()
             for item in frame["items"]:
                 if "merge" in item:
-                    merges[item["merge"]] = merges.get(item["merge"], 0) + 1
+                    if item["merge"] not in added:  # a skill of this batch may take later duplicates
+                        merges[item["merge"]] = merges.get(item["merge"], 0) + 1
                 elif item["record"]["id"] in catalog:
                     raise FrameError(f"adds id {item['record']['id']!r}, which the store already holds")
+                else:
+                    added.add(item["record"]["id"])
             for skill_id, count in merges.items():
                 check_merge_fits(catalog.record(skill_id), count)
             vectors = []

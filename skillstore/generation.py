@@ -69,7 +69,7 @@ def decode_records(data: bytes, count: int, dim: int, path: Path) -> list[dict[s
 
 def load_index(data: bytes, dim: int, rows: int, params: dict[str, Any], path: Path) -> VectorIndex:
     try:
-        check_index_file(data, dim=dim, rows=rows, kind=params["active"])
+        check_index_file(data, dim=dim, rows=rows, kind=params["active"], m=params.get("M"))
     except IndexFileError as exc:
         raise StoreCorruptError(f"index: {exc}", str(path)) from None
     try:

@@ -62,8 +62,15 @@ from skillstore.records import (
 from skillstore.storage import log
 from skillstore.storage.files import TEMP_SUFFIX, fsync_dir, io_errors, write_file
 from skillstore.storage.lock import Pin, WriterLock
+from skillstore.storage.manifest import (
+    MAX_GENERATION,
+    MAX_SEQ,
+    STORE_ID_BYTES,
+    Manifest,
+    read_manifest,
+    write_manifest,
+)
 from skillstore.storage.manifest import NAME as MANIFEST_NAME
-from skillstore.storage.manifest import STORE_ID_BYTES, Manifest, read_manifest, write_manifest
 from skillstore.storage.snapshot import GENERATION_NAME, next_generation, remove_stale
 from skillstore.upgrade import manifest_format, upgrade_format_1
 from skillstore.validation import (
@@ -322,12 +329,14 @@ class SkillStore:
         self._apply_scan(scan, log_path)
 
     def _apply_scan(self, scan: log.LogScan, log_path: Path) -> None:
-        for offset, frame in scan.frames:
+        for (offset, frame), cursor in zip(scan.frames, scan.cursors, strict=True):
             try:
                 self._apply(check_frame(frame, self.dim))
             except (FrameError, SkillStoreError) as exc:
+                # the frames before it stay applied, and the cursor after them: never applied twice
                 message = f"log frame at offset {offset} cannot be applied: {exc}"
                 raise StoreCorruptError(message, str(log_path)) from None
+            self._cursor = cursor
             self._log_frames += 1
         self._cursor = scan.cursor
         self._torn_bytes = scan.torn_bytes
@@ -413,6 +422,8 @@ class SkillStore:
             except ValueError as exc:
                 raise InvalidInputError(f"{exc}; split the batch") from None
             check_batch_size(len(data))
+            if cursor.seq > MAX_SEQ:
+                raise SkillStoreError(f"{self.path}: the store has counted {MAX_SEQ} writes, the most it can")
             self._log_writer().append(data, self._cursor.end)
             self._cursor = cursor
             self._apply(frame)
@@ -652,6 +663,8 @@ class SkillStore:
         params = {**{k: v for k, v in params.items() if k != "active"}, "active": kind}
         index = self._index.rebuilt(keep, params, kind)
         generation = next_generation(self.path, self._manifest.generation)
+        if generation > MAX_GENERATION:
+            raise SkillStoreError(f"{self.path}: the store has used every generation number; export and import it")
         manifest = Manifest(
             dim=self.dim,
             generation=generation,

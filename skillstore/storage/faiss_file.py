@@ -52,9 +52,10 @@ class _Reader:
         return np.frombuffer(self.take(count * itemsize, what), dtype=dtype)
 
 
-def check_index_file(data: bytes | memoryview, *, dim: int, rows: int, kind: str) -> None:
+def check_index_file(data: bytes | memoryview, *, dim: int, rows: int, kind: str, m: int | None = None) -> None:
     """Raise IndexFileError unless ``data`` is a ``kind`` ("flat" or "hnsw") inner-product
-    index of exactly ``rows`` vectors of dimension ``dim``, with nothing after it."""
+    index of exactly ``rows`` vectors of dimension ``dim``, with nothing after it; an HNSW
+    graph must have the neighbour-list sizes that ``M`` = ``m`` gives."""
     reader = _Reader(data)
     fourcc = bytes(reader.take(4, "index type"))
     expected = b"IHNf" if kind == "hnsw" else b"IxFI"
@@ -62,7 +63,9 @@ def check_index_file(data: bytes | memoryview, *, dim: int, rows: int, kind: str
         raise IndexFileError(f"index type {fourcc!r}, expected {expected!r} ({kind})")
     _check_header(reader, dim, rows)
     if kind == "hnsw":
-        _check_hnsw(reader, rows)
+        if m is None:
+            raise IndexFileError("an HNSW index needs its M to be checked")
+        _check_hnsw(reader, rows, m)
         if bytes(reader.take(4, "storage type")) != b"IxFI":
             raise IndexFileError("the HNSW graph's storage is not a flat inner-product index")
         _check_header(reader, dim, rows)
@@ -75,22 +78,29 @@ def check_index_file(data: bytes | memoryview, *, dim: int, rows: int, kind: str
 
 
 def _check_header(reader: _Reader, dim: int, rows: int) -> None:
-    d, ntotal, _, _, _, metric = reader.unpack(_INDEX_HEADER, "index header")
+    d, ntotal, _, _, trained, metric = reader.unpack(_INDEX_HEADER, "index header")
+    if not trained:
+        raise IndexFileError("the index is marked untrained; the store only writes trained ones")
     if d != dim or ntotal != rows:
         raise IndexFileError(f"index of {ntotal} vectors of dimension {d}, expected {rows} of dimension {dim}")
     if metric != METRIC_INNER_PRODUCT:
         raise IndexFileError(f"index metric {metric}, expected inner product")
 
 
-def _check_hnsw(reader: _Reader, rows: int) -> None:
-    reader.vector("<f8", "level probabilities")
+def _check_hnsw(reader: _Reader, rows: int, m: int) -> None:
+    probabilities = reader.vector("<f8", "level probabilities")
     cumulative = reader.vector("<i4", "neighbours per level")
+    # FAISS draws a new node's level from the probabilities and sizes its lists from the
+    # table: one more entry than levels, 2M neighbours on level 0 and M on each above
+    if not 1 <= len(probabilities) <= 64 or not np.all((probabilities >= 0) & (probabilities <= 1)):
+        raise IndexFileError("level probabilities are not 1 to 64 probabilities")
+    expected = np.concatenate([[0], 2 * m + m * np.arange(len(probabilities))])
+    if len(cumulative) != len(probabilities) + 1 or np.any(cumulative != expected):
+        raise IndexFileError(f"neighbours per level do not follow M = {m}")
     levels = reader.vector("<i4", "levels")
     offsets = reader.vector("<u8", "offsets")
     neighbours = reader.vector("<i4", "neighbour lists")
     entry_point, max_level, _, _, _ = reader.unpack(_HNSW_TAIL, "graph parameters")
-    if not len(cumulative) or cumulative[0] != 0 or np.any(np.diff(cumulative) < 0):
-        raise IndexFileError("neighbours per level are not a cumulative count from 0")
     if len(levels) != rows or (rows and (levels.min() < 1 or levels.max() >= len(cumulative))):
         raise IndexFileError("node levels are out of range")
     if len(offsets) != rows + 1 or offsets[0] != 0 or np.any(np.diff(offsets.astype(np.int64)) < 0):

@@ -79,6 +79,7 @@ class LogScan:
 
     header: LogHeader
     frames: list[tuple[int, Any]] = field(default_factory=list)  # (offset, decoded payload)
+    cursors: list[Cursor] = field(default_factory=list)  # the cursor just past each frame
     cursor: Cursor = field(default_factory=lambda: Cursor(HEADER_SIZE, 0, 0))
     torn_bytes: int = 0  # bytes after the cursor that form no complete frame
     damage: str | None = None  # for scan_prefix: why the scan stopped early
@@ -196,6 +197,7 @@ def _decode(data: bytes, header: LogHeader, at: Cursor, path: Path, *, strict: b
             break
         result.frames.append((at.end + pos, record))
         cursor = Cursor(at.end + stop, seq, checksum, at.end + pos)
+        result.cursors.append(cursor)
         pos = stop
     if result.damage is not None and strict:
         return result

@@ -9,7 +9,6 @@ been crafted, or written by a faulty program.
 from __future__ import annotations
 
 import math
-import re
 import secrets
 import struct
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ MAX_GENERATION = 99_999_999  # generation numbers are written with 8 digits
 MAX_SKILLS = 1 << 40
 MAX_SEQ = 1 << 62
 STORE_ID_BYTES = 16
-SNAPSHOT_FILE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+SNAPSHOT_FILES = ("skills.msgpack", "index.faiss")  # the files of every snapshot, no more, no fewer
 _KEYS = {
     "format", "store_id", "dim", "metric", "index", "generation", "seq", "files", "skills",
     "created_at", "checkpointed_at",
@@ -89,6 +88,11 @@ def log_name(generation: int) -> str:
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:
+    """Commit ``manifest``: never one that reading it back would refuse."""
+    try:
+        _from_dict(manifest.to_dict())
+    except _Invalid as exc:
+        raise StoreCorruptError(f"refusing to write a MANIFEST that {exc}", str(directory / NAME)) from None
     payload = pack(manifest.to_dict())
     replace_file(directory / NAME, _HEADER.pack(MAGIC, crc32(payload)) + payload)
 
@@ -181,12 +185,10 @@ def _time(raw: dict[Any, Any], key: str) -> float:
 
 
 def _files(raw: Any) -> dict[str, FileEntry]:
-    if not isinstance(raw, dict) or len(raw) > 64:
-        raise _Invalid("files must be a map of at most 64 entries")
+    if not isinstance(raw, dict) or sorted(raw) != sorted(SNAPSHOT_FILES):
+        raise _Invalid(f"must list the snapshot files {list(SNAPSHOT_FILES)}")
     files = {}
     for name, entry in raw.items():
-        if not isinstance(name, str) or not SNAPSHOT_FILE.match(name):
-            raise _Invalid(f"lists a file named {name!r}")
         if not isinstance(entry, list) or len(entry) != 2:
             raise _Invalid(f"entry of {name!r} must be [size, crc32]")
         size, checksum = entry

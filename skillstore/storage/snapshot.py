@@ -35,9 +35,8 @@ from skillstore.storage.files import (
 )
 from skillstore.storage.lock import claimed
 from skillstore.storage.manifest import NAME as MANIFEST_NAME
-from skillstore.storage.manifest import FileEntry, Manifest, log_name, snapshot_dir
+from skillstore.storage.manifest import SNAPSHOT_FILES, FileEntry, Manifest, log_name, snapshot_dir
 
-SNAPSHOT_FILES = ("skills.msgpack", "index.faiss")
 GENERATION_NAME = re.compile(r"^(snap|log)-(\d{8})(\.tmp-[0-9a-f]{16})?$")
 
 

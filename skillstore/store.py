@@ -331,6 +331,8 @@ class SkillStore:
     def _apply_scan(self, scan: log.LogScan, log_path: Path) -> None:
         for (offset, frame), cursor in zip(scan.frames, scan.cursors, strict=True):
             try:
+                if cursor.seq > MAX_SEQ:
+                    raise FrameError(f"is numbered {cursor.seq}, past the {MAX_SEQ} writes a store can count")
                 self._apply(check_frame(frame, self.dim))
             except (FrameError, SkillStoreError) as exc:
                 # the frames before it stay applied, and the cursor after them: never applied twice

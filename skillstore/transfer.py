@@ -222,7 +222,8 @@ def read_skills(
         skills: list[Skill] = []
         for number, raw in enumerate(records, start=1):
             try:
-                skill = _record_to_skill(raw, binary=fmt == "msgpack")
+                # JSON lines carry tags; msgpack needs none, and CSV cells were decoded as they were read
+                skill = _record_to_skill(raw, binary=fmt != "jsonl")
             except (InvalidInputError, tagged_json.TaggedJSONError, TypeError, ValueError) as exc:
                 raise InvalidInputError(f"record {number}: {exc}") from None
             skills.append(skill)

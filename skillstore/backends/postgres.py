@@ -74,6 +74,7 @@ from skillstore.validation import (
     normalise_embedding,
     normalise_queries,
     per_query_states,
+    shown,
 )
 
 T = TypeVar("T")
@@ -121,7 +122,7 @@ class PostgresBackend:
         self.url = pgschema.masked(url)
         self.read_only = read_only
         if isinstance(exact_limit, bool) or not isinstance(exact_limit, int) or exact_limit < 0:
-            raise InvalidInputError(f"exact_limit must be a non-negative integer, got {exact_limit!r}")
+            raise InvalidInputError(f"exact_limit must be a non-negative integer, got {shown(exact_limit)}")
         self.exact_limit = exact_limit
         self._table = sql.Identifier(self.library)
         self._mutex = threading.RLock()

@@ -2,7 +2,10 @@
 
 A skill applies to a state when every precondition equals the state's value for
 that key; a key missing from the state does not match; a skill without
-preconditions applies everywhere. Lists and tuples compare as tuples.
+preconditions applies everywhere. Lists and tuples compare as tuples. A state's
+values are first made plain by ``validation.query_value``: any sequence kind
+becomes a tuple, any mapping kind a dict, and a value of a kind no skill holds
+(a set, an object) an :class:`Unmatchable`, which equals nothing.
 
 Instead of testing every skill against a state, :class:`PreconditionIndex` groups
 skills by the *set of keys* their preconditions name. A query looks up, for each

@@ -31,6 +31,7 @@ from skillstore.validation import (
     check_text,
     check_timestamp,
     check_total_reward,
+    shown,
 )
 
 PROVENANCE_LIMIT = 20  # merges remembered per skill; `observations` keeps the full count
@@ -76,12 +77,11 @@ def check_id(skill_id: Any) -> str:
     """A skill id kept as given (restored or stored): 1 to MAX_ID_LENGTH characters of valid
     Unicode, no NUL (which a PostgreSQL text cannot hold)."""
     if not isinstance(skill_id, str) or not skill_id or len(skill_id) > MAX_ID_LENGTH:
-        shown = repr(skill_id[:40]) + "..." if isinstance(skill_id, str) and len(skill_id) > 40 else None
         raise InvalidSkillError(
-            f"a skill id must be a string of 1 to {MAX_ID_LENGTH} characters, got {shown or _shown(skill_id)}"
+            f"a skill id must be a string of 1 to {MAX_ID_LENGTH} characters, got {shown(skill_id)}"
         )
     if "\x00" in skill_id:
-        raise InvalidSkillError(f"a skill id cannot hold a NUL character, got {_shown(skill_id)}")
+        raise InvalidSkillError(f"a skill id cannot hold a NUL character, got {shown(skill_id)}")
     return check_text(skill_id, "a skill id")
 
 
@@ -95,14 +95,6 @@ def is_storable_id(skill_id: object) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _shown(value: Any) -> str:
-    try:
-        text = repr(value)
-    except Exception:  # an int with more digits than repr converts
-        return f"a {type(value).__name__}"
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_stats(stats: Any, where: str = "stats") -> dict[str, Any]:
@@ -120,7 +112,7 @@ def check_stats(stats: Any, where: str = "stats") -> dict[str, Any]:
         raise InvalidSkillError(
             f"{where} must hold exactly {list(STAT_KEYS)}"
             + (f"; missing {sorted(missing)}" if missing else "")
-            + (f"; unknown {sorted(map(_shown, unknown))}" if unknown else "")
+            + (f"; unknown {sorted(map(shown, unknown))}" if unknown else "")
         )
     checked: dict[str, Any] = {
         name: check_counter(stats[name], f"{where}.{name}") for name in ("attempts", "successes", "failures",
@@ -174,7 +166,7 @@ def prepare_restore(skill: Any, dim: int, at: float) -> tuple[dict[str, Any], np
         updated = check_timestamp(created if skill.updated_at is None else skill.updated_at, "updated_at")
         provenance = check_provenance(skill.provenance)
     except InvalidSkillError as exc:
-        raise InvalidSkillError(f"skill {_shown(skill_id)}: {exc}") from None
+        raise InvalidSkillError(f"skill {shown(skill_id)}: {exc}") from None
     record = {
         "id": skill_id,
         **fields,
@@ -201,11 +193,11 @@ def check_outcome_fits(record: Mapping[str, Any], reward: float | None) -> None:
     stats = record["stats"]
     if stats["attempts"] + 1 > MAX_COUNTER:
         raise CounterOverflowError(
-            f"skill {_shown(record['id'])} has {stats['attempts']} attempts, the most a skill counts is {MAX_COUNTER}"
+            f"skill {shown(record['id'])} has {stats['attempts']} attempts, the most a skill counts is {MAX_COUNTER}"
         )
     if reward is not None and not abs(stats["total_reward"] + reward) <= MAX_TOTAL_REWARD:
         raise CounterOverflowError(
-            f"skill {_shown(record['id'])}: a reward of {reward!r} would take total_reward "
+            f"skill {shown(record['id'])}: a reward of {reward!r} would take total_reward "
             f"{stats['total_reward']!r} past ±{MAX_TOTAL_REWARD:g}"
         )
 
@@ -217,7 +209,7 @@ def check_merge_fits(record: Mapping[str, Any], merges: int = 1) -> None:
     observations = record["stats"]["observations"]
     if observations + merges > MAX_COUNTER:
         raise CounterOverflowError(
-            f"skill {_shown(record['id'])} has been observed {observations} times, "
+            f"skill {shown(record['id'])} has been observed {observations} times, "
             f"the most a skill counts is {MAX_COUNTER}"
         )
 
@@ -236,12 +228,12 @@ def merged_for_restore(kept: Skill, incoming: Skill) -> Skill:
     for name, total in sums.items():
         if total > MAX_COUNTER:
             raise CounterOverflowError(
-                f"merging skill {_shown(kept.id)} would count {total} {name}, more than {MAX_COUNTER}"
+                f"merging skill {shown(kept.id)} would count {total} {name}, more than {MAX_COUNTER}"
             )
     reward = a.total_reward + b.total_reward
     if not abs(reward) <= MAX_TOTAL_REWARD:
         raise CounterOverflowError(
-            f"merging skill {_shown(kept.id)} would take total_reward past ±{MAX_TOTAL_REWARD:g}"
+            f"merging skill {shown(kept.id)} would take total_reward past ±{MAX_TOTAL_REWARD:g}"
         )
     stats = SkillStats(**sums, total_reward=reward, last_used_at=max(used) if used else None)
     return replace(kept, stats=stats, provenance=(kept.provenance + incoming.provenance)[-PROVENANCE_LIMIT:])
@@ -274,7 +266,7 @@ def _check_stored_record(raw: Any) -> dict[str, Any]:
         raise InvalidSkillError(
             "a stored record"
             + (f" lacks {sorted(missing)}" if missing else "")
-            + (f" has unknown keys {sorted(map(_shown, unknown))}" if unknown else "")
+            + (f" has unknown keys {sorted(map(shown, unknown))}" if unknown else "")
         )
     skill_id = check_id(raw["id"])
     checkers = {  # in the order new_record writes them
@@ -289,14 +281,14 @@ def _check_stored_record(raw: Any) -> dict[str, Any]:
         try:
             record[field_name] = checker(raw[field_name])
         except InvalidInputError as exc:
-            raise InvalidSkillError(f"skill {_shown(skill_id)}: {field_name}: {exc}") from None
+            raise InvalidSkillError(f"skill {shown(skill_id)}: {field_name}: {exc}") from None
     try:
         record["stats"] = check_stats(raw["stats"])
         record["created_at"] = check_timestamp(raw["created_at"], "created_at")
         record["updated_at"] = check_timestamp(raw["updated_at"], "updated_at")
         record["provenance"] = check_provenance(raw["provenance"], PROVENANCE_LIMIT)
     except InvalidSkillError as exc:
-        raise InvalidSkillError(f"skill {_shown(skill_id)}: {exc}") from None
+        raise InvalidSkillError(f"skill {shown(skill_id)}: {exc}") from None
     return record
 
 

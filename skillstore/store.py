@@ -77,6 +77,7 @@ from skillstore.validation import (
     check_batch_size,
     check_dim,
     check_fields,
+    check_flag,
     check_ids,
     check_k,
     check_lock_timeout,
@@ -88,6 +89,7 @@ from skillstore.validation import (
     normalise_embedding,
     normalise_queries,
     per_query_states,
+    shown,
 )
 
 if TYPE_CHECKING:
@@ -177,6 +179,7 @@ class SkillStore:
         """
         path = check_path(path)
         lock_timeout = check_lock_timeout(lock_timeout)
+        create, read_only = check_flag(create, "create"), check_flag(read_only, "read_only")
         if is_url(path):
             return open_url(str(path), dim=dim, create=create, dedup_threshold=dedup_threshold, read_only=read_only)
         if dim is not None:
@@ -185,7 +188,7 @@ class SkillStore:
         if index is not None:
             index_params(index)
         if durability not in DURABILITY_MODES:
-            raise InvalidInputError(f"durability must be one of {DURABILITY_MODES}, got {durability!r}")
+            raise InvalidInputError(f"durability must be one of {DURABILITY_MODES}, got {shown(durability)}")
         directory = Path(path)
         if not (directory / MANIFEST_NAME).exists():
             if read_only or not create:

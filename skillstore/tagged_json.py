@@ -67,8 +67,8 @@ def decode(value: Any) -> Any:
         ((key, inner),) = value.items()
         if key in _TAGS:
             return _decode_tag(key, inner)
-        if key.startswith("$"):
-            raise TaggedJSONError(f"unknown tag {key!r}")
+        if isinstance(key, str) and key.startswith("$"):
+            raise TaggedJSONError(f"unknown tag {key[:40]!r}")
     return {k: decode(v) for k, v in value.items()}
 
 

@@ -45,7 +45,7 @@ from skillstore.errors import (
 )
 from skillstore.model import Skill, SkillStats
 from skillstore.records import MAX_ID_LENGTH, check_id, check_stats, merged_for_restore, prepare_restore
-from skillstore.validation import check_timestamp, finite_float
+from skillstore.validation import check_timestamp, finite_float, shown
 
 FORMATS = ("jsonl", "msgpack", "csv")
 CONFLICT_MODES = ("skip", "replace", "merge")
@@ -222,7 +222,8 @@ def read_skills(
         skills: list[Skill] = []
         for number, raw in enumerate(records, start=1):
             try:
-                skill = _record_to_skill(raw, binary=fmt == "msgpack")
+                # JSON lines carry tags; msgpack needs none, and CSV cells were decoded as they were read
+                skill = _record_to_skill(raw, binary=fmt != "jsonl")
             except (InvalidInputError, tagged_json.TaggedJSONError, TypeError, ValueError) as exc:
                 raise InvalidInputError(f"record {number}: {exc}") from None
             skills.append(skill)
@@ -260,12 +261,12 @@ def _read_header(header: Any, dim: int | None) -> tuple[int | None, int]:
         raise InvalidInputError("not a skillstore export: the header is missing")
     version = header[HEADER_KEY]
     if version != EXPORT_VERSION:
-        raise FormatVersionError(f"export format version {version!r}; this release reads {EXPORT_VERSION}")
+        raise FormatVersionError(f"export format version {shown(version)}; this release reads {EXPORT_VERSION}")
     file_dim, count, embeddings = header.get("dim"), header.get("count"), header.get("embeddings", True)
     if not isinstance(file_dim, int) or isinstance(file_dim, bool) or file_dim < 1:
-        raise InvalidInputError(f"the header's dim must be a positive integer, got {file_dim!r}")
+        raise InvalidInputError(f"the header's dim must be a positive integer, got {shown(file_dim)}")
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        raise InvalidInputError(f"the header's count must be a non-negative integer, got {count!r}")
+        raise InvalidInputError(f"the header's count must be a non-negative integer, got {shown(count)}")
     if embeddings is False and count:
         raise InvalidInputError("the file was exported without embeddings and cannot be imported")
     if dim is not None and file_dim != dim:
@@ -536,7 +537,7 @@ def import_skills(
     it writes anything, so a bad skill leaves the store unchanged.
     """
     if on_conflict not in CONFLICT_MODES:
-        raise InvalidInputError(f"on_conflict must be one of {CONFLICT_MODES}, got {on_conflict!r}")
+        raise InvalidInputError(f"on_conflict must be one of {CONFLICT_MODES}, got {shown(on_conflict)}")
     result = ImportResult()
     to_restore: list[Skill] = []
     for skill in skills:
@@ -561,7 +562,7 @@ def import_skills(
 
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise InvalidInputError(f"format must be one of {FORMATS}, got {fmt!r}")
+        raise InvalidInputError(f"format must be one of {FORMATS}, got {shown(fmt)}")
     return fmt
 
 

@@ -95,13 +95,13 @@ def normalise_queries(embeddings: Any, dim: int) -> np.ndarray:
 
 def check_dim(dim: Any) -> int:
     if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or not 1 <= dim <= MAX_DIM:
-        raise InvalidInputError(f"dim must be an integer between 1 and {MAX_DIM}, got {_short(dim)}")
+        raise InvalidInputError(f"dim must be an integer between 1 and {MAX_DIM}, got {shown(dim)}")
     return int(dim)
 
 
 def check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {_short(k)}")
+        raise InvalidInputError(f"k must be a positive integer, got {shown(k)}")
     return int(k)
 
 
@@ -124,7 +124,7 @@ def finite_float(value: Any) -> float | None:
 def check_counter(value: Any, what: str) -> int:
     """A counter: an integer in [0, MAX_COUNTER]."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNTER:
-        raise InvalidSkillError(f"{what} must be an integer from 0 to {MAX_COUNTER}, got {_short(value)}")
+        raise InvalidSkillError(f"{what} must be an integer from 0 to {MAX_COUNTER}, got {shown(value)}")
     return int(value)
 
 
@@ -133,7 +133,7 @@ def check_timestamp(value: Any, what: str) -> float:
     number = finite_float(value)
     if number is None or not 0.0 <= number <= MAX_TIMESTAMP:
         raise InvalidSkillError(
-            f"{what} must be a finite number of seconds from 0 to {MAX_TIMESTAMP:.0f}, got {_short(value)}"
+            f"{what} must be a finite number of seconds from 0 to {MAX_TIMESTAMP:.0f}, got {shown(value)}"
         )
     return number
 
@@ -141,7 +141,7 @@ def check_timestamp(value: Any, what: str) -> float:
 def check_total_reward(value: Any, what: str = "total_reward") -> float:
     number = finite_float(value)
     if number is None or abs(number) > MAX_TOTAL_REWARD:
-        raise InvalidSkillError(f"{what} must be a finite number within ±{MAX_TOTAL_REWARD:g}, got {_short(value)}")
+        raise InvalidSkillError(f"{what} must be a finite number within ±{MAX_TOTAL_REWARD:g}, got {shown(value)}")
     return number
 
 
@@ -150,13 +150,13 @@ def check_reward(reward: Any) -> float | None:
     if reward is None:
         return None
     if isinstance(reward, bool) or not isinstance(reward, int | float | np.integer | np.floating):
-        raise InvalidInputError(f"reward must be a number or None, got {_short(reward)}")
+        raise InvalidInputError(f"reward must be a number or None, got {shown(reward)}")
     try:
         value = float(reward)
     except OverflowError:
         value = math.inf
     if not math.isfinite(value) or abs(value) > MAX_ABS_REWARD:
-        raise InvalidInputError(f"reward must be finite and within ±{MAX_ABS_REWARD:g}, got {_short(reward)}")
+        raise InvalidInputError(f"reward must be finite and within ±{MAX_ABS_REWARD:g}, got {shown(reward)}")
     return value
 
 
@@ -171,7 +171,7 @@ def check_batch_size(total_bytes: int) -> None:
 def check_iterable(values: Any, what: str) -> list[Any]:
     """The items of ``values``, a collection of items (a list, a generator...); not a string."""
     if values is None or isinstance(values, str | bytes | bytearray):
-        raise InvalidInputError(f"{what} must be an iterable of items, got {_short(values)}")
+        raise InvalidInputError(f"{what} must be an iterable of items, got {shown(values)}")
     try:
         iterator = iter(values)
     except TypeError:
@@ -204,29 +204,37 @@ def check_depth(value: Any, what: str, error: type[InvalidInputError] = InvalidS
         stack.extend((child, level + 1) for child in children if isinstance(child, list | tuple | Mapping))
 
 
-def _short(value: Any) -> str:
-    """A repr for messages, cut short (a 400-digit number or a huge string stays readable)."""
+def shown(value: Any) -> str:
+    """A repr for messages, cut short: a 400-digit number or a huge string stays readable, and a
+    value whose repr fails (a 5000-digit int, a list nested 5000 deep) is named by its type."""
     try:
         text = repr(value)
-    except Exception:  # a repr that fails, or an int beyond the digit limit of conversions
+    except Exception:  # RecursionError, or ValueError past the digit limit of int conversions
         text = f"a {type(value).__name__}"
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """An on/off option: a bool (NumPy's included)."""
+    if not isinstance(value, bool | np.bool_):
+        raise InvalidInputError(f"{name} must be True or False, got {shown(value)}")
+    return bool(value)
 
 
 def check_path(path: Any) -> str | os.PathLike[str]:
     """A store's location: a str or path naming a directory (or a URL)."""
     if not isinstance(path, str | os.PathLike):
-        raise InvalidInputError(f"a store path must be a str or a path, got {_short(path)}")
+        raise InvalidInputError(f"a store path must be a str or a path, got {shown(path)}")
     try:
         text = os.fspath(path)
     except TypeError as exc:
         raise InvalidInputError(f"a store path must be a str or a path: {exc}") from None
     if not isinstance(text, str):
-        raise InvalidInputError(f"a store path must be text, got {_short(text)}")
+        raise InvalidInputError(f"a store path must be text, got {shown(text)}")
     if not text:
         raise InvalidInputError("a store path must not be empty")
     if "\x00" in text:
-        raise InvalidInputError(f"a store path cannot hold a NUL character: {_short(text)}")
+        raise InvalidInputError(f"a store path cannot hold a NUL character: {shown(text)}")
     try:
         os.fsencode(text)
     except UnicodeEncodeError as exc:
@@ -239,7 +247,7 @@ def check_lock_timeout(timeout: Any) -> float:
     number = finite_float(timeout)
     if number is None or not 0.0 <= number <= MAX_LOCK_TIMEOUT:
         raise InvalidInputError(
-            f"lock_timeout must be a number of seconds from 0 to {MAX_LOCK_TIMEOUT:g}, got {_short(timeout)}"
+            f"lock_timeout must be a number of seconds from 0 to {MAX_LOCK_TIMEOUT:g}, got {shown(timeout)}"
         )
     return number
 
@@ -263,13 +271,13 @@ def _string_keyed(value: Any, what: str) -> dict[str, Any]:
         raise InvalidSkillError(f"{what} must be a mapping, not {type(value).__name__}")
     for key in value:
         if not isinstance(key, str):
-            raise InvalidSkillError(f"{what} keys must be strings, got {_short(key)}")
+            raise InvalidSkillError(f"{what} keys must be strings, got {shown(key)}")
     return dict(value)
 
 
 def check_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
-        raise InvalidSkillError(f"a skill name must be a non-empty string, got {_short(name)}")
+        raise InvalidSkillError(f"a skill name must be a non-empty string, got {shown(name)}")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidSkillError(f"a skill name is limited to {MAX_NAME_LENGTH} characters")
     return check_text(name, "a skill name")
@@ -328,7 +336,7 @@ def check_where(where: Any) -> dict[str, Any]:
         return {}
     if not isinstance(where, Mapping) or not all(isinstance(k, str) for k in where):
         raise InvalidInputError("where must be a mapping from metadata keys (strings) to values")
-    return {key: query_value(value, f"where[{_short(key)}]", 1) for key, value in where.items()}
+    return {key: query_value(value, f"where[{shown(key)}]", 1) for key, value in where.items()}
 
 
 def check_state(state: Any) -> dict[str, Any] | None:
@@ -338,7 +346,7 @@ def check_state(state: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(state, Mapping):
         raise InvalidInputError(f"state must be a mapping, not {type(state).__name__}")
-    return {key: query_value(value, f"state[{_short(key)}]", 1) for key, value in state.items() if isinstance(key, str)}
+    return {key: query_value(value, f"state[{shown(key)}]", 1) for key, value in state.items() if isinstance(key, str)}
 
 
 _QUERY_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
@@ -394,13 +402,13 @@ def check_ids(ids: Any) -> list[str]:
     checked = check_iterable(ids, "skill ids")
     for skill_id in checked:
         if not isinstance(skill_id, str):
-            raise InvalidInputError(f"a skill id must be a string, got {_short(skill_id)}")
+            raise InvalidInputError(f"a skill id must be a string, got {shown(skill_id)}")
     return checked
 
 
 def check_outcome(success: Any, reward: Any) -> tuple[bool, float | None]:
     if not isinstance(success, bool | np.bool_):
-        raise InvalidInputError(f"success must be a bool, got {_short(success)}")
+        raise InvalidInputError(f"success must be a bool, got {shown(success)}")
     return bool(success), check_reward(reward)
 
 
@@ -422,5 +430,5 @@ def check_threshold(threshold: Any) -> float | None:
     if threshold is None:
         return None
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not -1.0 <= threshold <= 1.0:
-        raise InvalidInputError(f"dedup_threshold must be a number in [-1, 1] or None, got {_short(threshold)}")
+        raise InvalidInputError(f"dedup_threshold must be a number in [-1, 1] or None, got {shown(threshold)}")
     return float(threshold)

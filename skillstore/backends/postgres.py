@@ -35,7 +35,7 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from skillstore import ranking
-from skillstore.backends import canonical, pgschema
+from skillstore.backends import canonical, is_url, pgschema
 from skillstore.codec import pack, unpack
 from skillstore.errors import (
     BackendConnectionError,
@@ -65,15 +65,18 @@ from skillstore.validation import (
     MAX_TOTAL_REWARD,
     check_dim,
     check_fields,
+    check_flag,
     check_ids,
     check_k,
     check_outcome,
+    check_path,
     check_state,
     check_threshold,
     check_where,
     normalise_embedding,
     normalise_queries,
     per_query_states,
+    shown,
 )
 
 T = TypeVar("T")
@@ -113,15 +116,19 @@ class PostgresBackend:
         read_only: bool = False,
         exact_limit: int = EXACT_LIMIT,
     ) -> None:
+        if not isinstance(url, str) or not is_url(url):
+            raise InvalidInputError(f"a PostgreSQL library is named by a postgresql:// URL, got {shown(url)}")
+        check_path(url)  # no NUL, nothing that cannot be encoded
         if dim is not None:
             dim = check_dim(dim)
+        create, read_only = check_flag(create, "create"), check_flag(read_only, "read_only")
         self.dedup_threshold = check_threshold(dedup_threshold)
         self._conninfo, url_library = pgschema.split_url(url)
         self.library = pgschema.check_library(library or url_library or pgschema.DEFAULT_LIBRARY)
         self.url = pgschema.masked(url)
         self.read_only = read_only
         if isinstance(exact_limit, bool) or not isinstance(exact_limit, int) or exact_limit < 0:
-            raise InvalidInputError(f"exact_limit must be a non-negative integer, got {exact_limit!r}")
+            raise InvalidInputError(f"exact_limit must be a non-negative integer, got {shown(exact_limit)}")
         self.exact_limit = exact_limit
         self._table = sql.Identifier(self.library)
         self._mutex = threading.RLock()

@@ -233,3 +233,21 @@ def test_a_huge_k_returns_every_candidate(make_backend: Backends, k: int) -> Non
     assert [sorted(m.skill.id for m in found) for found in backend.search_many(np.eye(DIM)[:2], k)] == [["a", "b"]] * 2
     assert [m.skill.id for m in backend.search(E[0], k, min_score=10**400)] == []
 
+
+
+@pytest.mark.parametrize("url", [None, 123, b"postgresql://h/db", "not-a-url", "postgresql://h/d\x00b", "postgresql://h/\ud800"],
+                         ids=repr)
+def test_a_postgres_backend_refuses_what_is_not_a_url_before_connecting(url: Any) -> None:
+    from skillstore.backends.postgres import PostgresBackend
+
+    with pytest.raises(InvalidInputError):
+        PostgresBackend(url)
+
+
+@pytest.mark.parametrize("options", [{"read_only": [1]}, {"create": "no"}, {"dim": 10**400}, {"exact_limit": -1}],
+                         ids=repr)
+def test_a_postgres_backend_refuses_bad_options_before_connecting(options: dict[str, Any]) -> None:
+    from skillstore.backends.postgres import PostgresBackend
+
+    with pytest.raises(InvalidInputError):
+        PostgresBackend("postgresql://nowhere.invalid/db", **options)

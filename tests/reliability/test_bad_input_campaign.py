@@ -6,10 +6,13 @@ are checked before anything is allocated."""
 from __future__ import annotations
 
 import ast
+import collections
 import datetime
+import io
 import json
 import struct
 import subprocess
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +26,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import PYTHON, ROOT, Figures, contents, subprocess_env
 
-from skillstore import RANK_MODES, Skill, SkillStore, SkillStoreError
+from skillstore import RANK_MODES, Skill, SkillStats, SkillStore, SkillStoreError
 from skillstore.cli import main as cli
 from skillstore.codec import pack
 from skillstore.storage.files import crc32
+from skillstore.transfer import FORMATS, export_skills, import_skills, read_skills
 
 DIM = 4
 FAST, LONG = 300, 5000  # Hypothesis examples per campaign
@@ -52,13 +56,27 @@ scalars = st.one_of(
     st.binary(max_size=40), st.just(float("nan")), st.just(float("inf")), st.complex_numbers(max_magnitude=5),
     st.just(object()), st.just(datetime.datetime(2020, 1, 1)), st.sets(st.integers(), max_size=3),
     st.just(np.float32(1.5)), st.just(np.arange(3)), st.just(Huge("x" * 5000)), st.just(HugeBytes(b"\x00\xff" * 1000)),
+    st.sampled_from([10**400, -(10**400), 2**63 - 1, 2**53, 1e308, "\ud800", "a\udfffb", "a\x00b", slice(1, 2),
+                     types.SimpleNamespace(a=1), 1j]),
 )
+
+
+def deeply(value: Any, depth: int = 5000) -> Any:
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 values = st.recursive(
     scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4), st.tuples(inner, inner),
         st.dictionaries(st.one_of(any_text, st.integers(), st.binary(max_size=4), st.tuples(st.integers())),
                         inner, max_size=4),
+        st.lists(inner, max_size=3).map(collections.UserList), st.lists(inner, max_size=3).map(collections.deque),
+        st.dictionaries(any_text, inner, max_size=3).map(collections.UserDict),
+        st.dictionaries(any_text, inner, max_size=3).map(types.MappingProxyType),
+        inner.map(deeply), inner.map(lambda v: deeply(v, 64)),
     ),
     max_leaves=12,
 )
@@ -82,6 +100,29 @@ def hostile_skills(draw: st.DrawFn) -> Any:
                  description=draw(st.one_of(any_text, values)), metadata=draw(mappings))
 
 
+numbers = st.one_of(st.floats(), st.integers(-(2**70), 2**70), st.sampled_from([10**400, 2**63 - 1, 2**53 - 1, 2**53]))
+stamps = st.one_of(st.none(), numbers, st.sampled_from([-1e300, 253402300799.0, 253402300800.0]), values)
+
+
+@st.composite
+def hostile_restores(draw: st.DrawFn) -> Any:
+    """A complete skill as an import hands it over: id, stats, timestamps and provenance included."""
+    skill = draw(hostile_skills())
+    if not isinstance(skill, Skill):
+        return skill
+    counters = [draw(st.one_of(numbers, values)) for _ in range(4)]
+    stats = draw(st.one_of(
+        st.builds(SkillStats, *[st.just(c) for c in counters], st.one_of(numbers, values), stamps),
+        st.builds(lambda s, f, o, r: SkillStats(s + f, s, f, o, r), st.integers(0, 2**64), st.integers(0, 2**64),
+                  st.integers(1, 2**64), numbers),
+        values,
+    ))
+    return Skill(skill.name, skill.actions, skill.embedding, skill.preconditions, skill.description, skill.metadata,
+                 id=draw(st.one_of(any_text, values)), stats=stats, created_at=draw(stamps), updated_at=draw(stamps),
+                 provenance=draw(st.one_of(st.lists(st.dictionaries(any_text, values, max_size=3), max_size=3),
+                                           values)))
+
+
 class LiveId(int):
     """The n-th skill of the store when the call is made (examples must not depend on the
     store's contents when they are drawn)."""
@@ -98,25 +139,34 @@ def resolve(store: SkillStore, value: Any) -> Any:
     return value
 
 
+def resolve_all(store: SkillStore, values: Any) -> Any:
+    return [resolve(store, value) for value in values] if isinstance(values, list) else values
+
+
 def calls(store: SkillStore) -> st.SearchStrategy[tuple[str, Callable[[], Any]]]:
     """A public call with hostile arguments, as (description, thunk)."""
     field_names = st.sampled_from(["name", "actions", "embedding", "preconditions", "description", "metadata",
                                    "id", "stats", "bogus"])
     updates = st.dictionaries(field_names, st.one_of(values, embeddings, names), max_size=3)
     ks = st.one_of(st.integers(-3, 20), values)
-    ranks = st.one_of(st.sampled_from(RANK_MODES), values)
+    ranks = st.one_of(st.sampled_from(RANK_MODES), scalars)  # (a rank nested 5000 deep: see test_bounds.py)
     return st.one_of(
         st.builds(lambda s: ("add", lambda: store.add(s)), hostile_skills()),
-        st.builds(lambda ss: ("add_many", lambda: store.add_many(ss)), st.lists(hostile_skills(), max_size=3)),
+        st.builds(lambda ss: ("add_many", lambda: store.add_many(ss)),
+                  st.one_of(st.lists(hostile_skills(), max_size=3), values)),
+        st.builds(lambda ss, r: ("restore_many", lambda: store.restore_many(ss, replace=r)),
+                  st.one_of(st.lists(hostile_restores(), max_size=3), values), st.booleans()),
+        st.builds(lambda ii: ("delete_many", lambda: store.delete_many(resolve_all(store, ii))),
+                  st.one_of(st.lists(ids(), max_size=2), values)),
         st.builds(lambda i, f: ("update", lambda: store.update(resolve(store, i), **f)), ids(), updates),
         st.builds(lambda i: ("delete", lambda: store.delete(resolve(store, i))), ids()),
         st.builds(lambda i, ok, r: ("record_outcome", lambda: store.record_outcome(resolve(store, i), ok, r)), ids(),
-                  st.one_of(st.booleans(), values), st.one_of(st.none(), st.floats(), values)),
+                  st.one_of(st.booleans(), values), st.one_of(st.none(), st.floats(), numbers, values)),
         st.builds(lambda i: ("get", lambda: store.get(resolve(store, i))), ids()),
         st.builds(lambda e, k, s, w, r, m: ("search", lambda: store.search(e, k, state=s, where=w, rank=r,
                                                                              min_score=m)),
                   st.one_of(st.none(), embeddings), ks, mappings, mappings, ranks,
-                  st.one_of(st.none(), st.floats(), values)),
+                  st.one_of(st.none(), st.floats(), numbers, values)),
         st.builds(lambda e, k, s: ("search_many", lambda: store.search_many(e, k, state=s)),
                   st.one_of(embeddings, st.lists(embeddings, max_size=3)), ks,
                   st.one_of(mappings, st.lists(mappings, max_size=3))),
@@ -158,6 +208,12 @@ def api_campaign(store: SkillStore, examples: int) -> Figures:
     assert store.verify().ok
     with SkillStore.open(store.path, read_only=True) as reopened:
         assert contents(reopened) == in_memory, "what the store answered differs from what it wrote"
+    for fmt in FORMATS:  # whatever the store accepted, its export imports again
+        exported = io.BytesIO()
+        export_skills(store, exported, fmt)
+        with SkillStore.open(store.path.parent / f"copy-{fmt}", dim=DIM, durability="flush") as copy:
+            import_skills(copy, read_skills(io.BytesIO(exported.getvalue()), fmt, dim=DIM).skills)
+            assert contents(copy) == in_memory, f"the {fmt} export did not import as it was"
     return figures
 
 
@@ -187,14 +243,17 @@ BOMBS = {
 
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(allow_nan=False),
-              st.text(max_size=20)),
+              st.text(max_size=20), any_text,
+              st.sampled_from([10**400, -(10**400), 2**53, 2**53 - 1, -1e300, 1e300, 253402300800.0, "\ud800"])),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
     max_leaves=15,
 )
 record_like = st.fixed_dictionaries(
     {"name": json_values, "actions": json_values, "embedding": st.one_of(json_values, st.lists(st.floats(
         allow_nan=False), max_size=6))},
-    optional={"id": json_values, "stats": json_values, "metadata": json_values, "preconditions": json_values},
+    optional={"id": json_values, "stats": json_values, "metadata": json_values, "preconditions": json_values,
+              "created_at": json_values, "updated_at": json_values, "provenance": json_values,
+              "description": json_values},
 )
 
 
@@ -230,9 +289,14 @@ def cli_campaign(tmp_path: Path, examples: int) -> Figures:
     @given(lines=st.lists(st.one_of(record_like, json_values), min_size=1, max_size=4), binary=st.booleans())
     def case(lines: list[Any], binary: bool) -> None:
         nonlocal before
+        if binary:
+            try:
+                data = b"".join(msgpack.packb(line) for line in lines)
+            except (OverflowError, UnicodeEncodeError):  # msgpack holds neither: such lines go as JSON
+                binary = False
         file = tmp_path / ("case.msgpack" if binary else "case.jsonl")
         if binary:
-            file.write_bytes(b"".join(msgpack.packb(line) for line in lines))
+            file.write_bytes(data)
         else:
             file.write_text("".join(json.dumps(line) + "\n" for line in lines))
         code, _ = unchanged_after(file)

@@ -101,15 +101,16 @@ def reference_ranking(
         stats = skill.stats
         rate = stats.successes / stats.attempts if stats.attempts else 0.0
         cos = None if q is None else float(np.asarray(skill.embedding, dtype=np.float64) @ q)
+        skill_id = str(skill.id)
         if cos is None:
-            candidate = Candidate(skill.id, rate, 0.0, False, False)  # type: ignore[arg-type]
+            candidate = Candidate(skill_id, rate, 0.0, False, False)
         elif rank == "success":
-            candidate = Candidate(skill.id, rate, cos, False, True)  # type: ignore[arg-type]
+            candidate = Candidate(skill_id, rate, cos, False, True)
         elif rank == "similarity":
-            candidate = Candidate(skill.id, cos, 0.0, True, False)  # type: ignore[arg-type]
+            candidate = Candidate(skill_id, cos, 0.0, True, False)
         else:
             smoothed = (stats.successes + 1.0) / (stats.attempts + 2.0)
-            candidate = Candidate(skill.id, (1 - BLEND_WEIGHT) * cos + BLEND_WEIGHT * smoothed, 0.0, True, False)  # type: ignore[arg-type]
+            candidate = Candidate(skill_id, (1 - BLEND_WEIGHT) * cos + BLEND_WEIGHT * smoothed, 0.0, True, False)
         if min_score is None or may_pass(candidate, min_score):
             found.append(candidate)
     found.sort(key=lambda c: (-c.score, -c.secondary, c.id))

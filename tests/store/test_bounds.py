@@ -38,6 +38,7 @@ from skillstore.records import (
     load_record,
     merged_for_restore,
 )
+from skillstore.transfer import import_skills
 from skillstore.validation import (
     MAX_ABS_REWARD,
     MAX_BATCH_BYTES,
@@ -216,6 +217,43 @@ def test_query_values_deeper_than_max_depth_are_refused() -> None:
     for value in (nested(MAX_DEPTH), nested(10_000)):
         with pytest.raises(InvalidInputError, match="levels deep"):
             query_value(value, "v")
+
+
+# -- values whose repr fails ----------------------------------------------------------------------
+
+
+DEEP = nested(5000)
+
+
+@pytest.mark.parametrize("call", [
+    lambda b: b.search([1, 0, 0, 0], min_score=DEEP),
+    lambda b: b.search([1, 0, 0, 0], k=DEEP),
+    lambda b: b.record_outcome("x", DEEP),
+    lambda b: b.record_outcome("x", True, DEEP),
+    lambda b: b.get(DEEP),
+    lambda b: b.delete_many([DEEP]),
+    lambda b: b.restore_many([Skill("s", [], [1, 0, 0, 0], id=DEEP)]),
+    lambda b: b.update("x", name=DEEP),
+    lambda b: b.add(Skill(DEEP, [], [1, 0, 0, 0])),
+    lambda b: MemoryBackend(DEEP),
+    lambda b: MemoryBackend(DIM, dedup_threshold=DEEP),
+    lambda b: index_params(DEEP),
+    lambda b: index_params("hnsw", {"M": DEEP}),
+    lambda b: import_skills(b, [], on_conflict=DEEP),
+    lambda b: skillstore.SkillStore.open(DEEP),
+    lambda b: skillstore.SkillStore.open("x", durability=DEEP, dim=DIM, create=False),
+    lambda b: skillstore.SkillStore.open("x", create=DEEP),
+], ids=lambda call: "")
+def test_a_value_whose_repr_fails_is_refused_with_a_typed_error(call: Any) -> None:
+    with pytest.raises(SkillStoreError):
+        call(MemoryBackend(DIM))
+
+
+@pytest.mark.xfail(strict=True, reason="ranking.check_rank puts {rank!r} in its message; the repr of a list nested "
+                                       "5000 deep raises RecursionError")
+def test_a_rank_whose_repr_fails_is_refused_with_a_typed_error() -> None:
+    with pytest.raises(SkillStoreError):
+        MemoryBackend(DIM).search([1, 0, 0, 0], rank=DEEP)
 
 
 # -- index tunables -------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from skillstore.frames import FrameError, check_frame
 from skillstore.generation import INDEX_FILE, SKILLS_FILE, read_snapshot
 from skillstore.index import index_params
 from skillstore.storage import log
+from skillstore.storage.faiss_file import IndexFileError, hnsw_m
 from skillstore.storage.files import file_crc32, is_real_dir, is_regular, open_for_reading
 from skillstore.storage.lock import Pin
 from skillstore.storage.manifest import NAME as MANIFEST_NAME
@@ -181,7 +182,7 @@ def _describe(directory: Path, generation: int, current: Manifest | None, header
         if not is_regular(path):
             raise StoreCorruptError("missing or not a regular file", str(path))
         files[name] = FileEntry(*file_crc32(path))
-    head = _head(snapshot / INDEX_FILE, 8)
+    head = _head(snapshot / INDEX_FILE, 1024)
     if len(head) < 8 or head[:4] not in (b"IxFI", b"IHNf"):
         raise StoreCorruptError("not an index this store writes", str(snapshot / INDEX_FILE))
     kind = "hnsw" if head[:4] == b"IHNf" else "flat"
@@ -195,6 +196,11 @@ def _describe(directory: Path, generation: int, current: Manifest | None, header
         params: dict[str, Any] = {**current.index, "active": kind}
     else:
         params = {**index_params(kind), "active": kind}
+    if kind == "hnsw":  # the graph's M is in the file; the MANIFEST that named it may be gone
+        try:
+            params["M"] = hnsw_m(head)
+        except IndexFileError as exc:
+            raise StoreCorruptError(f"index: {exc}", str(snapshot / INDEX_FILE)) from None
     store_id = header.store_id if header is not None else (current.store_id if current else os.urandom(16))
     now = time.time()
     return Manifest(

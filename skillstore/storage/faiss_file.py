@@ -77,6 +77,19 @@ def check_index_file(data: bytes | memoryview, *, dim: int, rows: int, kind: str
         raise IndexFileError(f"{len(reader.data) - reader.pos} unexpected bytes after the index")
 
 
+def hnsw_m(head: bytes) -> int:
+    """An HNSW file's M, from its first kilobyte (the size of its level 0 lists is 2M)."""
+    reader = _Reader(head)
+    if bytes(reader.take(4, "index type")) != b"IHNf":
+        raise IndexFileError("not an HNSW index")
+    reader.unpack(_INDEX_HEADER, "index header")
+    reader.vector("<f8", "level probabilities")
+    cumulative = reader.vector("<i4", "neighbours per level")
+    if len(cumulative) < 2 or cumulative[1] % 2:
+        raise IndexFileError("neighbours per level do not start with 2M")
+    return int(cumulative[1]) // 2
+
+
 def _check_header(reader: _Reader, dim: int, rows: int) -> None:
     d, ntotal, _, _, trained, metric = reader.unpack(_INDEX_HEADER, "index header")
     if not trained:

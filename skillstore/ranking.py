@@ -52,6 +52,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from skillstore.errors import InvalidInputError
+from skillstore.validation import shown
 
 RANK_MODES = ("similarity", "success", "blend")
 BLEND_WEIGHT = 0.3
@@ -78,7 +79,7 @@ def check_min_score(min_score: object) -> float | None:
 
 def check_rank(rank: object) -> str:
     if rank not in RANK_MODES:
-        raise InvalidInputError(f"rank must be one of {RANK_MODES}, got {rank!r}")
+        raise InvalidInputError(f"rank must be one of {RANK_MODES}, got {shown(rank)}")
     return str(rank)
 
 

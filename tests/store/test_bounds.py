@@ -249,8 +249,6 @@ def test_a_value_whose_repr_fails_is_refused_with_a_typed_error(call: Any) -> No
         call(MemoryBackend(DIM))
 
 
-@pytest.mark.xfail(strict=True, reason="ranking.check_rank puts {rank!r} in its message; the repr of a list nested "
-                                       "5000 deep raises RecursionError")
 def test_a_rank_whose_repr_fails_is_refused_with_a_typed_error() -> None:
     with pytest.raises(SkillStoreError):
         MemoryBackend(DIM).search([1, 0, 0, 0], rank=DEEP)

@@ -162,16 +162,12 @@ class SubsetCache:
 class VectorIndex:
     """Search over unit vectors with optional row filters; exact unless HNSW is active."""
 
-    def __init__(self, dim: int, params: dict[str, Any], index: Any, *, mapped: bool = False) -> None:
+    def __init__(self, dim: int, params: dict[str, Any], index: Any) -> None:
         self.dim = dim
         self.params = params
-        self._attach(index, mapped)
-
-    def _attach(self, index: Any, mapped: bool) -> None:
         self._index = index
         self._matrix: np.ndarray | None = None
         self._subsets = SubsetCache(self.dim)
-        self._mapped = mapped
         self.kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
         # the vectors themselves: HNSW keeps them in a flat "storage" index
         self._flat: Any = faiss.downcast_index(index.storage) if self.kind == "hnsw" else index
@@ -197,10 +193,6 @@ class VectorIndex:
         return int(self._index.ntotal)
 
     def add(self, vectors: np.ndarray) -> None:
-        if self._mapped:
-            # FAISS aborts the process on ``add`` to a memory-mapped index (and clone_index
-            # keeps the mapping): take a private copy through serialisation first.
-            self._attach(faiss.deserialize_index(faiss.serialize_index(self._index)), mapped=False)
         self._index.add(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim))
         self._matrix = None  # the vectors may have moved
         self._subsets.clear()
@@ -286,7 +278,7 @@ class VectorIndex:
         changed, no row dropped): rebuilding an HNSW graph is costly.
         """
         same_graph = kind == "flat" or all(params.get(k) == self.params.get(k) for k in ("M", "efConstruction"))
-        if len(keep) == len(self) and kind == self.kind and same_graph and not self._mapped:
+        if len(keep) == len(self) and kind == self.kind and same_graph:
             self.params = params
             return self
         return VectorIndex.build(self.dim, params, kind, self.vectors(keep))

@@ -41,7 +41,7 @@ from skillstore.errors import InvalidInputError, SkillNotFoundError, SkillStoreE
 from skillstore.info import read_info
 from skillstore.model import Match, Skill
 from skillstore.ranking import RANK_MODES
-from skillstore.repair import repair_store
+from skillstore.repair import RepairReport, repair_store
 from skillstore.store import SkillStore
 from skillstore.transfer import (
     CONFLICT_MODES,
@@ -707,13 +707,14 @@ def verify(path: Location, repair: bool, output: str) -> None:
     """
     repaired: int | None = None
     lost: list[str] = []
+    source: RepairReport | None = None
     if repair and isinstance(path, str):
         raise click.UsageError(
             "--repair applies to store directories; a PostgreSQL library is kept consistent by its server"
         )
     if repair:
         result = repair_store(path)
-        repaired, lost = result.generation, result.lost
+        repaired, lost, source = result.generation, result.lost, result
     with _open(path) as store:
         report = store.verify()
     if output != "table":
@@ -725,12 +726,18 @@ def verify(path: Location, repair: bool, output: str) -> None:
                 "facts": report.facts,
                 "repaired_generation": repaired,
                 "repair_lost": lost,
+                "repair_restored_from": None if source is None else source.restored_from,
+                "repair_writes_kept": None if source is None else source.writes,
             },
             output,
         )
     else:
         if repaired is not None:
-            click.echo(f"repaired: rewrote the store as generation {repaired}")
+            assert source is not None
+            click.echo(
+                f"repaired: rewrote the store as generation {repaired} from generation {source.restored_from}"
+                f" and {source.log_frames} frames of its log ({source.writes} writes kept)"
+            )
         for item in lost:
             click.echo(f"lost: {item}")
         for problem in report.problems:

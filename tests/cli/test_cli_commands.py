@@ -330,8 +330,10 @@ def test_verify_repair_drops_a_torn_tail(store_path: Path) -> None:
     with open(log, "ab") as handle:
         handle.write(b"\x00" * 7)  # a crash in the middle of an append
     assert "warning:" in ok("verify", store_path).stdout
+    frames = read_info(store_path).log_frames
     out = ok("verify", store_path, "--repair").stdout
-    assert "repaired" in out and "warning" not in out
+    assert f"repaired: rewrote the store as generation 2 from generation 1 and {frames} frames of its log" in out
+    assert "warning" not in out
     assert read_info(store_path).torn_bytes == 0
     assert contents(store_path) == before
 

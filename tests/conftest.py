@@ -49,11 +49,16 @@ def pytest_report_header(config: pytest.Config) -> str:
     current = settings.default
     seed = config.getoption("hypothesis_seed", None)
     randomness = "derandomized" if current.derandomize else "random seeds" if seed is None else f"seed {seed}"
-    database = "no example database" if current.database is None else "example database in .hypothesis/"
+    database = "no example database" if current.database is None else "local example database"
     return (
         f"hypothesis profile: {settings.get_current_profile_name()} ({randomness}, "
         f"max_examples={current.max_examples}, {database}, deadline={current.deadline})"
     )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if config.get_verbosity() < 0:  # -q hides the header: say which profile ran at the end instead
+        terminalreporter.write_line(pytest_report_header(config))
 
 
 @pytest.fixture(scope="session")

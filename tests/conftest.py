@@ -34,15 +34,17 @@ from pg_helpers import library_url
 
 settings.register_profile("ci", max_examples=100, derandomize=True, database=None, deadline=None, print_blob=True)
 settings.register_profile("fuzz", max_examples=1000, derandomize=False, deadline=None, print_blob=True)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+PROFILE = {"name": os.environ.get("HYPOTHESIS_PROFILE", "ci")}  # the loaded profile's name, for the header
+settings.load_profile(PROFILE["name"])
 
 
 @pytest.hookimpl(trylast=True)  # after the Hypothesis plugin has loaded --hypothesis-profile
 def pytest_configure(config: pytest.Config) -> None:
+    PROFILE["name"] = config.getoption("hypothesis_profile", None) or PROFILE["name"]
     if config.getoption("hypothesis_seed", None) is not None and settings.default.derandomize:
-        seeded = f"{settings.get_current_profile_name()}-seeded"
-        settings.register_profile(seeded, derandomize=False)  # based on the profile loaded now
-        settings.load_profile(seeded)
+        PROFILE["name"] += "-seeded"
+        settings.register_profile(PROFILE["name"], derandomize=False)  # based on the profile loaded now
+        settings.load_profile(PROFILE["name"])
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -51,7 +53,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     randomness = "derandomized" if current.derandomize else "random seeds" if seed is None else f"seed {seed}"
     database = "no example database" if current.database is None else "local example database"
     return (
-        f"hypothesis profile: {settings.get_current_profile_name()} ({randomness}, "
+        f"hypothesis profile: {PROFILE['name']} ({randomness}, "
         f"max_examples={current.max_examples}, {database}, deadline={current.deadline})"
     )
 

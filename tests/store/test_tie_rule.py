@@ -271,7 +271,7 @@ TWINS_SEEN = [("842b7d9d43cddf75", 0.23904573917388916), ("f6fc42039fba3776", -0
               ("1bf41ef6fd6f6f6c", -0.4364357888698578)]
 
 # Constructed: swapping the 2nd and 3rd coordinates, where the query's are equal, keeps the cosine
-# (-2/sqrt(30) for both) but not the float32 sums. SkillStore put b first, MemoryBackend a first.
+# (-1/sqrt(30) for both) but not the float32 sums. SkillStore put b first, MemoryBackend a first.
 MIRRORED = [("b", [-1, -1, 1, 0], None), ("a", [-1, 1, -1, 0], None), ("c", [1, 0, 0, 0], None)]
 MIRRORED_QUERY = [1, 2, 2, 1]
 MIRRORED_SEEN = {

@@ -78,7 +78,7 @@ def check_min_score(min_score: object) -> float | None:
 
 
 def check_rank(rank: object) -> str:
-    if rank not in RANK_MODES:
+    if not isinstance(rank, str) or rank not in RANK_MODES:  # an array would compare element-wise
         raise InvalidInputError(f"rank must be one of {RANK_MODES}, got {shown(rank)}")
     return str(rank)
 

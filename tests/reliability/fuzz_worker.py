@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from reliability_helpers import peak_memory_mb
 
 from skillstore import Skill, SkillStore, SkillStoreError
 
@@ -223,7 +224,7 @@ def examine(case: dict[str, str]) -> dict[str, Any]:
         "refresh": guarded(lambda: refreshed(case["reader"], case["next"])),
     }
     result["seconds"] = round(time.monotonic() - started, 3)
-    result["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["max_rss_mb"] = round(peak_memory_mb(), 1)
     return result
 
 

@@ -27,6 +27,16 @@ def subprocess_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
+def peak_memory_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not ``ru_maxrss``: that keeps the peak of
+    the process a child was forked from, so a child of a large test process would look large."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def unit(vector: Any) -> np.ndarray:
     array = np.asarray(vector, dtype=np.float64)
     return array / np.linalg.norm(array)

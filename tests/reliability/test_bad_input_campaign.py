@@ -377,7 +377,8 @@ def deep_log_frame(path: Path) -> None:
 
 
 OPEN_AND_MEASURE = r"""
-import json, resource, sys, time
+import json, sys, time
+from reliability_helpers import peak_memory_mb
 from skillstore import SkillStore, SkillStoreError
 start = time.monotonic()
 try:
@@ -386,7 +387,7 @@ try:
 except SkillStoreError as exc:
     outcome = f"{type(exc).__name__}: {exc}"
 print(json.dumps({"outcome": outcome, "seconds": time.monotonic() - start,
-                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "max_rss_mb": peak_memory_mb()}))
 """
 
 

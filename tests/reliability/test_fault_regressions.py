@@ -383,7 +383,8 @@ def test_a_store_deleted_under_open_handles_raises_typed_errors(tmp_path: Path) 
 
 
 OPEN_AND_MEASURE = r"""
-import json, resource, sys, time
+import json, sys, time
+from reliability_helpers import peak_memory_mb
 from skillstore import SkillStore, SkillStoreError
 start = time.monotonic()
 outcomes = []
@@ -394,7 +395,7 @@ for read_only in (True, False):
     except SkillStoreError as exc:
         outcomes.append(f"{type(exc).__name__}: {exc}")
 print(json.dumps({"outcomes": outcomes, "seconds": time.monotonic() - start,
-                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "max_rss_mb": peak_memory_mb()}))
 """
 
 

@@ -88,10 +88,11 @@ def _count_change(frame: Any) -> int:
     an ``add`` carries new records or merges into existing ones; a ``delete`` lists ids)."""
     if not isinstance(frame, dict):
         return 0
-    if frame.get("op") == "add":
-        return sum(1 for item in frame.get("items", ()) if isinstance(item, dict) and "merge" not in item)
-    if frame.get("op") == "delete":
-        return -len(frame.get("ids", ()))
+    items, ids = frame.get("items"), frame.get("ids")
+    if frame.get("op") == "add" and isinstance(items, list):
+        return sum(1 for item in items if isinstance(item, dict) and "merge" not in item)
+    if frame.get("op") == "delete" and isinstance(ids, list):
+        return -len(ids)
     return 0
 
 

@@ -31,12 +31,33 @@ def verify_store(path: Path, catalog: Catalog, index: VectorIndex, loaded: Manif
     return report
 
 
+_ATTEMPTS = 20  # checkpoints of other writers may replace the generation while we read it
+
+
 def _check_files(path: Path, report: VerifyReport) -> None:
+    """Check the files of the current generation; what a concurrent checkpoint removed
+    under us is not damage, so the check starts again on the new generation."""
+    for _ in range(_ATTEMPTS):
+        trial = type(report)()
+        generation = _check_generation(path, trial)
+        current: int | None
+        try:
+            current = read_manifest(path).generation
+        except (SkillStoreError, OSError):
+            current = generation
+        if generation == current or trial.ok:
+            break
+    report.problems += trial.problems
+    report.warnings += trial.warnings
+    report.facts.update(trial.facts)
+
+
+def _check_generation(path: Path, report: VerifyReport) -> int | None:
     try:
         manifest = read_manifest(path)
     except (SkillStoreError, OSError) as exc:
         report.problems.append(f"MANIFEST: {exc}")
-        return
+        return None
     report.facts["generation"] = manifest.generation
     report.facts["dim"] = manifest.dim
     for name, entry in manifest.files.items():
@@ -51,14 +72,15 @@ def _check_files(path: Path, report: VerifyReport) -> None:
         scan = log.scan(path / manifest.log_name, expected)
     except (SkillStoreError, OSError) as exc:
         report.problems.append(f"log: {exc}")
-        return
+        return manifest.generation
     report.facts["log_frames"] = len(scan.frames)
     report.facts["log_bytes"] = scan.cursor.end
     if scan.torn_bytes:
         report.warnings.append(
-            f"log: {scan.torn_bytes} bytes of an unfinished append at the end (never acknowledged; "
-            "the next write removes them)"
+            f"log: {scan.torn_bytes} bytes at the end form no frame: an unfinished append (never"
+            " acknowledged), or damage to the last frames with nothing after it; the next write removes them"
         )
+    return manifest.generation
 
 
 def _check_memory(catalog: Catalog, index: VectorIndex, report: VerifyReport) -> None:

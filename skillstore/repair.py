@@ -70,6 +70,8 @@ def repair_store(path: str | os.PathLike[str], *, lock_timeout: float = 30.0) ->
     """Rebuild the store at ``path`` from the chain of snapshot and log that holds the most
     acknowledged writes, as a new generation; returns what was restored and what was lost."""
     directory = Path(path)
+    if os.path.lexists(directory) and not os.path.isdir(directory):
+        raise StoreNotFoundError(f"{directory} is not a directory")
     generations = _snapshot_generations(directory)
     if not os.path.lexists(directory / MANIFEST_NAME) and not generations:
         raise StoreNotFoundError(f"no skill store at {directory}")
@@ -115,6 +117,9 @@ def _repair(store: SkillStore, directory: Path, generations: list[int]) -> Repai
     store._manifest, store._catalog, store._index, store._pin, store._cursor, store._log_frames = kept
 
     lost = [*problems, *best.notes]
+    for chain in chains:  # what the chains not kept could not replay is lost as well, if it was more
+        if chain is not best and chain.notes:
+            lost += [f"generation {chain.generation} (not kept, {chain.writes} writes): {note}" for note in chain.notes]
     store._torn_bytes = 0
     store._checkpoint(store._manifest.index)
     return RepairReport(store.generation, best.generation, len(store._catalog), best.frames, lost, best.writes)
@@ -146,6 +151,18 @@ def _load_chain(store: SkillStore, directory: Path, generation: int, current: Ma
         raise
     store._manifest, store._catalog, store._index, store._pin = manifest, catalog, index, pin
     store._log_frames = 0
+    try:
+        return _replay_chain(store, log_path, manifest, header, notes)
+    except BaseException:
+        pin.release()
+        store._pin = None
+        raise
+
+
+def _replay_chain(
+    store: SkillStore, log_path: Path, manifest: Manifest, header: log.LogHeader | None, notes: list[str]
+) -> _Chain:
+    generation = manifest.generation
     if header is None or header.store_id != manifest.store_id or header.base_seq != manifest.seq:
         if header is not None:
             notes.append(f"{log_path.name}: belongs to another store or generation; its writes are lost")

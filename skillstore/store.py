@@ -28,6 +28,7 @@ import numpy as np
 from skillstore import ranking
 from skillstore.backends import is_url, open_url
 from skillstore.catalog import Catalog
+from skillstore.codec import pack
 from skillstore.errors import (
     DimensionMismatchError,
     FormatVersionError,
@@ -60,7 +61,7 @@ from skillstore.records import (
     to_skill,
 )
 from skillstore.storage import log
-from skillstore.storage.files import TEMP_SUFFIX, fsync_dir, io_errors, write_file
+from skillstore.storage.files import TEMP_SUFFIX, fsync_dir, io_errors, is_real_dir, is_regular, write_file
 from skillstore.storage.lock import Pin, WriterLock
 from skillstore.storage.manifest import (
     MAX_GENERATION,
@@ -286,10 +287,14 @@ class SkillStore:
                 self._missing_generation(manifest)
                 continue
             try:
-                if os.fstat(pin.fd).st_nlink == 0:  # removed between our reading the MANIFEST and pinning it
-                    self._missing_generation(manifest)
-                    continue
                 self._load_generation(manifest, pin)
+            except StoreCorruptError:
+                pin.release()
+                # a checkpoint removed the generation between our reading the MANIFEST and pinning
+                # it (what it could not remove, a foreign file, keeps the directory): read it again
+                if self._read_manifest().generation != manifest.generation:
+                    continue
+                raise
             except BaseException:
                 pin.release()
                 raise
@@ -450,17 +455,16 @@ class SkillStore:
         if op == "add":
             # checked whole before anything changes: a replayed frame is held to the rules a write is
             merges: dict[str, int] = {}
-            added: set[str] = set()
+            added: dict[str, dict[str, Any]] = {}  # a skill of this batch may take later duplicates
             for item in frame["items"]:
                 if "merge" in item:
-                    if item["merge"] not in added:  # a skill of this batch may take later duplicates
-                        merges[item["merge"]] = merges.get(item["merge"], 0) + 1
+                    merges[item["merge"]] = merges.get(item["merge"], 0) + 1
                 elif item["record"]["id"] in catalog:
                     raise FrameError(f"adds id {item['record']['id']!r}, which the store already holds")
                 else:
-                    added.add(item["record"]["id"])
+                    added[item["record"]["id"]] = item["record"]
             for skill_id, count in merges.items():
-                check_merge_fits(catalog.record(skill_id), count)
+                check_merge_fits(added[skill_id] if skill_id in added else catalog.record(skill_id), count)
             vectors = []
             for item in frame["items"]:
                 if "merge" in item:
@@ -490,6 +494,8 @@ class SkillStore:
             if frame["items"]:
                 self._index.add(np.stack([np.frombuffer(i["vector"], dtype=np.float32) for i in frame["items"]]))
         elif op == "delete":
+            for skill_id in frame["ids"]:
+                catalog.row(skill_id)  # every id first: a refused frame changes nothing
             for skill_id in frame["ids"]:
                 catalog.remove(skill_id)
         elif op == "outcome":
@@ -681,6 +687,7 @@ class SkillStore:
             created_at=self._manifest.created_at,
             checkpointed_at=time.time(),
         )
+        in_force, store_id = self._manifest.generation, self._manifest.store_id
         committed = switched = False
         try:
             manifest.files = write_generation(self.path, generation, records, index)
@@ -698,18 +705,29 @@ class SkillStore:
                         f"generation {generation} reads back {len(self._catalog)} skills, {len(records)} were written",
                         str(self.path / manifest.snapshot_dir),
                     )
-                write_manifest(self.path, manifest)
-                committed = True
+                write_manifest(self.path, manifest, sync_directory=False)
+                committed = True  # the rename is the commit, whatever happens next
             finally:
                 if not committed:  # back to the generation in force, which the MANIFEST still names
                     self._pin = previous
                     pin.release()
         finally:
             if not committed:
-                remove_stale(self.path, self._manifest.generation, self._manifest.store_id, only=generation)
+                remove_stale(self.path, in_force, store_id, only=generation)
                 if switched:
-                    self._load()
+                    self._reload_after_failed_checkpoint()
+        # Until the directory is synced the rename may not survive a power cut, and the old
+        # MANIFEST would name the old generation again: it is removed only after the sync.
+        fsync_dir(self.path)
         remove_stale(self.path, generation, manifest.store_id)
+
+    def _reload_after_failed_checkpoint(self) -> None:
+        """Memory back to the generation the MANIFEST names, after a checkpoint that loaded its
+        new generation failed to commit it. Should that fail too (the disk still failing), the
+        checkpoint's own error is the one raised: memory then holds the same skills, under a
+        generation the MANIFEST does not name, so the next call reloads before anything else."""
+        with contextlib.suppress(SkillStoreError):
+            self._load()
 
     # -- reads ---------------------------------------------------------------------
 
@@ -873,7 +891,16 @@ def _create(directory: Path, dim: int, index_kind: str) -> None:
         with lock.held():
             if os.path.lexists(directory / MANIFEST_NAME):
                 return
-            foreign = [name for name in os.listdir(directory) if not _interrupted_creation(name)]
+            names = os.listdir(directory)
+            generations = sorted(name for name in names if GENERATION_NAME.match(name) and not TEMP_SUFFIX.search(name))
+            if generations and not _empty_first_generation(directory, generations):
+                # a store that lost its MANIFEST: never overwrite it with an empty one
+                raise StoreCorruptError(
+                    f"holds a store's generations ({', '.join(generations[:4])}) but no MANIFEST;"
+                    " `skillstore verify PATH --repair` rebuilds it",
+                    str(directory),
+                )
+            foreign = [name for name in names if not _interrupted_creation(name)]
             if foreign:
                 raise SkillStoreError(f"{directory} is not empty and holds no skill store: {sorted(foreign)[:5]}")
             now = time.time()
@@ -881,13 +908,31 @@ def _create(directory: Path, dim: int, index_kind: str) -> None:
             store_id = os.urandom(STORE_ID_BYTES)
             manifest = Manifest(dim=dim, generation=1, store_id=store_id, index=params, created_at=now)
             empty = VectorIndex.empty(dim, params, params["active"])
-            remove_stale(directory, 0, None)  # what an interrupted creation left (nothing else is here)
+            remove_stale(directory, 0, None)  # temporaries of an interrupted creation (nothing else is here)
             manifest.files = write_generation(directory, 1, [], empty)
             write_file(directory / manifest.log_name, log.new_log(store_id, 1, 0))
             fsync_dir(directory)
             write_manifest(directory, manifest)
     finally:
         lock.close()
+
+
+def _empty_first_generation(directory: Path, names: list[str]) -> bool:
+    """Whether ``names`` are what an interrupted creation leaves: generation 1 with an empty
+    snapshot and a log of no frames. Anything else holds (or held) someone's skills."""
+    if not set(names) <= {"snap-00000001", "log-00000001"}:
+        return False
+    log_path, skills = directory / "log-00000001", directory / "snap-00000001" / SKILLS_FILE
+    if os.path.lexists(log_path) and not (is_regular(log_path) and log_path.stat().st_size == log.HEADER_SIZE):
+        return False
+    snapshot = directory / "snap-00000001"
+    if os.path.lexists(snapshot):
+        entries = os.listdir(snapshot) if is_real_dir(snapshot) else None
+        if entries is None or not set(entries) <= {SKILLS_FILE, INDEX_FILE}:
+            return False
+        if SKILLS_FILE in entries and (not is_regular(skills) or skills.read_bytes() != pack([])):
+            return False
+    return True
 
 
 def _interrupted_creation(name: str) -> bool:

@@ -24,7 +24,8 @@ from pathlib import Path
 from skillstore.errors import StoreCorruptError, StoreIOError
 
 CHUNK = 1 << 20
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: a FIFO planted under a store file's name must be refused, not waited on
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 TEMP_SUFFIX = re.compile(r"\.tmp-[0-9a-f]{16}$")  # what temp_name appends
 
@@ -91,8 +92,9 @@ def write_file(path: Path, data: bytes | memoryview, *, sync: bool = True) -> No
         os.close(fd)
 
 
-def replace_file(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data``: temp file, fsync, rename, fsync directory."""
+def replace_file(path: Path, data: bytes, *, sync_directory: bool = True) -> None:
+    """Atomically replace ``path`` with ``data``: temp file, fsync, rename, fsync directory
+    (left to the caller with ``sync_directory=False``: the rename has happened when it returns)."""
     temp = path.with_name(temp_name(path.name))
     write_file(temp, data)
     try:
@@ -102,7 +104,8 @@ def replace_file(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-    fsync_dir(path.parent)
+    if sync_directory:
+        fsync_dir(path.parent)
 
 
 def open_for_reading(path: Path, *, dir_fd: int | None = None) -> int:
@@ -122,14 +125,17 @@ def read_fd(fd: int, path: Path | str, max_size: int, *, offset: int = 0) -> byt
         if size > max_size:
             raise StoreCorruptError(f"file is {size + offset} bytes, more than the {max_size} expected", str(path))
         parts = []
-        while size > 0:
-            chunk = os.pread(fd, min(size, CHUNK * 64), offset)
-            if not chunk:
-                break  # the file shrank while we read it (a writer cut a failed append)
-            parts.append(chunk)
-            offset += len(chunk)
-            size -= len(chunk)
-        return b"".join(parts)
+        try:
+            while size > 0:
+                chunk = os.pread(fd, min(size, CHUNK * 64), offset)
+                if not chunk:
+                    break  # the file shrank while we read it (a writer cut a failed append)
+                parts.append(chunk)
+                offset += len(chunk)
+                size -= len(chunk)
+            return b"".join(parts)
+        except MemoryError:  # a sparse file can claim far more than the disk holds
+            raise StoreCorruptError(f"file of {size + offset} bytes does not fit in memory", str(path)) from None
 
 
 def read_file(path: Path, max_size: int) -> bytes:

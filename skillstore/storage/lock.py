@@ -67,8 +67,13 @@ class WriterLock:
         if self._fd < 0:
             raise StoreLockedError(f"{self.path}: the writer lock was closed")
         if self._pid != os.getpid():  # inherited across fork: get a lock of our own
-            os.close(self._fd)
-            self._open()
+            if self._fd >= 0:
+                os.close(self._fd)
+            self._fd = -1
+            try:
+                self._open()
+            except FileNotFoundError:
+                raise StoreReplacedError(f"{self.path}: the store's directory was moved or deleted") from None
             if identity(self._fd) != self.identity:
                 raise StoreReplacedError(f"{self.path}: the store's directory was replaced by another while open")
         deadline = time.monotonic() + self.timeout

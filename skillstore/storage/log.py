@@ -33,6 +33,7 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,14 +237,26 @@ def _frame_follows(data: bytes, pos: int, salt: int, seq: int) -> bool:
     for first in range(pos + 1, last + 1, _SEARCH_WINDOW):
         stop = min(first + _SEARCH_WINDOW, last + 1)
         count = stop - first
-        window = buffer[first : stop + 3].astype(np.uint32)
-        lengths = window[:count] | window[1 : count + 1] << 8 | window[2 : count + 2] << 16 | window[3:] << 24
+        lengths = _u32_at(buffer, first, count)
         room = len(data) - FRAME_HEADER_SIZE - np.arange(first, stop, dtype=np.int64)
-        for offset in np.flatnonzero((lengths >= 1) & (lengths <= room)):
+        plausible = (lengths >= 1) & (lengths <= room)
+        # a later frame is numbered above seq + 1, and at most one number per frame that fits after it
+        low, high = _u32_at(buffer, first + 4, count), _u32_at(buffer, first + 8, count)
+        numbers = low.astype(np.uint64) | high.astype(np.uint64) << np.uint64(32)
+        plausible &= (numbers > np.uint64(seq + 1)) & (numbers <= np.uint64(seq + 1 + len(data) // FRAME_HEADER_SIZE))
+        for offset in np.flatnonzero(plausible):
             found = _frame_at(data, first + int(offset), salt)
             if found is not None and found[1] > seq + 1:
                 return True
     return False
+
+
+def _u32_at(buffer: np.ndarray, first: int, count: int) -> np.ndarray:
+    """The little-endian u32 starting at each of ``count`` offsets from ``first``."""
+    window = buffer[first : first + count + 3].astype(np.uint32)
+    if len(window) < count + 3:  # near the end: offsets past it read zeros
+        window = np.concatenate([window, np.zeros(count + 3 - len(window), dtype=np.uint32)])
+    return window[:count] | window[1 : count + 1] << 8 | window[2 : count + 2] << 16 | window[3 : count + 3] << 24
 
 
 def checksum_at(path: Path, offset: int) -> int | None:
@@ -266,7 +279,10 @@ class LogWriter:
         self.path = path
         self.sync = sync
         with io_errors("cannot open", path):
-            self._fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            self._fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+            if not stat.S_ISREG(os.fstat(self._fd).st_mode):
+                os.close(self._fd)
+                raise StoreCorruptError("is not a regular file", str(path))
 
     def size(self) -> int:
         return os.fstat(self._fd).st_size

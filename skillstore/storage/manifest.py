@@ -87,14 +87,16 @@ def log_name(generation: int) -> str:
     return f"log-{generation:08d}"
 
 
-def write_manifest(directory: Path, manifest: Manifest) -> None:
-    """Commit ``manifest``: never one that reading it back would refuse."""
+def write_manifest(directory: Path, manifest: Manifest, *, sync_directory: bool = True) -> None:
+    """Commit ``manifest``: never one that reading it back would refuse. With
+    ``sync_directory=False`` the caller fsyncs the directory (the rename, the commit, has
+    happened once this returns)."""
     try:
         _from_dict(manifest.to_dict())
     except _Invalid as exc:
         raise StoreCorruptError(f"refusing to write a MANIFEST that {exc}", str(directory / NAME)) from None
     payload = pack(manifest.to_dict())
-    replace_file(directory / NAME, _HEADER.pack(MAGIC, crc32(payload)) + payload)
+    replace_file(directory / NAME, _HEADER.pack(MAGIC, crc32(payload)) + payload, sync_directory=sync_directory)
 
 
 def read_manifest(directory: Path) -> Manifest:

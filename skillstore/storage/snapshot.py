@@ -26,7 +26,6 @@ from skillstore.storage.files import (
     crc32,
     fsync_dir,
     io_errors,
-    is_real_dir,
     is_regular,
     open_for_reading,
     read_fd,
@@ -57,7 +56,9 @@ def write_snapshot(store_dir: Path, generation: int, files: dict[str, bytes | me
                 raise FileExistsError(17, "a generation of that number exists", str(final))
             os.rename(temp, final)
     except BaseException:
-        _remove_own_dir(temp)
+        with claimed(temp) as fd:
+            if fd is not None:
+                _remove_own_dir(temp, fd)
         raise
     fsync_dir(store_dir)
     return entries
@@ -124,14 +125,12 @@ def remove_stale(store_dir: Path, current: int, store_id: bytes | None, *, only:
 
 
 def _remove_snapshot(snapshot: Path, log_path: Path, store_id: bytes | None, *, temporary: bool) -> None:
-    if temporary:
-        _remove_own_dir(snapshot)  # an interrupted checkpoint's work: never pinned
-        return
-    with claimed(snapshot) as fd:
+    with claimed(snapshot) as fd:  # an interrupted checkpoint's temporary directory is never pinned
         if fd is None:
             return  # pinned by an open store, or not a directory of ours
-        _remove_own_log(log_path, store_id)
-        _remove_own_dir(snapshot)
+        if not temporary:
+            _remove_own_log(log_path, store_id)
+        _remove_own_dir(snapshot, fd)
 
 
 def _remove_own_log(path: Path, store_id: bytes | None) -> None:
@@ -146,14 +145,14 @@ def _remove_own_log(path: Path, store_id: bytes | None) -> None:
             os.unlink(path)
 
 
-def _remove_own_dir(directory: Path) -> None:
-    """Remove the snapshot files (and their temporaries) from ``directory``, then the
-    directory if nothing else is in it. Never follows a symbolic link."""
-    if not is_real_dir(directory):
-        return
+def _remove_own_dir(directory: Path, fd: int) -> None:
+    """Remove the snapshot files (and their temporaries) from ``directory``, open as ``fd``,
+    then the directory if nothing else is in it. Works through the descriptor, so a
+    directory swapped for a symbolic link meanwhile never leads outside the store."""
     with contextlib.suppress(OSError):
-        for entry in os.scandir(directory):
-            base = TEMP_SUFFIX.sub("", entry.name)
-            if base in SNAPSHOT_FILES and stat.S_ISREG(entry.stat(follow_symlinks=False).st_mode):
-                os.unlink(entry.path)
-        os.rmdir(directory)
+        for name in os.listdir(fd):
+            if TEMP_SUFFIX.sub("", name) in SNAPSHOT_FILES and stat.S_ISREG(
+                os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+            ):
+                os.unlink(name, dir_fd=fd)
+        os.rmdir(directory)  # refused if it is no longer an empty directory

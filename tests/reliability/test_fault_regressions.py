@@ -167,7 +167,7 @@ CRASH_AT_MANIFEST = r"""
 import os, sys
 import skillstore.storage.manifest as manifest
 from skillstore import SkillStore
-manifest.replace_file = lambda path, data: os._exit(9)  # the process dies at the commit point
+manifest.replace_file = lambda path, data, **options: os._exit(9)  # the process dies at the commit point
 with SkillStore.open(sys.argv[1]) as store:
     store.checkpoint()
 """
@@ -591,3 +591,120 @@ def test_index_configuration_changes_catch_up_with_other_writers(tmp_path: Path)
         assert second.index_kind == "flat" and len(second) == 20
     with SkillStore.open(path) as store:
         assert store.index_kind == "flat"
+
+
+# -- found by a review of format 2 -------------------------------------------------------------------
+
+
+def test_a_store_that_lost_its_manifest_is_never_recreated_empty(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    with SkillStore.open(path, dim=DIM) as store:
+        store.add_many(skills(5))
+        store.checkpoint()
+        store.add(Skill("logged", ["x"], np.ones(DIM)))
+        before = contents(store)
+    (path / "MANIFEST").unlink()
+    files = sorted(p.name for p in path.iterdir())
+    with pytest.raises(StoreCorruptError, match="verify PATH --repair"):
+        SkillStore.open(path, dim=DIM)
+    assert sorted(p.name for p in path.iterdir()) == files
+    assert not repair_store(path).complete  # the MANIFEST is reported lost, the skills are not
+    with SkillStore.open(path) as store:
+        assert contents(store) == before
+
+
+def test_a_checkpoint_whose_commit_fails_leaves_only_the_generation_in_force(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "store"
+    with SkillStore.open(path, dim=DIM) as store:
+        store.add_many(skills(4))
+        before = contents(store)
+        real_replace = os.replace
+
+        def full_disk(source: Any, target: Any, **kwargs: Any) -> None:
+            if str(target).endswith("MANIFEST"):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real_replace(source, target, **kwargs)
+
+        monkeypatch.setattr(os, "replace", full_disk)
+        with pytest.raises(StoreIOError):
+            store.checkpoint()
+        monkeypatch.setattr(os, "replace", real_replace)
+        assert sorted(p.name for p in path.iterdir()) == ["MANIFEST", "log-00000001", "snap-00000001"]
+        assert contents(store) == before
+        store.record_outcome(next(iter(before)), True)
+    assert repair_store(path).complete
+
+
+FIFO_OPEN = r"""
+import sys
+from skillstore import SkillStore, StoreCorruptError
+for options in ({"read_only": True}, {}):
+    try:
+        SkillStore.open(sys.argv[1], **options).close()
+        print("opened")
+    except StoreCorruptError as exc:
+        print("refused")
+"""
+
+
+@pytest.mark.parametrize("name", ["MANIFEST", "log-00000001", "log-00000050"])
+def test_a_fifo_planted_as_a_store_file_is_refused_not_waited_on(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "store"
+    with SkillStore.open(path, dim=DIM) as store:
+        store.add_many(skills(2))
+    if (path / name).exists():
+        (path / name).unlink()
+    os.mkfifo(path / name)
+    result = run_python(FIFO_OPEN, str(path), timeout=60)
+    assert result.returncode == 0, result.stderr
+    expected = ["opened", "opened"] if name == "log-00000050" else ["refused", "refused"]
+    assert result.stdout.split() == expected
+
+
+def test_a_forked_writer_whose_store_moved_raises_typed_errors_and_closes_only_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    with SkillStore.open(path, dim=DIM) as store:
+        store.add_many(skills(1))
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports through its exit code
+            code = 1
+            try:
+                path.rename(tmp_path / "moved")
+                try:
+                    store.add(Skill("x", [], np.ones(DIM)))
+                except StoreReplacedError:
+                    with open(tmp_path / "victim", "w") as victim:
+                        store.close()
+                        victim.write("still mine")
+                    code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    assert (tmp_path / "victim").read_text() == "still mine"
+
+
+def test_forged_merges_past_the_bound_into_a_skill_of_the_same_frame_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    SkillStore.open(path, dim=DIM).close()
+    full = _record(id="full", stats={"attempts": 0, "successes": 0, "failures": 0, "observations": 2**53 - 1,
+                                     "total_reward": 0.0, "last_used_at": None})
+    frame = {"op": "add", "items": [{"record": full, "vector": UNIT},
+                                    {"merge": "full", "entry": {"at": 2.0, "name": "dup", "score": 1.0}}]}
+    forge.append_frame(path / "log-00000001", frame)
+    with pytest.raises(StoreCorruptError, match="observ"):
+        SkillStore.open(path, read_only=True)
+
+
+def test_a_refused_delete_frame_changes_nothing_in_a_reader(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    with SkillStore.open(path, dim=DIM) as store:
+        store.restore_many([Skill("victim", [], np.ones(DIM), id="victim")])
+    with SkillStore.open(path, read_only=True) as reader:
+        before = contents(reader)
+        forge.append_frame(path / "log-00000001", {"op": "delete", "ids": ["victim", "nobody"]})
+        with pytest.raises(StoreCorruptError):
+            reader.refresh()
+        assert contents(reader) == before

@@ -55,7 +55,7 @@ from skillstore.storage.files import crc32
 
 WORKER = str(HERE / "fuzz_worker.py")
 DIM = 4
-CASE_SECONDS = 5.0  # the most one case may take (three opens, a checkpoint, a reopen)
+CASE_SECONDS = 20.0  # the most one case may take (three opens, a checkpoint, a reopen; ~0.1 s on an idle machine)
 CASE_TIMEOUT = 60.0  # a case still running then is a hang
 MAX_RSS_MB = 1024
 FAST_CASES, LONG_CASES = 210, 2100

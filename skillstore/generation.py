@@ -20,11 +20,10 @@ from skillstore.errors import InvalidInputError, StoreCorruptError
 from skillstore.index import VectorIndex, check_index_record
 from skillstore.records import check_stored_record
 from skillstore.storage.faiss_file import IndexFileError, check_index_file
-from skillstore.storage.manifest import FileEntry, Manifest
+from skillstore.storage.manifest import SNAPSHOT_FILES, FileEntry, Manifest
 from skillstore.storage.snapshot import read_verified, write_snapshot
 
-SKILLS_FILE = "skills.msgpack"
-INDEX_FILE = "index.faiss"
+SKILLS_FILE, INDEX_FILE = SNAPSHOT_FILES  # the records (msgpack) and the vector index (FAISS)
 
 
 def index_params_of(manifest: Manifest, path: Path) -> dict[str, Any]:
@@ -53,18 +52,21 @@ def read_snapshot(store_dir: Path, manifest: Manifest, pin_fd: int) -> tuple[Cat
 
 def decode_records(data: bytes, count: int, dim: int, path: Path) -> list[dict[str, Any]]:
     """``count`` records, each checked as the public API would; refused at the first bad one."""
-    records = []
-    try:
-        for position, raw in enumerate(unpack_list(data, count)):
-            try:
-                records.append(check_stored_record(raw, dim))
-            except InvalidInputError as exc:
-                raise StoreCorruptError(f"skill {position}: {exc}", str(path)) from None
-    except ValueError as exc:
-        if isinstance(exc, StoreCorruptError | InvalidInputError):
-            raise
-        raise StoreCorruptError(f"skills cannot be decoded: {exc}", str(path)) from None
-    return records
+    records: list[dict[str, Any]] = []
+    items = unpack_list(data, count)
+    position = 0
+    while True:
+        try:
+            raw = next(items)
+        except StopIteration:
+            return records
+        except ValueError as exc:  # malformed msgpack, a wrong count, bytes after the list
+            raise StoreCorruptError(f"skills cannot be decoded: {exc}", str(path)) from None
+        try:
+            records.append(check_stored_record(raw, dim))
+        except InvalidInputError as exc:
+            raise StoreCorruptError(f"skill {position}: {exc}", str(path)) from None
+        position += 1
 
 
 def load_index(data: bytes, dim: int, rows: int, params: dict[str, Any], path: Path) -> VectorIndex:

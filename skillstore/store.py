@@ -708,7 +708,7 @@ class SkillStore:
                 write_manifest(self.path, manifest, sync_directory=False)
                 committed = True  # the rename is the commit, whatever happens next
             finally:
-                if not committed:  # back to the generation in force, which the MANIFEST still names
+                if not committed:  # unpin the new generation so it can be removed; memory is reloaded below
                     self._pin = previous
                     pin.release()
         finally:

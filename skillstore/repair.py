@@ -29,12 +29,11 @@ from typing import Any
 
 from skillstore.errors import SkillStoreError, StoreCorruptError, StoreNotFoundError
 from skillstore.frames import FrameError, check_frame
-from skillstore.generation import INDEX_FILE, SKILLS_FILE, read_snapshot
+from skillstore.generation import INDEX_FILE, SKILLS_FILE
 from skillstore.index import index_params
 from skillstore.storage import log
 from skillstore.storage.faiss_file import IndexFileError, hnsw_m
 from skillstore.storage.files import file_crc32, is_real_dir, is_regular, open_for_reading
-from skillstore.storage.lock import Pin
 from skillstore.storage.manifest import NAME as MANIFEST_NAME
 from skillstore.storage.manifest import FileEntry, Manifest, log_name, read_manifest, snapshot_dir
 from skillstore.storage.snapshot import GENERATION_NAME
@@ -141,21 +140,13 @@ def _load_chain(store: SkillStore, directory: Path, generation: int, current: Ma
         manifest = current
     else:
         manifest = _describe(directory, generation, current, header)
-    pin = Pin.take(directory / manifest.snapshot_dir, generation)
-    if pin is None:
-        raise StoreCorruptError("cannot be pinned", str(directory / manifest.snapshot_dir))
-    try:
-        catalog, index = read_snapshot(directory, manifest, pin.fd)
-    except BaseException:
-        pin.release()
-        raise
-    store._manifest, store._catalog, store._index, store._pin = manifest, catalog, index, pin
-    store._log_frames = 0
+    store._adopt_snapshot(manifest)
     try:
         return _replay_chain(store, log_path, manifest, header, notes)
     except BaseException:
-        pin.release()
-        store._pin = None
+        if store._pin is not None:
+            store._pin.release()
+            store._pin = None
         raise
 
 

@@ -336,6 +336,23 @@ class SkillStore:
             previous.release()
         self._apply_scan(scan, log_path)
 
+    def _adopt_snapshot(self, manifest: Manifest) -> None:
+        """Pin ``manifest``'s generation and load its snapshot as the whole state, with no log
+        replayed (repair and the format upgrade replay logs their own way)."""
+        pin = Pin.take(self.path / manifest.snapshot_dir, manifest.generation)
+        if pin is None:
+            raise StoreCorruptError("the snapshot cannot be pinned: missing, or being removed",
+                                    str(self.path / manifest.snapshot_dir))
+        try:
+            catalog, index = read_snapshot(self.path, manifest, pin.fd)
+        except BaseException:
+            pin.release()
+            raise
+        if self._pin is not None:
+            self._pin.release()
+        self._manifest, self._catalog, self._index, self._pin = manifest, catalog, index, pin
+        self._log_frames = 0
+
     def _apply_scan(self, scan: log.LogScan, log_path: Path) -> None:
         for (offset, frame), cursor in zip(scan.frames, scan.cursors, strict=True):
             try:

@@ -27,10 +27,8 @@ from typing import TYPE_CHECKING, Any
 from skillstore.codec import unpack
 from skillstore.errors import SkillStoreError, StoreCorruptError
 from skillstore.frames import FrameError, check_frame
-from skillstore.generation import read_snapshot
 from skillstore.storage import log
 from skillstore.storage.files import crc32, io_errors, is_regular, read_file
-from skillstore.storage.lock import Pin
 from skillstore.storage.manifest import NAME as MANIFEST_NAME
 from skillstore.storage.manifest import read_format_1_manifest
 
@@ -60,15 +58,7 @@ def upgrade_format_1(store: SkillStore) -> None:
         if manifest_format(directory) != 1:
             return
         manifest = read_format_1_manifest(directory)
-        pin = Pin.take(directory / manifest.snapshot_dir, manifest.generation)
-        if pin is None:
-            raise StoreCorruptError("the snapshot the MANIFEST names is missing", str(directory))
-        try:
-            catalog, index = read_snapshot(directory, manifest, pin.fd)
-        except BaseException:
-            pin.release()
-            raise
-        store._manifest, store._catalog, store._index, store._pin = manifest, catalog, index, pin
+        store._adopt_snapshot(manifest)
         log_path = directory / manifest.log_name
         frames = _format_1_frames(log_path)
         for number, frame in enumerate(frames):

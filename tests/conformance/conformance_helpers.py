@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from pg_helpers import library_url as library_url  # the suite's tests import it from here
+from ranking_oracle import Candidate, assert_valid_result
 
-from skillstore import BLEND_WEIGHT, Match, MemoryBackend, Skill, SkillBackend, SkillStore
-from skillstore.ranking import SCORE_TOLERANCE as TOLERANCE
+from skillstore import BLEND_WEIGHT, MemoryBackend, Skill, SkillBackend, SkillStore
+from skillstore.ranking import SCORE_TOLERANCE
 
 BackendFactory = Callable[..., SkillBackend]
 
@@ -70,15 +71,9 @@ def applies(preconditions: Mapping[str, Any], state: Mapping[str, Any]) -> bool:
     return all(key in state and equal_values(state[key], value) for key, value in preconditions.items())
 
 
-class Candidate(NamedTuple):
-    """One eligible skill as the reference ranks it: its exact key (``score``, ``secondary``)
-    and which parts of it involve a cosine, so hold only up to ``SCORE_TOLERANCE``."""
-
-    id: str
-    score: float
-    secondary: float
-    approximate_score: bool
-    approximate_secondary: bool
+# the tie rule's one checker and its tolerance, shared with the store tests (tests/ranking_oracle.py)
+assert_ranking = assert_valid_result
+TOLERANCE = SCORE_TOLERANCE
 
 
 def reference_scores(
@@ -113,46 +108,6 @@ def reference_scores(
         rows.append(row)
     rows.sort(key=lambda row: (-row.score, -row.secondary, row.id))
     return rows
-
-
-def must_precede(a: Candidate, b: Candidate) -> bool:
-    """The tie rule of ``skillstore.ranking``: ``a`` comes before ``b`` in any answer holding
-    ``b``. An exact part of the key decides when it differs, an approximate one (a cosine)
-    only beyond the tolerance; with every part exact and equal, the smaller id."""
-    parts = ((a.score, b.score, a.approximate_score), (a.secondary, b.secondary, a.approximate_secondary))
-    for mine, theirs, approximate in parts:
-        if approximate:
-            return mine > theirs + TOLERANCE
-        if mine != theirs:
-            return mine > theirs
-    return a.id < b.id
-
-
-def assert_ranking(got: list[Match], reference: list[Candidate], k: int) -> None:
-    """``got`` is an answer the tie rule of ``skillstore.ranking`` allows for the top ``k`` of
-    ``reference`` (the eligible candidates, best first): the right number of them, each once,
-    scores within the tolerance and never increasing, ids in order on exactly equal scores
-    (unless an unreturned cosine decides), and every candidate that must come before a
-    returned one returned before it. Near ties may come either way."""
-    ids = [str(m.skill.id) for m in got]
-    position = {skill_id: i for i, skill_id in enumerate(ids)}
-    rank_of = {row.id: i for i, row in enumerate(reference)}
-    assert len(got) == min(k, len(reference)), (ids, [row.id for row in reference[:k]])
-    assert len(position) == len(ids), (ids, "a skill is returned twice")
-    for match in got:
-        assert str(match.skill.id) in rank_of, (match.skill.id, "is not eligible")
-        row = reference[rank_of[str(match.skill.id)]]
-        assert abs(match.score - row.score) <= TOLERANCE, (match.score, row, "wrong score")
-    for i in range(len(got) - 1):
-        first, second = got[i], got[i + 1]
-        assert first.score >= second.score, (ids, "scores increase", first.score, second.score)
-        if first.score == second.score and not reference[rank_of[ids[i]]].approximate_secondary:
-            assert ids[i] < ids[i + 1], (ids, "ids out of order on equal scores")
-    for j, skill_id in enumerate(ids):
-        returned = reference[rank_of[skill_id]]
-        for better in reference[: rank_of[skill_id]]:  # only a candidate ranked above can outrank
-            if must_precede(better, returned):
-                assert position.get(better.id, len(ids)) < j, (ids, better, "must come before", returned)
 
 
 # -- random libraries -------------------------------------------------------------

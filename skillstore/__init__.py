@@ -5,7 +5,12 @@ crash-safe store, found by cosine similarity among the skills whose
 preconditions hold in a state, and ranked by similarity, success, or both.
 """
 
-from skillstore.backend import MemoryBackend, SkillBackend
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from skillstore.backends import is_url
+from skillstore.backends.memory import MemoryBackend
 from skillstore.errors import (
     BackendConnectionError,
     CounterOverflowError,
@@ -23,16 +28,32 @@ from skillstore.errors import (
     StoreNotFoundError,
     StoreReplacedError,
 )
-from skillstore.info import StoreInfo, read_info
 from skillstore.model import Match, Skill, SkillStats
+from skillstore.peek import StoreInfo, peek, read_info
+from skillstore.protocol import SkillBackend
 from skillstore.ranking import BLEND_WEIGHT, RANK_MODES
 from skillstore.repair import RepairReport, repair_store
-from skillstore.store import SkillStore, VerifyReport
+from skillstore.reports import VerifyReport
+from skillstore.restoring import (
+    MAX_ID_LENGTH,
+    check_restorable,
+    check_skill_id,
+    check_timestamp,
+    merge_restored,
+    stats_from_map,
+)
+from skillstore.store import SkillStore
+from skillstore.validation import MAX_DEPTH
+
+if TYPE_CHECKING:
+    from skillstore.backends.postgres import PostgresBackend as PostgresBackend
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BLEND_WEIGHT",
+    "MAX_DEPTH",
+    "MAX_ID_LENGTH",
     "RANK_MODES",
     "BackendConnectionError",
     "CounterOverflowError",
@@ -59,6 +80,27 @@ __all__ = [
     "StoreReplacedError",
     "VerifyReport",
     "__version__",
+    "check_restorable",
+    "check_skill_id",
+    "check_timestamp",
+    "is_url",
+    "merge_restored",
+    "peek",
     "read_info",
     "repair_store",
+    "stats_from_map",
 ]
+
+
+# Public names that load optional drivers (psycopg, pgvector) on first use, so that
+# ``import skillstore`` needs neither; left out of __all__ so ``import *`` never loads them.
+OPTIONAL_EXPORTS = ("PostgresBackend",)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresBackend":
+        from skillstore.backends.postgres import PostgresBackend
+
+        return PostgresBackend
+    raise AttributeError(f"module 'skillstore' has no attribute {name!r}")
+

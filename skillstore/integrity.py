@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from skillstore.errors import SkillStoreError
+from skillstore.reports import VerifyReport
 from skillstore.storage import log
 from skillstore.storage.files import file_crc32
 from skillstore.storage.manifest import Manifest, read_manifest
@@ -15,12 +16,9 @@ from skillstore.storage.manifest import Manifest, read_manifest
 if TYPE_CHECKING:
     from skillstore.catalog import Catalog
     from skillstore.index import VectorIndex
-    from skillstore.store import VerifyReport
 
 
 def verify_store(path: Path, catalog: Catalog, index: VectorIndex, loaded: Manifest) -> VerifyReport:
-    from skillstore.store import VerifyReport
-
     report = VerifyReport()
     _check_files(path, report)
     _check_memory(catalog, index, report)

@@ -19,7 +19,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +59,7 @@ from skillstore.records import (
     summarise,
     to_skill,
 )
+from skillstore.reports import VerifyReport
 from skillstore.storage import log
 from skillstore.storage.files import TEMP_SUFFIX, fsync_dir, io_errors, is_real_dir, is_regular, write_file
 from skillstore.storage.lock import Pin, WriterLock
@@ -102,19 +102,6 @@ DURABILITY_MODES = ("fsync", "flush")
 # A reader pins the generation it loads; it reads the MANIFEST again only when a
 # checkpoint removed that generation in the microseconds between the two.
 _OPEN_RETRIES = 1000
-
-
-@dataclass
-class VerifyReport:
-    """The outcome of :meth:`SkillStore.verify`: ``ok`` is False when any problem was found."""
-
-    problems: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 class SkillStore:

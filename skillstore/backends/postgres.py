@@ -59,7 +59,7 @@ from skillstore.records import (
     summarise,
     to_skill,
 )
-from skillstore.store import VerifyReport
+from skillstore.reports import VerifyReport
 from skillstore.validation import (
     MAX_COUNTER,
     MAX_TOTAL_REWARD,

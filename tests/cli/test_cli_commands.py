@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from cli_helpers import DIM, LIBRARY, contents, ok, run
 
-from skillstore import SkillStore, read_info
-from skillstore.tagged_json import decode
+from skillstore import SkillStore, peek
+from skillstore.cli.tagged_json import decode
 
 
 def listed_names(store_path: Path, *args: str) -> list[str]:
@@ -30,7 +30,7 @@ def test_init_creates_an_empty_store(tmp_path: Path) -> None:
 
 def test_init_with_another_index_kind(tmp_path: Path) -> None:
     ok("init", tmp_path / "new", "--dim", 8, "--index", "hnsw")
-    assert read_info(tmp_path / "new").index_kind == "hnsw"
+    assert peek(tmp_path / "new").index_kind == "hnsw"
 
 
 def test_init_refuses_an_existing_store(store_path: Path) -> None:
@@ -266,10 +266,10 @@ def test_export_import_round_trip(store_path: Path, tmp_path: Path, fmt: str) ->
 def test_export_to_stdout_and_import_from_stdin(store_path: Path, tmp_path: Path) -> None:
     exported = ok("export", store_path, "--format", "msgpack").stdout_bytes
     ok("import", tmp_path / "copy", "-", "--format", "msgpack", input=exported)
-    assert len(read_info_skills(tmp_path / "copy")) == len(LIBRARY)
+    assert len(skill_names_in(tmp_path / "copy")) == len(LIBRARY)
 
 
-def read_info_skills(path: Path) -> list[str]:
+def skill_names_in(path: Path) -> list[str]:
     with SkillStore.open(path, read_only=True) as store:
         return [s.name for s in store]
 
@@ -301,7 +301,7 @@ def test_import_conflicts(store_path: Path, tmp_path: Path, mode: str, attempts:
 def test_delete(store_path: Path, ids: dict[str, str]) -> None:
     result = ok("delete", store_path, ids["explore"], ids["go right"])
     assert "Deleted 2 skills" in result.stdout
-    assert sorted(read_info_skills(store_path)) == ["open door", "鍵を拾う ☃"]
+    assert sorted(skill_names_in(store_path)) == ["open door", "鍵を拾う ☃"]
 
 
 def test_record(store_path: Path, ids: dict[str, str]) -> None:
@@ -314,7 +314,7 @@ def test_record(store_path: Path, ids: dict[str, str]) -> None:
 
 def test_checkpoint(store_path: Path) -> None:
     assert "generation 1 -> 2" in ok("checkpoint", store_path).stdout
-    facts = read_info(store_path)
+    facts = peek(store_path)
     assert (facts.generation, facts.log_frames, facts.skills) == (2, 0, len(LIBRARY))
 
 
@@ -330,11 +330,11 @@ def test_verify_repair_drops_a_torn_tail(store_path: Path) -> None:
     with open(log, "ab") as handle:
         handle.write(b"\x00" * 7)  # a crash in the middle of an append
     assert "warning:" in ok("verify", store_path).stdout
-    frames = read_info(store_path).log_frames
+    frames = peek(store_path).log_frames
     out = ok("verify", store_path, "--repair").stdout
     assert f"repaired: rewrote the store as generation 2 from generation 1 and {frames} frames of its log" in out
     assert "warning" not in out
-    assert read_info(store_path).torn_bytes == 0
+    assert peek(store_path).torn_bytes == 0
     assert contents(store_path) == before
 
 

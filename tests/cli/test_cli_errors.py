@@ -312,7 +312,7 @@ def test_import_merge_past_the_counter_bound_is_refused(store_path: Path, tmp_pa
 
 
 def test_dates_no_calendar_can_show_are_shown_as_numbers() -> None:
-    from skillstore.cli_output import iso_time
+    from skillstore.cli.output import iso_time
 
     assert iso_time(0.0) == "1970-01-01 00:00:00"
     assert iso_time(253402300799.0) == "9999-12-31 23:59:59"

@@ -1,4 +1,4 @@
-"""The header peek (read_info): facts from the MANIFEST and log, without loading the store."""
+"""The header peek, skillstore.peek: facts from the MANIFEST and log, without loading the store."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from skillstore import (
     SkillStore,
     StoreCorruptError,
     StoreNotFoundError,
-    read_info,
+    peek,
 )
 from skillstore.cli import main
 
 
 def test_facts_of_a_fresh_library(store_path: Path) -> None:
-    facts = read_info(store_path)
+    facts = peek(store_path)
     assert (facts.format_version, facts.dim, facts.index_kind, facts.generation) == (2, DIM, "flat", 1)
     assert facts.skills == len(LIBRARY) and facts.snapshot_skills == 0
     assert facts.log_frames > 0 and facts.log_bytes == (store_path / "log-00000001").stat().st_size
@@ -32,7 +32,7 @@ def test_skill_count_follows_every_kind_of_write(tmp_path: Path) -> None:
     with SkillStore.open(path, dim=2, dedup_threshold=0.99) as store:
 
         def check() -> None:
-            assert read_info(path).skills == len(store)
+            assert peek(path).skills == len(store)
 
         first, second = store.add_many(
             [Skill(name="a", actions=[], embedding=[1, 0]), Skill(name="b", actions=[], embedding=[0, 1])]
@@ -47,7 +47,7 @@ def test_skill_count_follows_every_kind_of_write(tmp_path: Path) -> None:
         check()
         store.checkpoint()
         check()
-        assert read_info(path).snapshot_skills == 1 and read_info(path).log_frames == 0
+        assert peek(path).snapshot_skills == 1 and peek(path).log_frames == 0
 
 
 def test_info_does_not_read_the_snapshot(store_path: Path) -> None:
@@ -57,17 +57,17 @@ def test_info_does_not_read_the_snapshot(store_path: Path) -> None:
     index.write_bytes(b"\x00" * index.stat().st_size)  # same size, every byte wrong
     with pytest.raises(StoreCorruptError):
         SkillStore.open(store_path, read_only=True)
-    assert read_info(store_path).skills == len(LIBRARY)
+    assert peek(store_path).skills == len(LIBRARY)
     assert "skills" in ok("info", store_path).stdout
 
 
 def test_errors(tmp_path: Path) -> None:
     with pytest.raises(StoreNotFoundError):
-        read_info(tmp_path / "missing")
+        peek(tmp_path / "missing")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "MANIFEST").write_bytes(b"SKMF" + b"\x00" * 20)
     with pytest.raises(StoreCorruptError):
-        read_info(tmp_path / "bad")
+        peek(tmp_path / "bad")
 
 
 def test_progress_bar_on_a_terminal(
@@ -75,7 +75,7 @@ def test_progress_bar_on_a_terminal(
 ) -> None:
     from click.testing import CliRunner
 
-    import skillstore.cli as cli
+    import skillstore.cli.commands as cli
 
     monkeypatch.setattr(cli, "PROGRESS_THRESHOLD", 1)
     monkeypatch.setattr(cli, "_stderr_is_terminal", lambda: True)

@@ -23,9 +23,9 @@ from skillstore import (
     Skill,
     SkillStore,
     SkillStoreError,
-    transfer,
 )
-from skillstore.transfer import FORMATS, export_skills, import_skills, read_skills
+from skillstore.cli import transfer
+from skillstore.cli.transfer import FORMATS, export_skills, import_skills, read_skills
 
 QUERIES = [[1.0, 0.1, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.2, 0.3, 0.9, 0.1], [0.1, 0.0, 0.2, 1.0]]
 STATES: list[dict[str, Any] | None] = [

@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skillstore.cli_values import (
+from skillstore.cli.tagged_json import TaggedJSONError, decode, encode
+from skillstore.cli.values import (
     ValueSyntaxError,
     format_value,
     parse_assignment,
     parse_assignments,
     parse_value,
 )
-from skillstore.tagged_json import TaggedJSONError, decode, encode
 
 
 @pytest.mark.parametrize(

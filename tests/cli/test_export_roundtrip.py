@@ -18,8 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skillstore import MemoryBackend, Skill, SkillBackend, SkillStats, SkillStore, SkillStoreError, tagged_json
-from skillstore.transfer import FORMATS, export_skills, import_skills, read_skills
+from skillstore import MemoryBackend, Skill, SkillBackend, SkillStats, SkillStore, SkillStoreError
+from skillstore.cli import tagged_json
+from skillstore.cli.transfer import FORMATS, export_skills, import_skills, read_skills
 from skillstore.validation import MAX_ABS_REWARD, MAX_COUNTER, MAX_TIMESTAMP, MAX_TOTAL_REWARD
 
 DIM = 4

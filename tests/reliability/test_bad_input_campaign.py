@@ -28,9 +28,9 @@ from reliability_helpers import PYTHON, ROOT, Figures, contents, subprocess_env
 
 from skillstore import RANK_MODES, Skill, SkillStats, SkillStore, SkillStoreError
 from skillstore.cli import main as cli
+from skillstore.cli.transfer import FORMATS, export_skills, import_skills, read_skills
 from skillstore.codec import pack
 from skillstore.storage.files import crc32
-from skillstore.transfer import FORMATS, export_skills, import_skills, read_skills
 
 DIM = 4
 FAST, LONG = 300, 5000  # Hypothesis examples per campaign

@@ -24,6 +24,7 @@ from skillstore import (
     SkillStats,
     SkillStoreError,
 )
+from skillstore.cli.transfer import import_skills
 from skillstore.codec import pack, unpack
 from skillstore.index import index_params
 from skillstore.preconditions import Unmatchable
@@ -38,7 +39,6 @@ from skillstore.records import (
     load_record,
     merged_for_restore,
 )
-from skillstore.transfer import import_skills
 from skillstore.validation import (
     MAX_ABS_REWARD,
     MAX_BATCH_BYTES,

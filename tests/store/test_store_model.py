@@ -27,7 +27,7 @@ from hypothesis.stateful import (
 )
 from store_helpers import assert_valid_result, contents, reference_ranking
 
-import skillstore.backend
+import skillstore.backends.memory
 import skillstore.store
 from skillstore import RANK_MODES, Match, MemoryBackend, Skill, SkillStore
 
@@ -262,7 +262,7 @@ class StoreAgreesWithMemory(RuleBasedStateMachine):
 
 def test_store_agrees_with_memory_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(skillstore.store, "new_id", FEED.next_id)
-    monkeypatch.setattr(skillstore.backend, "new_id", FEED.next_id)
+    monkeypatch.setattr(skillstore.backends.memory, "new_id", FEED.next_id)
     run_state_machine_as_test(
         StoreAgreesWithMemory,
         settings=settings(  # randomness, deadline and database come from the Hypothesis profile
@@ -276,7 +276,7 @@ def test_store_agrees_with_memory_backend(monkeypatch: pytest.MonkeyPatch) -> No
 def test_model_ids_are_fed_to_both_backends_alike(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The id feed the state machine relies on really controls the ids of both backends."""
     monkeypatch.setattr(skillstore.store, "new_id", FEED.next_id)
-    monkeypatch.setattr(skillstore.backend, "new_id", FEED.next_id)
+    monkeypatch.setattr(skillstore.backends.memory, "new_id", FEED.next_id)
     FEED.pending = ["aaaa", "bbbb"]
     with SkillStore.open(tmp_path / "s", dim=2) as store:
         assert store.add_many([Skill("x", [], [1, 0]), Skill("y", [], [0, 1])]) == ["aaaa", "bbbb"]

@@ -1,6 +1,6 @@
-"""A header peek: a store's facts read from its MANIFEST and log, without loading it.
+"""The header peek: a store's facts read from its MANIFEST and log, without loading it.
 
-``read_info`` never decodes the snapshot's skills or its index, so it is cheap on
+``peek`` never decodes the snapshot's skills or its index, so it is cheap on
 a large store and still answers when the snapshot is damaged (``verify`` is the
 command that checks the data itself).
 """
@@ -20,7 +20,7 @@ from skillstore.storage.manifest import read_manifest
 
 @dataclass(frozen=True)
 class StoreInfo:
-    """What :func:`read_info` found.
+    """What :func:`peek` found.
 
     ``skills`` is the count after the log's frames (the snapshot's count plus the
     skills added minus those deleted since the last checkpoint); ``snapshot_skills``
@@ -49,7 +49,7 @@ class StoreInfo:
         return asdict(self)
 
 
-def read_info(path: str | os.PathLike[str]) -> StoreInfo:
+def peek(path: str | os.PathLike[str]) -> StoreInfo:
     """The facts of the store at ``path``; raises StoreNotFoundError when there is none,
     StoreCorruptError or FormatVersionError when its MANIFEST or log cannot be read."""
     directory = Path(path)
@@ -81,6 +81,9 @@ def read_info(path: str | os.PathLike[str]) -> StoreInfo:
         created_at=manifest.created_at,
         checkpointed_at=manifest.checkpointed_at,
     )
+
+
+read_info = peek  # the name of the first release
 
 
 def _count_change(frame: Any) -> int:

@@ -7,7 +7,7 @@ never a write). Library errors become one line on stderr
 and exit code 1, in one place (:class:`StoreGroup`); a malformed command line
 (an unknown option, a value that cannot be parsed) exits with 2.
 
-Values typed as ``key=value`` follow the rules in :mod:`skillstore.cli_values`.
+Values typed as ``key=value`` follow the rules in :mod:`skillstore.cli.values`.
 """
 
 from __future__ import annotations
@@ -24,26 +24,32 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from skillstore import __version__
-from skillstore.backends import is_url
-from skillstore.cli_output import (
+from skillstore import (
+    RANK_MODES,
+    InvalidInputError,
+    Match,
+    RepairReport,
+    Skill,
+    SkillNotFoundError,
+    SkillStore,
+    SkillStoreError,
+    StoreNotFoundError,
+    __version__,
+    is_url,
+    peek,
+    repair_store,
+)
+from skillstore.cli.info import emit_server_info, emit_store_info
+from skillstore.cli.output import (
     emit_mapping,
     emit_records,
     format_conditions,
-    human_bytes,
     iso_time,
     skill_row,
     skill_summary,
     to_json,
 )
-from skillstore.cli_values import ValueSyntaxError, parse_assignments
-from skillstore.errors import InvalidInputError, SkillNotFoundError, SkillStoreError, StoreNotFoundError
-from skillstore.info import read_info
-from skillstore.model import Match, Skill
-from skillstore.ranking import RANK_MODES
-from skillstore.repair import RepairReport, repair_store
-from skillstore.store import SkillStore
-from skillstore.transfer import (
+from skillstore.cli.transfer import (
     CONFLICT_MODES,
     FORMATS,
     export_skills,
@@ -52,9 +58,10 @@ from skillstore.transfer import (
     read_skills,
     skill_to_record,
 )
+from skillstore.cli.values import ValueSyntaxError, parse_assignments
 
 if TYPE_CHECKING:  # the PostgreSQL driver loads only when a URL is opened
-    from skillstore.backends.postgres import PostgresBackend
+    from skillstore import PostgresBackend
 
     Library = SkillStore | PostgresBackend  # what SkillStore.open gives for a Location
 
@@ -130,7 +137,7 @@ def _parse_assignments(ctx: click.Context, param: click.Parameter, value: tuple[
 
 
 def assignments_option(*names: str, help: str) -> Callable[[F], F]:
-    """A repeatable ``key=value`` option, parsed into a dict (see skillstore.cli_values)."""
+    """A repeatable ``key=value`` option, parsed into a dict (see skillstore.cli.values)."""
     return click.option(*names, multiple=True, metavar="KEY=VALUE", callback=_parse_assignments, help=help)
 
 
@@ -145,7 +152,7 @@ def _existing_dim(location: Location) -> int | None:
     """The dimension of the store at ``location``, or None when there is none yet."""
     try:
         if isinstance(location, Path):
-            return read_info(location).dim  # the MANIFEST alone: no need to load the store
+            return peek(location).dim  # the MANIFEST alone: no need to load the store
         with _open(location) as library:
             return library.dim
     except StoreNotFoundError:
@@ -238,7 +245,7 @@ def init(path: Location, dim: int, index: str | None) -> None:
             click.echo(f"Created an empty skill library at {_where(library)} (dim {library.dim})")
         return
     with contextlib.suppress(StoreNotFoundError):
-        read_info(path)
+        peek(path)
         raise click.ClickException(f"{path} already holds a skill store")
     with SkillStore.open(path, dim=dim, index=index or "flat") as store:
         click.echo(f"Created an empty skill store at {path} (dim {store.dim}, {index or 'flat'} index)")
@@ -260,54 +267,10 @@ def info(path: Location, output: str) -> None:
         skillstore info "postgresql://agent@db.example/skills?library=gridworld"
     """
     if isinstance(path, str):
-        _server_info(path, output)
+        with _open(path) as library:
+            emit_server_info(library.stats(), output)
         return
-    facts = read_info(path)
-    if output != "table":
-        emit_mapping(facts.to_dict(), output)
-        return
-    emit_mapping(
-        {
-            "path": facts.path,
-            "format version": facts.format_version,
-            "dim": facts.dim,
-            "metric": facts.metric,
-            "index": facts.index_kind
-            + (f" (using {facts.index_active})" if facts.index_active != facts.index_kind else "")
-            + "".join(f", {key} {value}" for key, value in facts.index_params.items()),
-            "skills": facts.skills,
-            "generation": facts.generation,
-            "log": f"{facts.log_frames} frames, {human_bytes(facts.log_bytes)}"
-            + (f" (+{facts.torn_bytes} torn bytes)" if facts.torn_bytes else ""),
-            "snapshot": f"{facts.snapshot_skills} skills, {human_bytes(facts.snapshot_bytes)}",
-            "on disk": human_bytes(facts.bytes_on_disk),
-            "created": iso_time(facts.created_at),
-            "checkpointed": iso_time(facts.checkpointed_at or None),
-        },
-        output,
-    )
-
-
-def _server_info(url: str, output: str) -> None:
-    # a server library has no MANIFEST: its facts are what the backend's stats() reports
-    with _open(url) as library:
-        figures = library.stats()
-    facts = {
-        "url": figures["url"],
-        "library": figures["library"],
-        "backend": figures["backend"],
-        "server_version": figures["server_version"],
-        "dim": figures["dim"],
-        "index": figures["index"],
-        "skills": figures["total_skills"],
-        "precondition_signatures": figures["precondition_signatures"],
-        "bytes_on_disk": figures["bytes_on_disk"],
-    }
-    if output == "table":
-        facts["server_version"] = f"PostgreSQL {facts.pop('server_version')}"
-        facts["bytes_on_disk"] = human_bytes(facts["bytes_on_disk"])
-        facts = {key.replace("_", " ").replace("bytes on disk", "on disk"): value for key, value in facts.items()}
-    emit_mapping(facts, output)
+    emit_store_info(peek(path), output)
 
 
 @main.command(name="list")
@@ -515,7 +478,7 @@ def plot(path: Location, out: Path) -> None:
     with _open(path) as store:
         skills = list(store)
         title = (store.path.name or str(store.path)) if isinstance(store, SkillStore) else store.library
-    from skillstore.cli_plot import plot_library  # matplotlib loads only here
+    from skillstore.cli.plots import plot_library  # matplotlib loads only here
 
     plot_library(skills, out, title=title, image_format=image_format)
     click.echo(f"Wrote {out}", err=True)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from skillstore.validation import MAX_DEPTH
+from skillstore import MAX_DEPTH
 
 _INT = re.compile(r"[+-]?\d+\Z")
 _FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?\Z")
@@ -191,3 +191,13 @@ class _Parser:
         if _FLOAT.match(raw):
             return float(raw)
         return raw
+
+
+def shown(value: Any) -> str:
+    """A repr for messages, cut short; a value whose repr fails (an int of 5000 digits)
+    is named by its type."""
+    try:
+        text = repr(value)
+    except Exception:  # RecursionError, or ValueError past the digit limit of int conversions
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -5,7 +5,7 @@ actions, preconditions, metadata, embedding, stats, timestamps, provenance):
 
 - ``jsonl``: a header line ``{"skillstore_export": 1, "dim": .., "count": .., "embeddings": ..}``,
   then one JSON object per skill. Values JSON cannot hold (bytes, tuples, maps
-  with non-string keys, NaN) are tagged as described in :mod:`skillstore.tagged_json`;
+  with non-string keys, NaN) are tagged as described in :mod:`skillstore.cli.tagged_json`;
   embeddings are lists of exact float values.
 - ``msgpack``: the same header and records as a stream of msgpack values;
   embeddings are little-endian float32 bytes.
@@ -26,6 +26,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -33,19 +34,25 @@ from typing import IO, Any
 import msgpack
 import numpy as np
 
-from skillstore import tagged_json
-from skillstore.backend import SkillBackend
-from skillstore.errors import (
+from skillstore import (
+    MAX_ID_LENGTH,
     DimensionMismatchError,
     FormatVersionError,
     InvalidEmbeddingError,
     InvalidInputError,
     InvalidSkillError,
+    Skill,
+    SkillBackend,
+    SkillStats,
     SkillStoreError,
+    check_restorable,
+    check_skill_id,
+    check_timestamp,
+    merge_restored,
+    stats_from_map,
 )
-from skillstore.model import Skill, SkillStats
-from skillstore.records import MAX_ID_LENGTH, check_id, check_stats, merged_for_restore, prepare_restore
-from skillstore.validation import check_timestamp, finite_float, shown
+from skillstore.cli import tagged_json
+from skillstore.cli.values import shown
 
 FORMATS = ("jsonl", "msgpack", "csv")
 CONFLICT_MODES = ("skip", "replace", "merge")
@@ -394,7 +401,12 @@ def _csv_record(row: dict[str, str]) -> dict[str, Any]:
 
 def _is_number(value: Any) -> bool:
     """True for a finite int or float (an int too large for a float is not finite)."""
-    return finite_float(value) is not None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float's range
+        return False
 
 
 def _record_to_skill(raw: Any, *, binary: bool) -> Skill:
@@ -409,7 +421,7 @@ def _record_to_skill(raw: Any, *, binary: bool) -> Skill:
     if not isinstance(skill_id, str) or not 0 < len(skill_id) <= MAX_ID_LENGTH:
         shown = f"a {type(skill_id).__name__}" if not isinstance(skill_id, str) else f"{len(skill_id)} characters"
         raise InvalidInputError(f"id must be a string of 1 to {MAX_ID_LENGTH} characters, got {shown}")
-    check_id(skill_id)
+    check_skill_id(skill_id)
     if "name" not in record or "actions" not in record:
         raise InvalidInputError("name and actions are required")
     if "embedding" not in record:
@@ -468,7 +480,7 @@ def _stats(value: Any) -> SkillStats:
         raise InvalidInputError(f"unknown stats {sorted(map(str, unknown))}")
     defaults = {"attempts": 0, "successes": 0, "failures": 0, "observations": 1, "total_reward": 0.0,
                 "last_used_at": None}
-    return SkillStats(**check_stats({**defaults, **value}))
+    return stats_from_map({**defaults, **value})
 
 
 def _check_dims(skills: list[Skill], file_dim: int | None, dim: int | None, source: str) -> int | None:
@@ -500,7 +512,7 @@ def _check_fields(skills: list[Skill], dim: int | None, source: str) -> None:
         return
     for number, skill in enumerate(skills, start=1):
         try:
-            prepare_restore(skill, dim, 0.0)
+            check_restorable(skill, dim)
         except SkillStoreError as exc:
             raise _naming(exc, f"{source}: record {number}") from None
         except (TypeError, ValueError, OverflowError) as exc:  # data the store's checks did not foresee
@@ -550,7 +562,7 @@ def import_skills(
             to_restore.append(skill)
             result.replaced += 1
         elif on_conflict == "merge":
-            to_restore.append(merged_for_restore(store.get(skill_id), skill))
+            to_restore.append(merge_restored(store.get(skill_id), skill))
             result.merged += 1
         else:
             result.skipped += 1

@@ -2,7 +2,7 @@
 
 Tables are for people (long cells shortened, timestamps as UTC dates); JSON and
 CSV are for programs and keep every value exactly (tagged JSON, see
-:mod:`skillstore.tagged_json`; raw timestamps in seconds since the epoch).
+:mod:`skillstore.cli.tagged_json`; raw timestamps in seconds since the epoch).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 import click
 
-from skillstore import tagged_json
-from skillstore.cli_values import format_value
-from skillstore.model import Skill
+from skillstore import Skill
+from skillstore.cli import tagged_json
+from skillstore.cli.values import format_value
 
 OUTPUTS = ("table", "json", "csv")
 MAX_CELL_WIDTH = 48

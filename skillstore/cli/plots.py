@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from skillstore.model import Skill
+from skillstore import Skill
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

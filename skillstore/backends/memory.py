@@ -1,6 +1,6 @@
-"""The backend Protocol every skill store satisfies, and MemoryBackend, its in-memory reference.
+"""MemoryBackend: the in-memory reference backend.
 
-MemoryBackend is deliberately simple: it tests every skill against the state and
+It is deliberately simple: it tests every skill against the state and
 computes every cosine with NumPy. It is the model the persistent store is checked
 against in property tests, and the agent's backend when nothing needs to persist.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
@@ -45,62 +45,6 @@ from skillstore.validation import (
     normalise_queries,
     per_query_states,
 )
-
-
-@runtime_checkable
-class SkillBackend(Protocol):
-    """What an agent needs from a skill store; ``MemoryBackend`` and ``SkillStore`` both satisfy it."""
-
-    @property
-    def dim(self) -> int: ...
-
-    def add(self, skill: Skill) -> str: ...
-
-    def add_many(self, skills: Iterable[Skill]) -> list[str]: ...
-
-    def get(self, skill_id: str) -> Skill: ...
-
-    def update(self, skill_id: str, **fields: Any) -> Skill: ...
-
-    def delete(self, skill_id: str) -> None: ...
-
-    def delete_many(self, skill_ids: Iterable[str]) -> None: ...
-
-    def restore_many(self, skills: Iterable[Skill], *, replace: bool = False) -> list[str]: ...
-
-    def __len__(self) -> int: ...
-
-    def __contains__(self, skill_id: object) -> bool: ...
-
-    def __iter__(self) -> Iterator[Skill]: ...
-
-    def search(
-        self,
-        embedding: Any,
-        k: int = 5,
-        *,
-        state: Mapping[str, Any] | None = None,
-        where: Mapping[str, Any] | None = None,
-        rank: str = "similarity",
-        min_score: float | None = None,
-    ) -> list[Match]: ...
-
-    def search_many(
-        self,
-        embeddings: Any,
-        k: int = 5,
-        *,
-        state: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
-        where: Mapping[str, Any] | None = None,
-        rank: str = "similarity",
-        min_score: float | None = None,
-    ) -> list[list[Match]]: ...
-
-    def record_outcome(self, skill_id: str, success: bool, reward: float | None = None) -> SkillStats: ...
-
-    def stats(self) -> dict[str, Any]: ...
-
-    def close(self) -> None: ...
 
 
 class MemoryBackend:

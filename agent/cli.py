@@ -35,6 +35,17 @@ class AgentGroup(click.Group):
             raise click.ClickException(str(exc) or type(exc).__name__) from None
 
 
+SIZE_HELP = "Grid side length: 3 or more, 5 or more for the fixed layout."
+EPISODES_HELP = "Number of episodes to play."
+
+
+def _plot_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    # checked before any training, and never by creating directories the user did not ask for
+    if value is not None and not value.parent.is_dir():
+        raise click.BadParameter(f"directory {str(value.parent)!r} does not exist", ctx=ctx, param=param)
+    return value
+
+
 def task_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """Options that define the task and the exploration, shared by every command."""
     decorators = [
@@ -44,7 +55,7 @@ def task_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--pool-size", type=click.IntRange(min=1), default=5, show_default=True,
                      help="Number of layouts in the pool (with --layout pool)."),
         click.option("--size", type=click.IntRange(min=3), default=5, show_default=True,
-                     help="Grid size."),
+                     help=SIZE_HELP),
         click.option("--max-steps", type=click.IntRange(min=1), default=None,
                      help="Step cap per episode [default: 20 per cell, 500 on 5x5]."),
         click.option("--explore", type=click.Choice(EXPLORE_MODES), default="random",
@@ -90,14 +101,14 @@ def _setting(layout: str, pool_size: int, size: int, max_steps: int | None, expl
 @click.option("--store", type=click.Path(file_okay=False), default=None,  # a str: Path would mangle a URL
               help="Skill store directory or postgresql:// URL (created if missing). Without it, "
                    "skills live in memory and are lost at exit.")
-@click.option("--episodes", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--episodes", type=click.IntRange(min=1), default=50, show_default=True, help=EPISODES_HELP)
 @task_options
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the layouts and the exploration.")
 @click.option("--no-memory", is_flag=True, help="Run the baseline: no skills are stored or used.")
 @click.option("--baseline", is_flag=True,
               help="Also run the no-memory baseline with the same seed and draw it on the plot.")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, callback=_plot_path,
               help="Save the training plot as this PNG.")
 @click.option("--dim", type=click.IntRange(min=8), default=DEFAULT_DIM, show_default=True,
               help="Embedding dimension of a new store.")
@@ -118,15 +129,17 @@ def train(store: str | None, episodes: int, layout: str, pool_size: int, size: i
     if no_memory and store is not None:
         raise click.UsageError("--no-memory and --store exclude each other")
     setting = _setting(layout, pool_size, size, max_steps, explore)
+    env = setting.make_env(seed)  # a bad --size or --layout fails here, before a store is created
     echo = (lambda _line: None) if as_json else click.echo
     with open_backend(store, dim=dim) as backend:
+        stored_at_start = len(backend)
         if not as_json:
             # a library in PostgreSQL names itself by its URL with the password masked
             where = f"store {getattr(backend, 'url', store)}" if store is not None else "an in-memory library"
             click.echo(f"=== Procedural Memory Agent: {layout} layout, {explore} exploration ===")
             if not no_memory:
-                click.echo(f"Using {where} holding {len(backend)} skills.")
-        agent = ProceduralMemoryAgent(setting.make_env(seed), None if no_memory else backend,
+                click.echo(f"Using {where} holding {stored_at_start} skills.")
+        agent = ProceduralMemoryAgent(env, None if no_memory else backend,
                                       explore=explore, seed=seed)
         # --lines / --progress pick one of the two; JSON output shows a bar only on long runs
         bar = None if as_json or lines is None else not lines
@@ -150,6 +163,8 @@ def train(store: str | None, episodes: int, layout: str, pool_size: int, size: i
             from agent.plots import visualize_training
 
             title = f"{layout} layout, {explore} exploration, seed {seed}"
+            if stored_at_start and not no_memory:  # a rerun on a store starts with what it learned before
+                title += f", started with {stored_at_start} stored skills"
             saved = visualize_training(stats, plot, baseline=reference, title=title)
             if not as_json:
                 click.echo(f"Plot saved to {saved}")
@@ -158,9 +173,9 @@ def train(store: str | None, episodes: int, layout: str, pool_size: int, size: i
 @main.command(name="eval")
 @click.option("--store", type=click.Path(file_okay=False), required=True,
               help="An existing skill store (directory or postgresql:// URL); it is opened read-only.")
-@click.option("--episodes", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--episodes", type=click.IntRange(min=1), default=10, show_default=True, help=EPISODES_HELP)
 @task_options
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seeds the layouts and the exploration.")
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 def evaluate(store: str, episodes: int, layout: str, pool_size: int, size: int,
              max_steps: int | None, explore: str, seed: int, as_json: bool) -> None:
@@ -171,8 +186,9 @@ def evaluate(store: str, episodes: int, layout: str, pool_size: int, size: int,
       skillstore-agent eval --store demo-store --episodes 10
     """
     setting = _setting(layout, pool_size, size, max_steps, explore)
+    env = setting.make_env(seed)
     with open_backend(store, dim=DEFAULT_DIM, read_only=True) as backend:
-        agent = ProceduralMemoryAgent(setting.make_env(seed), backend, explore=explore, seed=seed)
+        agent = ProceduralMemoryAgent(env, backend, explore=explore, seed=seed)
         stats = run_training(agent, episodes, learn=False,
                              echo=(lambda _line: None) if as_json else click.echo,
                              lines=False if as_json else None, progress=None)
@@ -188,20 +204,22 @@ def evaluate(store: str, episodes: int, layout: str, pool_size: int, size: int,
 @main.command()
 @click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True,
               help="Number of seeds (0, 1, ... N-1) per layout.")
-@click.option("--episodes", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--episodes", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Episodes per seed and run.")
 @click.option("--layouts", default="fixed", show_default=True,
               help="Comma-separated layouts to measure, e.g. fixed,pool,random.")
 @click.option("--pool-size", type=click.IntRange(min=1), default=5, show_default=True,
               help="Number of layouts in the pool layout.")
-@click.option("--size", type=click.IntRange(min=3), default=5, show_default=True)
+@click.option("--size", type=click.IntRange(min=3), default=5, show_default=True, help=SIZE_HELP)
 @click.option("--max-steps", type=click.IntRange(min=1), default=None,
               help="Step cap per episode [default: 20 per cell, 500 on 5x5].")
-@click.option("--explore", type=click.Choice(EXPLORE_MODES), default="random", show_default=True)
+@click.option("--explore", type=click.Choice(EXPLORE_MODES), default="random", show_default=True,
+              help="random: primitive random actions; greedy: the reference heuristic.")
 @click.option("--window", type=click.IntRange(min=1), default=10, show_default=True,
               help="Final episodes averaged in the table.")
 @click.option("--restart-episodes", type=click.IntRange(min=0), default=5, show_default=True,
               help="Episodes a new process plays on each trained store (0 skips the restart).")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, callback=_plot_path,
               help="Save mean and min-max band per episode as this PNG.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the trained stores here [default: a temporary directory, removed].")
@@ -223,6 +241,8 @@ def compare(seeds: int, episodes: int, layouts: str, pool_size: int, size: int,
     unknown = [name for name in names if name not in LAYOUTS]
     if not names or unknown:
         raise click.BadParameter(f"choose among {', '.join(LAYOUTS)}", param_hint="--layouts")
+    for name in names:  # a bad --size fails now, not after the first layouts have run
+        _setting(name, pool_size, size, max_steps, explore).make_env(0)
     with _workdir(workdir) as directory:
         reports: list[LayoutReport] = []
         with progress_bar(2 * seeds * episodes * len(names), "Comparing", enabled=True) as advance:

@@ -81,10 +81,12 @@ def visualize_training(
                 label="no memory", color="tab:gray", alpha=0.8)
     ax.set_ylim(-0.05, 1.05)
     ax.set_title(f"Success Rate ({SMOOTHING}-episode window)")
+    ax.set_ylabel("share of episodes solved")
     ax = axes[1, 2]
     ax.plot(episodes, stats.get("skill_step_share", [0.0] * len(episodes)), color="tab:green")
     ax.set_ylim(-0.05, 1.05)
     ax.set_title("Share of Steps Inside Skills")
+    ax.set_ylabel("share of the episode's steps")
     for ax in axes.flat:
         ax.set_xlabel("episode")
         ax.xaxis.set_major_locator(_integer_locator())

@@ -95,7 +95,10 @@ def print_summary(
         echo("=== Skill Library Summary ===")
         echo(f"Total skills: {library['total_skills']}")
         echo(f"Total skill uses: {library['total_uses']}")
-        echo(f"Average success rate: {library['avg_success_rate']:.2%}")
+        if library["total_uses"]:  # the average is over the skills tried at least once
+            echo(f"Average success rate: {library['avg_success_rate']:.2%} (over the skills tried)")
+        else:
+            echo("Average success rate: no skill tried yet")
     episodes = len(stats["steps"])
     if episodes:
         tail = stats["steps"][-10:]

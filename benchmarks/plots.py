@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
 
 def latency_vs_n(rows: list[dict[str, Any]], path: Path) -> None:
@@ -57,6 +58,46 @@ def recall_vs_latency(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_title(f"recall against latency at N = {largest:,} (every d and filter)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _count_ticks(ax: Any, values: list[int]) -> None:
+    """Log x axis labelled with the library sizes themselves, as whole numbers."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(values))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{int(round(x)):,}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
+def open_and_memory_vs_n(rows: list[dict[str, Any]], path: Path) -> None:
+    """Open time (fresh process) and resident memory per skill against N, one row of panels per d."""
+    measured = [r for r in rows if "open_ms" in r]
+    if not measured:
+        return
+    dims = sorted({r["dim"] for r in measured})
+    systems = list(dict.fromkeys(r["system"] for r in rows))
+    sizes = sorted({r["n"] for r in measured})
+    fig, axes = plt.subplots(len(dims), 2, figsize=(11, 3.8 * len(dims)), squeeze=False)
+    for i, dim in enumerate(dims):
+        for j, (key, label) in enumerate(
+            (("open_ms", "open in a fresh process (ms)"), ("rss_bytes_per_skill", "resident memory per skill (bytes)"))
+        ):
+            ax = axes[i][j]
+            for system in systems:
+                points = sorted(
+                    {(r["n"], r[key]) for r in measured if r["system"] == system and r["dim"] == dim and key in r}
+                )
+                if points:
+                    ax.plot(*zip(*points, strict=True), marker="o", label=system)
+            _count_ticks(ax, sizes)
+            ax.set_yscale("log")
+            ax.set_title(f"d = {dim}: {label.split(' (')[0]}")
+            ax.set_xlabel("skills in library (N)")
+            ax.set_ylabel(label)
+            ax.grid(True, which="both", alpha=0.3)
+    axes[0][1].legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

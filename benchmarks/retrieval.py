@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,7 +11,8 @@ import click
 import numpy as np
 
 from benchmarks.data import SELECTIVITY_ZONES, Dataset, exact_top_k, make_dataset, recall_at_k
-from benchmarks.systems import SYSTEMS, SkillstoreSystem, System, available, clean
+from benchmarks.probe import probe
+from benchmarks.systems import SYSTEMS, System, available, clean
 
 K = 10
 WARMUP = 3
@@ -49,16 +48,46 @@ def measure(system: System, data: Dataset, zone: int | None, truth: list[np.ndar
     }
 
 
-def probe_open(path: Path, dim: int) -> dict[str, float]:
-    """Open a store read-only in a fresh process: time to first answer and resident memory added."""
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.probe", str(path), str(dim)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+def open_figures(name: str, system: System, workdir: Path, n: int, dim: int) -> dict[str, Any]:
+    """Open time, first queries and memory per skill in a fresh process (and read-write for skillstore)."""
+    cold = probe(name, workdir, dim)
+    figures: dict[str, Any] = {
+        "open_ms": cold["open_ms"],
+        "first_query_ms": cold["first_query_ms"],
+        "first_filtered_query_ms": cold["first_filtered_query_ms"],
+    }
+    if system.in_process:
+        figures["rss_bytes_per_skill"] = cold["rss_bytes"] / n
+        figures["hwm_bytes_per_skill"] = cold["hwm_bytes"] / n
+    if system.has_read_only_open:
+        figures["open_read_write_ms"] = probe(name, workdir, dim, read_write=True)["open_ms"]
+    return figures
+
+
+def _measure_system(
+    name: str,
+    system: System,
+    data: Dataset,
+    truths: dict[str, list[np.ndarray]],
+    selectivities: list[str],
+    workdir: Path,
+    base: dict[str, Any],
+) -> list[dict[str, Any]]:
+    started = time.perf_counter()
+    system.build(data, workdir)
+    extra: dict[str, Any] = {"build_s": time.perf_counter() - started}
+    system.close()
+    extra.update(open_figures(name, system, workdir, data.n, data.dim))
+    system.open(workdir)
+    extra["exact"] = system.exact
+    size = system.disk_bytes()
+    if size is not None:
+        extra["disk_bytes_per_skill"] = size / data.n
+    rows = []
+    for label in selectivities:
+        result = measure(system, data, SELECTIVITY_ZONES[label], truths[label])
+        rows.append({**base, "selectivity": label, **result, **extra})
+    return rows
 
 
 def run(
@@ -72,6 +101,7 @@ def run(
     max_n_for_dim: dict[int, int] | None = None,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    told: set[str] = set()
     plan = [(d, n) for d in dims for n in sizes if n <= (max_n_for_dim or {}).get(d, n)]
     with click.progressbar(
         length=len(plan) * len(systems),
@@ -90,25 +120,21 @@ def run(
                     f"skipped above {system.max_n} skills" if system.max_n and n > system.max_n else None
                 )
                 if reason:
+                    if name not in told:
+                        click.echo(f"\nskipping {name}: {reason}", err=True)
+                        told.add(name)
                     rows += [{**base, "selectivity": s, "skipped": reason} for s in selectivities]
                     continue
                 workdir = workroot / f"{name}-{n}-{dim}"
                 clean(workdir)
-                started = time.perf_counter()
-                system.build(data, workdir)
-                build_s = time.perf_counter() - started
-                extra: dict[str, Any] = {"build_s": build_s, "exact": system.exact}
-                size = system.disk_bytes()
-                if size is not None:
-                    extra["disk_bytes_per_skill"] = size / n
-                if isinstance(system, SkillstoreSystem):
-                    extra["open_to_first_answer_ms"] = system.open_to_first_answer_s * 1e3
-                    probe = probe_open(system.path, dim)
-                    extra["rss_bytes_per_skill"] = probe["rss_bytes"] / n
-                    extra["cold_open_to_first_answer_ms"] = probe["open_s"] * 1e3
-                for label in selectivities:
-                    result = measure(system, data, SELECTIVITY_ZONES[label], truths[label])
-                    rows.append({**base, "selectivity": label, **result, **extra})
-                system.close()
-                clean(workdir)
+                workdir.mkdir(parents=True)
+                try:
+                    rows += _measure_system(name, system, data, truths, selectivities, workdir, base)
+                except Exception as error:  # one peer's failure must not lose the others' figures
+                    click.echo(f"\n{name} failed at n={n} d={dim}: {error!r}", err=True)
+                    rows += [{**base, "selectivity": s, "failed": repr(error)} for s in selectivities]
+                finally:
+                    system.close()
+                    system.dispose(workdir)
+                    clean(workdir)
     return rows

@@ -25,15 +25,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from skillstore import (
+    BLEND_WEIGHT,
     RANK_MODES,
     InvalidInputError,
     Match,
     RepairReport,
     Skill,
-    SkillNotFoundError,
     SkillStore,
     SkillStoreError,
+    StoreCorruptError,
     StoreNotFoundError,
+    VerifyReport,
     __version__,
     is_url,
     peek,
@@ -41,6 +43,7 @@ from skillstore import (
 )
 from skillstore.cli.info import emit_server_info, emit_store_info
 from skillstore.cli.output import (
+    SUMMARY_COLUMNS,
     emit_mapping,
     emit_records,
     format_conditions,
@@ -52,10 +55,11 @@ from skillstore.cli.output import (
 from skillstore.cli.transfer import (
     CONFLICT_MODES,
     FORMATS,
+    check_skills,
     export_skills,
     format_for,
     import_skills,
-    read_skills,
+    parse_skills,
     skill_to_record,
 )
 from skillstore.cli.values import ValueSyntaxError, parse_assignments
@@ -72,10 +76,11 @@ SORT_KEYS: dict[str, Callable[[Skill], Any]] = {
     "name": lambda s: (s.name.casefold(), s.name, s.id),
     "success": lambda s: (-s.stats.success_rate, -s.stats.attempts, s.name, s.id),
     "uses": lambda s: (-s.stats.attempts, s.name, s.id),
-    "created": lambda s: (s.created_at or 0.0, s.id),
 }
+SORT_CHOICES = ("created", *SORT_KEYS)  # created: the library's own order, the order skills were added
 INDEX_KINDS = ("flat", "hnsw", "auto")  # the kinds SkillStore.open accepts
 PROGRESS_THRESHOLD = 1000  # skills; smaller transfers finish before a bar is worth drawing
+PROGRESS_BYTES = 1 << 20  # the size of an import file worth a reading bar
 
 
 # -- errors, in one place ----------------------------------------------------------------
@@ -169,25 +174,51 @@ def _stderr_is_terminal() -> bool:
 
 
 @contextlib.contextmanager
-def _progress(count: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on stderr for large transfers, when stderr is a terminal."""
-    if count < PROGRESS_THRESHOLD or not _stderr_is_terminal():
+def _progress(count: int, label: str, *, show: bool | None = None) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr for large transfers (``show``; by default, for at least
+    PROGRESS_THRESHOLD skills), when stderr is a terminal."""
+    if not (count >= PROGRESS_THRESHOLD if show is None else show) or not _stderr_is_terminal():
         yield None
         return
     with click.progressbar(length=count, label=label, file=sys.stderr) as bar:
         yield bar.update
 
 
+def _by_position(stream: Any, advance: Callable[[int], None] | None) -> Callable[[int], None] | None:
+    """A per-record callback that moves a bar measured in bytes to the stream's position."""
+    if advance is None:
+        return None
+    done = 0
+
+    def update(_records: int) -> None:
+        nonlocal done
+        position = stream.tell()
+        advance(position - done)
+        done = position
+
+    return update
+
+
 def _get_by_id_or_name(store: Library, key: str) -> Skill:
-    if key in store:
-        return store.get(key)
-    named = [skill for skill in store if skill.name == key]
-    if len(named) == 1:
-        return named[0]
-    if named:
-        ids = ", ".join(str(skill.id) for skill in named[:5])
-        raise InvalidInputError(f"{len(named)} skills are named {key!r} ({ids}); give an id")
-    raise SkillNotFoundError(key)
+    return store.get(_resolve(store, [key])[0])
+
+
+def _resolve(store: Library, keys: list[str]) -> list[str]:
+    """The ids that ``keys`` name: each an id, or the exact name of exactly one skill.
+    The library is scanned (once) only when some key is not an id."""
+    unknown = [key for key in keys if key not in store]
+    if not unknown:
+        return keys
+    named: dict[str, list[str]] = {key: [] for key in unknown}
+    for skill in store:
+        if skill.name in named:
+            named[skill.name].append(str(skill.id))
+    for key, ids in named.items():
+        if len(ids) > 1:
+            raise InvalidInputError(f"{len(ids)} skills are named {key!r} ({', '.join(ids[:5])}); give an id")
+        if not ids:
+            raise click.ClickException(f"no skill with id or name {key!r}")
+    return [key if key in store else named[key][0] for key in keys]
 
 
 # -- the commands -------------------------------------------------------------------------
@@ -277,16 +308,19 @@ def info(path: Location, output: str) -> None:
 @path_argument
 @click.option(
     "--sort",
-    type=click.Choice(sorted(SORT_KEYS)),
+    type=click.Choice(sorted(SORT_CHOICES)),
     default="created",
     show_default=True,
-    help="Order: name (A-Z), success (best rate first), uses (most first), created (oldest first).",
+    help="Order: created (the order skills were added, oldest first), name (A-Z), success (best rate "
+    "first), uses (most first).",
 )
 @click.option("--reverse", is_flag=True, help="Reverse the order.")
 @click.option("--limit", type=click.IntRange(min=0), default=None, help="Show at most N skills.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip the first N skills.")
 @assignments_option("--where", help="Keep skills whose metadata has KEY equal to VALUE (repeatable).")
-@assignments_option("--applicable", help="Keep skills applicable in a state with KEY=VALUE (repeatable).")
+@assignments_option(
+    "--state", "--applicable", "state", help="Keep skills applicable in a state with KEY=VALUE (repeatable)."
+)
 @output_options
 def list_skills(
     path: Location,
@@ -295,29 +329,44 @@ def list_skills(
     limit: int | None,
     offset: int,
     where: dict[str, Any],
-    applicable: dict[str, Any],
+    state: dict[str, Any],
     output: str,
 ) -> None:
-    """List the skills in PATH.
+    """List the skills in PATH, in the order they were added unless --sort says otherwise.
 
-    --applicable keeps skills whose preconditions all hold in the given state
-    (a skill without preconditions applies everywhere).
+    --state (or --applicable) keeps skills whose preconditions all hold in the given
+    state (a skill without preconditions applies everywhere).
 
     \b
     Example:
         skillstore list ./skills --sort success --limit 10
-        skillstore list ./skills --applicable has_key=true --applicable agent_pos=[2,2] --json
+        skillstore list ./skills --state has_key=true --state agent_pos=[2,2] --json
     """
     with _open(path) as store:
-        if where or applicable:
+        total = len(store)
+        if where or state:
             # the store's own filters: precondition and metadata indexes, no scan in Python
-            matches = store.search(None, max(len(store), 1), state=applicable or None, where=where or None)
+            matches = store.search(None, max(total, 1), state=state or None, where=where or None)
             skills = [match.skill for match in matches]
+            if sort == "created":  # the library's own order is creation order
+                kept = {skill.id for skill in skills}
+                skills = [skill for skill in store if skill.id in kept]
         else:
             skills = list(store)
-    skills.sort(key=SORT_KEYS[sort], reverse=reverse)
+    if sort != "created":
+        skills.sort(key=SORT_KEYS[sort])
+    if reverse:
+        skills.reverse()
     page = skills[offset : None if limit is None else offset + limit]
-    emit_records([skill_summary(s) for s in page], output, table_rows=[skill_row(s) for s in page])
+    if not page and output == "table" and skills:
+        click.echo(f"no skills shown: {len(skills)} match, --offset {offset} --limit {limit}", err=True)
+        return
+    if not page and output == "table" and (where or state) and total:
+        click.echo(f"no skills match (the library holds {total})", err=True)
+        return
+    emit_records(
+        [skill_summary(s) for s in page], output, table_rows=[skill_row(s) for s in page], columns=SUMMARY_COLUMNS
+    )
 
 
 @main.command()
@@ -386,8 +435,12 @@ def _parse_vector(ctx: click.Context, param: click.Parameter, value: str | None)
 @main.command()
 @path_argument
 @click.option("--vector", callback=_parse_vector, metavar="JSON", help="The query embedding, a JSON list.")
-@click.option("--like", metavar="ID", help="Use this skill's embedding as the query (the skill is left out).")
-@assignments_option("--state", help="Only skills applicable in a state with KEY=VALUE (repeatable).")
+@click.option(
+    "--like", metavar="ID|NAME", help="Use this skill's embedding as the query (the skill is left out)."
+)
+@assignments_option(
+    "--state", "--applicable", "state", help="Only skills applicable in a state with KEY=VALUE (repeatable)."
+)
 @assignments_option("--where", help="Only skills whose metadata has KEY equal to VALUE (repeatable).")
 @click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="How many results.")
 @click.option(
@@ -395,7 +448,9 @@ def _parse_vector(ctx: click.Context, param: click.Parameter, value: str | None)
     type=click.Choice(RANK_MODES),
     default="similarity",
     show_default=True,
-    help="similarity (cosine), success (success rate) or blend (both; see skillstore.ranking).",
+    help=f"similarity: the cosine of the query and the skill; success: the skill's success rate, ties to "
+    f"the higher cosine; blend: {1 - BLEND_WEIGHT:g} x cosine + {BLEND_WEIGHT:g} x (successes + 1) / "
+    "(attempts + 2), so an untried skill counts as half successful.",
 )
 @click.option("--min-score", type=float, default=None, help="Drop results scoring below this.")
 @output_options
@@ -422,19 +477,36 @@ def search(
     if (vector is None) == (like is None):
         raise click.UsageError("give exactly one of --vector and --like")
     with _open(path) as store:
-        query = vector if like is None else store.get(like).embedding
-        extra = 0 if like is None else 1  # the skill itself would come first
+        like_id = None if like is None else _resolve(store, [like])[0]
+        query = vector if like_id is None else store.get(like_id).embedding
+        extra = 0 if like_id is None else 1  # the skill itself would come first
         found = store.search(
             query, k + extra, state=state or None, where=where or None, rank=rank, min_score=min_score
         )
-    matches: list[Match] = [m for m in found if m.skill.id != like][:k]
+        matches: list[Match] = [m for m in found if m.skill.id != like_id][:k]
+        if not matches and state and output == "table":
+            missing = _missing_keys(store, state)
+            if missing:
+                click.echo(f"no skill applies: the state lacks {', '.join(map(repr, missing))}, "
+                           "which the skills' preconditions name", err=True)
+                return
     records = [
         {"rank": i, "score": m.score, **skill_summary(m.skill)} for i, m in enumerate(matches, start=1)
     ]
     rows = [
         {"rank": i, "score": f"{m.score:.4f}", **skill_row(m.skill)} for i, m in enumerate(matches, start=1)
     ]
-    emit_records(records, output, table_rows=rows)
+    emit_records(records, output, table_rows=rows, columns=("rank", "score", *SUMMARY_COLUMNS))
+
+
+def _missing_keys(store: Library, state: dict[str, Any]) -> list[str]:
+    """Precondition keys that the skills name and ``state`` does not give, most used first."""
+    counts: dict[str, int] = {}
+    for skill in store:
+        for key in skill.preconditions or {}:
+            if key not in state:
+                counts[key] = counts.get(key, 0) + 1
+    return sorted(counts, key=lambda key: (-counts[key], key))
 
 
 @main.command()
@@ -443,12 +515,20 @@ def search(
 def stats(path: Location, output: str) -> None:
     """Show library figures: skills, uses, success rates, and storage facts.
 
+    avg_success_rate is the mean rate of the skills tried at least once;
+    overall_success_rate weighs every attempt equally.
+
     \b
     Example:
         skillstore stats ./skills --json
     """
     with _open(path) as store:
         figures = store.stats()
+    if output == "table" and "avg_success_rate" in figures:
+        tried = figures["total_skills"] - figures.get("skills_never_used", 0)
+        figures["avg_success_rate"] = (
+            f"{figures['avg_success_rate']:.4g} (mean over the {tried} skills tried)" if tried else "no skill tried yet"
+        )
     emit_mapping(figures, output)
 
 
@@ -536,9 +616,16 @@ def _export_to_file(
     # write beside the target and rename, so a failed export never leaves half a file behind
     temp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
-        with open(temp, "wb") as stream:
+        try:
+            stream = open(temp, "wb")  # noqa: SIM115 - closed below; only the open's errors are renamed
+        except OSError as exc:  # the temp name is ours: the message names the file the user asked for
+            raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
+        with stream:
             count = export_skills(store, stream, fmt, embeddings=embeddings, progress=progress)
-        os.replace(temp, out)
+        try:
+            os.replace(temp, out)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
@@ -574,53 +661,72 @@ def import_command(path: Location, file: str, fmt: str | None, on_conflict: str)
     fmt = fmt or format_for(file) or "jsonl"
     dim = _existing_dim(path)
     source = "standard input" if file == "-" else file
-    with click.open_file(file, "rb") as stream:
-        content = read_skills(stream, fmt, dim=dim, source=source)
+    size = 0 if file == "-" else os.path.getsize(file)  # standard input: no bar, its size is unknown
+    with (
+        click.open_file(file, "rb") as stream,
+        _progress(size, "Reading", show=size >= PROGRESS_BYTES) as read_bar,
+    ):
+        content = parse_skills(stream, fmt, dim=dim, source=source, progress=_by_position(stream, read_bar))
     if dim is None and content.dim is None:
         raise click.ClickException(f"{source} holds no skills to tell the dimension; create the store with init")
-    with (
-        SkillStore.open(path, dim=content.dim) as store,
-        _progress(len(content.skills), "Importing") as progress,
-    ):
-        result = import_skills(store, content.skills, on_conflict=on_conflict, progress=progress)
+    # the store's own checks, record by record, so that a bad one is named before any store is touched
+    with _progress(len(content.skills), "Checking") as check_bar:
+        check_skills(content, source=source, progress=check_bar)
+    with SkillStore.open(path, dim=content.dim) as store:
+        if len(content.skills) >= PROGRESS_THRESHOLD and _stderr_is_terminal():
+            click.echo(f"Writing {len(content.skills)} skills in one commit...", err=True)
+        result = import_skills(store, content.skills, on_conflict=on_conflict)
         where = _where(store)
+    changed = result.added + result.replaced + result.merged
+    if not content.skills:
+        click.echo(f"Nothing changed in {where}: {source} holds no skills")
+        return
+    if not changed:
+        click.echo(
+            f"Nothing changed in {where}: all {result.skipped} skills of {source} are there already "
+            f"({result.skipped} skipped; --on-conflict replace or merge updates them)"
+        )
+        return
     click.echo(
-        f"Imported {len(content.skills)} skills into {where}: {result.added} added, "
+        f"Imported {changed} of the {len(content.skills)} skills into {where}: {result.added} added, "
         f"{result.replaced} replaced, {result.merged} merged, {result.skipped} skipped"
     )
 
 
 @main.command()
 @path_argument
-@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@click.argument("ids", nargs=-1, required=True, metavar="ID|NAME...")
 def delete(path: Location, ids: tuple[str, ...]) -> None:
-    """Delete skills by id. Nothing is deleted when any id is unknown.
+    """Delete skills by id or exact name. Nothing is deleted when any is unknown.
 
     \b
     Example:
         skillstore delete ./skills 3f2a9c0d1b2e4f60 77c1d09e5a4b3f21
+        skillstore delete ./skills acquire_key
     """
-    unique = list(dict.fromkeys(ids))
     with _open(path, write=True) as store:
+        unique = list(dict.fromkeys(_resolve(store, list(dict.fromkeys(ids)))))
         store.delete_many(unique)  # one atomic commit
     click.echo(f"Deleted {len(unique)} skill{'s' if len(unique) != 1 else ''}")
 
 
 @main.command()
 @path_argument
-@click.argument("skill_id", metavar="ID")
+@click.argument("skill_id", metavar="ID|NAME")
 @click.option("--success/--failure", "success", default=None, help="How the attempt ended (required).")
 @click.option("--reward", type=float, default=None, help="The reward the attempt earned.")
 def record(path: Location, skill_id: str, success: bool | None, reward: float | None) -> None:
-    """Count one attempt of a skill, successful or not.
+    """Count one attempt of a skill (by id or exact name), successful or not.
 
     \b
     Example:
         skillstore record ./skills 3f2a9c0d1b2e4f60 --success --reward 1.0
+        skillstore record ./skills acquire_key --failure
     """
     if success is None:
         raise click.UsageError("give --success or --failure")
     with _open(path, write=True) as store:
+        skill_id = _resolve(store, [skill_id])[0]
         new = store.record_outcome(skill_id, success, reward)
     click.echo(f"{skill_id}: {new.successes}/{new.attempts} successes (rate {new.success_rate:.3f})")
 
@@ -678,8 +784,16 @@ def verify(path: Location, repair: bool, output: str) -> None:
     if repair:
         result = repair_store(path)
         repaired, lost, source = result.generation, result.lost, result
-    with _open(path) as store:
-        report = store.verify()
+    hint = None if isinstance(path, str) else (
+        f"run 'skillstore verify {path} --repair' to rebuild it from its intact parts"
+    )
+    try:
+        with _open(path) as store:
+            report = store.verify()
+    except StoreCorruptError as exc:  # damage that stops an open is what verify is asked to find
+        report = VerifyReport(problems=[f"the store cannot be opened: {_one_line(exc)}"])
+    if report.ok or repaired is not None:
+        hint = None
     if output != "table":
         emit_mapping(
             {
@@ -691,6 +805,7 @@ def verify(path: Location, repair: bool, output: str) -> None:
                 "repair_lost": lost,
                 "repair_restored_from": None if source is None else source.restored_from,
                 "repair_writes_kept": None if source is None else source.writes,
+                "hint": hint,
             },
             output,
         )
@@ -708,6 +823,8 @@ def verify(path: Location, repair: bool, output: str) -> None:
         for warning in report.warnings:
             click.echo(f"warning: {warning}")
         facts = ", ".join(f"{key} {value}" for key, value in report.facts.items())
-        click.echo(f"{'ok' if report.ok else 'FAILED'}: {facts}")
+        click.echo(f"{'ok' if report.ok else 'FAILED'}: {facts}" if facts else ("ok" if report.ok else "FAILED"))
+        if hint:
+            click.echo(hint)
     if not report.ok:
         click.get_current_context().exit(1)

@@ -60,6 +60,25 @@ def json_cell(value: Any) -> str:
     return json.dumps(tagged_json.encode(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+SUMMARY_COLUMNS = (
+    "id",
+    "name",
+    "description",
+    "actions",
+    "preconditions",
+    "metadata",
+    "attempts",
+    "successes",
+    "failures",
+    "success_rate",
+    "observations",
+    "total_reward",
+    "last_used_at",
+    "created_at",
+    "updated_at",
+)
+
+
 def skill_summary(skill: Skill) -> dict[str, Any]:
     """A skill without its embedding: what ``list`` and ``search`` give as JSON or CSV."""
     stats = skill.stats
@@ -100,12 +119,14 @@ def emit_records(
     output: str,
     *,
     table_rows: Sequence[Mapping[str, Any]] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> None:
-    """Write ``records`` as JSON (a list) or CSV (one row each), or ``table_rows`` as a table."""
+    """Write ``records`` as JSON (a list) or CSV (one row each, under a header of ``columns``
+    even when there are none), or ``table_rows`` as a table."""
     if output == "json":
         click.echo(to_json(list(records)))
     elif output == "csv":
-        click.echo(render_csv(records), nl=False)
+        click.echo(render_csv(records, columns), nl=False)
     elif not records:
         click.echo("no skills", err=True)  # for people; standard output stays empty for programs
     else:
@@ -124,12 +145,14 @@ def emit_mapping(mapping: Mapping[str, Any], output: str) -> None:
             click.echo(f"{pad(key, width)}  {table_cell(value, limit=None)}")
 
 
-def render_csv(records: Sequence[Mapping[str, Any]]) -> str:
-    if not records:
-        return ""
+def render_csv(records: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """CSV under a header; without ``columns`` they are the first record's keys (no records, no header)."""
+    if columns is None:
+        if not records:
+            return ""
+        columns = list(records[0])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    columns = list(records[0])
     writer.writerow(columns)
     for record in records:
         writer.writerow([_csv_value(record.get(column)) for column in columns])
@@ -142,12 +165,19 @@ def _csv_value(value: Any) -> str:
     return value if isinstance(value, str) else json_cell(value)
 
 
+UNCUT_COLUMNS = frozenset({"id", "preconditions"})  # cut, they would hide what a command needs typed
+
+
 def render_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Rows as aligned columns under a header; an empty sequence renders as nothing."""
+    """Rows as aligned columns under a header; an empty sequence renders as nothing.
+    Long cells are cut, except ids and preconditions (the keys a state must give)."""
     if not rows:
         return ""
     columns = list(rows[0])
-    cells = [[table_cell(row.get(column)) for column in columns] for row in rows]
+    cells = [
+        [table_cell(row.get(column), limit=None if column in UNCUT_COLUMNS else MAX_CELL_WIDTH) for column in columns]
+        for row in rows
+    ]
     widths = [
         max(display_width(column), *(display_width(line[i]) for line in cells))
         for i, column in enumerate(columns)

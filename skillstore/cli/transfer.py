@@ -217,7 +217,23 @@ def read_skills(
 ) -> ExportFile:
     """Read and validate a whole export file; raises InvalidInputError (naming ``source``
     and the record), DimensionMismatchError or FormatVersionError, and reads nothing into
-    a store. ``dim`` is the dimension the skills must have (the target store's)."""
+    a store. ``dim`` is the dimension the skills must have (the target store's).
+    The two steps, :func:`parse_skills` then :func:`check_skills`."""
+    content = parse_skills(stream, fmt, dim=dim, source=source, progress=progress)
+    check_skills(content, source=source)
+    return content
+
+
+def parse_skills(
+    stream: IO[bytes],
+    fmt: str,
+    *,
+    dim: int | None = None,
+    source: str = "input",
+    progress: Progress | None = None,
+) -> ExportFile:
+    """Read a whole export file into skills: its structure, the header's count, one
+    dimension, unique ids. ``progress`` is called as records are read."""
     check_format(fmt)
     try:
         if fmt == "csv":
@@ -246,8 +262,24 @@ def read_skills(
         )
     file_dim = _check_dims(skills, file_dim, dim, source)
     _check_ids(skills, source)
-    _check_fields(skills, file_dim, source)
     return ExportFile(file_dim, skills)
+
+
+def check_skills(content: ExportFile, *, source: str = "input", progress: Progress | None = None) -> None:
+    """Run the store's own checks for a restore (fields, id, stats, timestamps, provenance)
+    on every skill of ``content`` before any store is touched; the error names the record.
+    ``progress`` is called as skills pass."""
+    if content.dim is None:
+        return
+    for number, skill in enumerate(content.skills, start=1):
+        try:
+            check_restorable(skill, content.dim)
+        except SkillStoreError as exc:
+            raise _naming(exc, f"{source}: record {number}") from None
+        except (TypeError, ValueError, OverflowError) as exc:  # data the store's checks did not foresee
+            raise InvalidInputError(f"{source}: record {number}: {exc}") from None
+        if progress:
+            progress(1)
 
 
 def _naming(exc: SkillStoreError, where: str) -> SkillStoreError:
@@ -299,9 +331,14 @@ def _read_jsonl(stream: IO[bytes]) -> Iterator[Any]:
         except UnicodeDecodeError as exc:
             raise InvalidInputError(f"line {number} is not UTF-8: {exc.reason}") from None
         except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"line {number} is not JSON: {exc.msg} at column {exc.colno}") from None
+            raise InvalidInputError(f"line {number} is not JSON: {_json_problem(exc)}") from None
         except ValueError as exc:  # e.g. an integer literal with too many digits
             raise InvalidInputError(f"line {number}: {exc}") from None
+
+
+def _json_problem(exc: json.JSONDecodeError) -> str:
+    # some of json's messages end in "at" ("Unterminated string starting at"): the column completes them
+    return f"{exc.msg} column {exc.colno}" if exc.msg.endswith(" at") else f"{exc.msg} at column {exc.colno}"
 
 
 def _read_msgpack(stream: IO[bytes]) -> Iterator[Any]:
@@ -503,20 +540,6 @@ def _check_ids(skills: list[Skill], source: str) -> None:
         if skill.id in seen:
             raise InvalidInputError(f"{source}: record {number}: id {skill.id!r} appears twice")
         seen.add(skill.id)
-
-
-def _check_fields(skills: list[Skill], dim: int | None, source: str) -> None:
-    """Run the store's own checks for a restore (fields, id, stats, timestamps, provenance)
-    on every skill before any store is touched."""
-    if dim is None:
-        return
-    for number, skill in enumerate(skills, start=1):
-        try:
-            check_restorable(skill, dim)
-        except SkillStoreError as exc:
-            raise _naming(exc, f"{source}: record {number}") from None
-        except (TypeError, ValueError, OverflowError) as exc:  # data the store's checks did not foresee
-            raise InvalidInputError(f"{source}: record {number}: {exc}") from None
 
 
 # -- import ----------------------------------------------------------------------------

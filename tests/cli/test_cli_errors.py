@@ -7,6 +7,7 @@ malformed (click's usage errors: unparsable values, missing or clashing options)
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -56,10 +57,31 @@ def corrupt_manifest(store_path: Path) -> None:
     manifest.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("command", READ_COMMANDS + WRITE_COMMANDS[:-1], ids=lambda c: " ".join(c[:2]))
+@pytest.mark.parametrize(
+    "command", [c for c in READ_COMMANDS + WRITE_COMMANDS[:-1] if c[0] != "verify"], ids=lambda c: " ".join(c[:2])
+)
 def test_corrupt_manifest(store_path: Path, command: list[str]) -> None:
     corrupt_manifest(store_path)
     assert_error(run(command[0], store_path, *command[1:]), 1, "MANIFEST")
+
+
+def test_verify_reports_a_store_it_cannot_open_in_the_format_asked_and_suggests_repair(store_path: Path) -> None:
+    corrupt_manifest(store_path)
+    result = run("verify", store_path, "--json")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] is False and "cannot be opened" in report["problems"][0] and "MANIFEST" in report["problems"][0]
+    assert "--repair" in report["hint"]
+    table = run("verify", store_path)
+    assert table.exit_code == 1 and table.stderr == ""
+    assert table.stdout.splitlines()[-2:] == [
+        "FAILED",
+        f"run 'skillstore verify {store_path} --repair' to rebuild it from its intact parts",
+    ]
+    assert "problem: the store cannot be opened" in table.stdout
+    assert run("verify", store_path, "--repair").exit_code == 0  # the hint works
+    healthy = json.loads(run("verify", store_path, "--json").stdout)
+    assert healthy["ok"] is True and healthy["hint"] is None
 
 
 def test_verify_repair_rebuilds_a_store_whose_manifest_is_corrupt(store_path: Path) -> None:
@@ -95,7 +117,7 @@ def test_not_a_store_directory(tmp_path: Path) -> None:
 )
 def test_unknown_id(store_path: Path, command: list[str]) -> None:
     before = contents(store_path)
-    assert_error(run(command[0], store_path, *command[1:]), 1, "no skill with id 'nope'")
+    assert_error(run(command[0], store_path, *command[1:]), 1, "no skill with id or name 'nope'")
     assert contents(store_path) == before
 
 

@@ -78,9 +78,14 @@ def test_progress_bar_on_a_terminal(
     import skillstore.cli.commands as cli
 
     monkeypatch.setattr(cli, "PROGRESS_THRESHOLD", 1)
+    monkeypatch.setattr(cli, "PROGRESS_BYTES", 1)
     monkeypatch.setattr(cli, "_stderr_is_terminal", lambda: True)
     out = tmp_path / "skills.jsonl"
     result = CliRunner().invoke(main, ["export", str(store_path), "-o", str(out)])
     assert result.exit_code == 0 and "Exporting" in result.stderr
     result = CliRunner().invoke(main, ["import", str(tmp_path / "copy"), str(out)])
-    assert result.exit_code == 0 and "Importing" in result.stderr
+    assert result.exit_code == 0
+    # every step shows: reading the file (by bytes), checking each record, and the one atomic write
+    reading, checking, writing = (result.stderr.index(word) for word in ("Reading", "Checking", "Writing"))
+    assert reading < checking < writing
+    assert f"Writing {len(LIBRARY)} skills in one commit" in result.stderr

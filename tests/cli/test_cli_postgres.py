@@ -148,7 +148,7 @@ def test_importing_an_empty_export_creates_the_library(pg_library: Callable[[], 
     url = pg_library()
     ok("init", tmp_path / "empty", "--dim", DIM)
     ok("export", tmp_path / "empty", "-o", tmp_path / "empty.jsonl")
-    assert "0 added" in ok("import", url, tmp_path / "empty.jsonl").output  # the export's dim creates it
+    assert "holds no skills" in ok("import", url, tmp_path / "empty.jsonl").output  # the export's dim creates it
     assert json.loads(ok("info", url, "--json").output)["dim"] == DIM
 
 

@@ -1,127 +1,211 @@
-"""The catalog: skills' records by dense row id, and the lookups that filter them.
+"""The catalog: skills by dense row id, and the lookups that filter them.
 
-Row ids are positions in the vector index. A deleted skill, or one whose
-embedding changed, leaves a tombstone at its old row until ``checkpoint()``
-compacts the rows. Success counters are mirrored in NumPy arrays so that ranking
-by success never loops over skills in Python.
+Row ids are positions in the vector index. The first rows are the snapshot's
+(:class:`~skillstore.columnar.Base`: read-only columns, decoded a row at a time);
+rows written since the snapshot follow them, as records in memory. A base row that
+changes is copied into memory as a record; one whose preconditions or metadata change
+is also marked *stale*, so that the snapshot's persisted indexes skip it and the
+in-memory indexes answer for it instead. A deleted skill, or one whose embedding
+changed, leaves a tombstone at its old row until ``checkpoint()`` compacts the rows.
+
+Success counters are NumPy arrays over every row, so that ranking by success never
+loops over skills in Python. Iteration follows creation order: a skill keeps its
+place when it is updated (a new embedding moves it to a new row, not a new place).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
+from skillstore.columnar import Base
 from skillstore.errors import SkillNotFoundError
-from skillstore.preconditions import MetadataIndex, PreconditionIndex, RowBuckets, signature
+from skillstore.preconditions import MetadataIndex, PreconditionIndex, RowBuckets, freeze, signature
+
+_EMPTY = np.empty(0, dtype=np.int64)
 
 
 class Catalog:
-    def __init__(self) -> None:
-        self._records: list[dict[str, Any] | None] = []
-        self._row_of: dict[str, int] = {}
-        self._attempts = np.zeros(64, dtype=np.int64)
-        self._successes = np.zeros(64, dtype=np.int64)
+    def __init__(self, base: Base) -> None:
+        self.base = base
+        n = base.n
+        self._where = "snapshot"
+        self._rows = n
+        self._live_count = n
+        self._overlay: dict[int, dict[str, Any]] = {}  # row -> record: rows past the base, changed base rows
+        self._row_of: dict[str, int] = {}  # ids of the rows past the base
+        self._dead = np.zeros(max(64, n), dtype=bool)
+        self._stale = np.zeros(n, dtype=bool)  # base rows the persisted indexes no longer describe
+        self._stale_count = 0
+        self._attempts = _grown(np.array(base.counter("attempts")), n)
+        self._successes = _grown(np.array(base.counter("successes")), n)
+        self._place = np.zeros(64, dtype=np.int64)  # creation place of each row past the base
+        self._next_place = n
+        self._moved = False  # whether a row past the base holds an earlier place than one before it
+        # the in-memory indexes: rows past the base and stale base rows
         self._preconditions = PreconditionIndex()
         self._metadata = MetadataIndex()
-        self._by_signature = RowBuckets()  # exact preconditions -> rows, for dedup
+        self._by_signature = RowBuckets()
+        self._base_keys = _keys_of(base)
+        self._base_cache: dict[int, np.ndarray] = {}  # signature code -> its live base rows
         self._live: np.ndarray | None = None
 
     @classmethod
-    def from_records(cls, records: list[dict[str, Any]]) -> Catalog:
-        """A catalog of ``records`` in row order, built in bulk (opening a large store)."""
-        catalog = cls()
-        catalog._records = list(records)
-        catalog._row_of = {record["id"]: row for row, record in enumerate(records)}
-        if len(catalog._row_of) != len(records):
-            raise ValueError("two skills share an id")
-        size = max(64, len(records))
-        for name in ("attempts", "successes"):
-            counts = np.zeros(size, dtype=np.int64)
-            counts[: len(records)] = np.fromiter((r["stats"][name] for r in records), np.int64, len(records))
-            setattr(catalog, f"_{name}", counts)
-        for row, record in enumerate(records):
-            catalog._index(row, record)
+    def from_records(cls, records: list[dict[str, Any]], dim: int) -> Catalog:
+        """A catalog of ``records`` in row order, all in memory (a format-2 snapshot)."""
+        catalog = cls(Base.empty(dim))
+        for record in records:
+            if record["id"] in catalog._row_of:
+                raise ValueError("two skills share an id")
+            catalog.append(record)
         return catalog
+
+    def located(self, where: str) -> Catalog:
+        """Name the snapshot in damage reports."""
+        self._where = where
+        return self
 
     # -- shape ------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._row_of)
+        return self._live_count
 
     @property
     def rows(self) -> int:
         """Rows in use, tombstones included (equals the vector index's size)."""
-        return len(self._records)
+        return self._rows
 
     @property
     def tombstones(self) -> int:
-        return len(self._records) - len(self._row_of)
+        return self._rows - self._live_count
 
     def __contains__(self, skill_id: object) -> bool:
-        return skill_id in self._row_of
+        return self._find(skill_id) >= 0
+
+    def _find(self, skill_id: object) -> int:
+        if not isinstance(skill_id, str):
+            return -1
+        row = self._row_of.get(skill_id)
+        if row is not None:
+            return row
+        try:
+            row = self.base.find(skill_id)
+        except UnicodeEncodeError:
+            return -1
+        return row if row >= 0 and not self._dead[row] else -1
 
     def row(self, skill_id: str) -> int:
-        try:
-            return self._row_of[skill_id]
-        except (KeyError, TypeError):
-            raise SkillNotFoundError(skill_id) from None
+        row = self._find(skill_id)
+        if row < 0:
+            raise SkillNotFoundError(skill_id)
+        return row
 
     def record(self, skill_id: str) -> dict[str, Any]:
-        return self._records[self.row(skill_id)]  # type: ignore[return-value]
-
-    def record_at(self, row: int) -> dict[str, Any]:
-        record = self._records[row]
-        assert record is not None, "tombstoned rows never leave the catalog's lookups"
+        """The skill's record, to change in place (a base row is copied into memory first)."""
+        row = self.row(skill_id)
+        record = self._overlay.get(row)
+        if record is None:
+            record = self._overlay[row] = self.base.record(row, self._where)
         return record
 
-    def live(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        """(row, record) for every skill, in row order."""
-        for row, record in enumerate(self._records):
-            if record is not None:
-                yield row, record
+    def record_at(self, row: int) -> dict[str, Any]:
+        """The record at a live row, to read only."""
+        record = self._overlay.get(row)
+        return record if record is not None else self.base.record(row, self._where)
+
+    def stats_at(self, row: int) -> dict[str, Any]:
+        record = self._overlay.get(row)
+        return dict(record["stats"]) if record is not None else self.base.stats(row)
 
     def id_at(self, row: int) -> str:
-        return self.record_at(row)["id"]  # type: ignore[no-any-return]
+        record = self._overlay.get(row)
+        return record["id"] if record is not None else self.base.id_at(row)  # type: ignore[no-any-return]
+
+    def live(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(row, record) for every skill, in creation order."""
+        for row in self.ordered_rows().tolist():
+            yield row, self.record_at(row)
+
+    def changed_records(self) -> dict[int, dict[str, Any]]:
+        """Rows whose records are in memory (past the base, or changed), by row."""
+        return self._overlay
 
     # -- changes ----------------------------------------------------------------
 
-    def append(self, record: dict[str, Any]) -> int:
-        row = len(self._records)
-        self._records.append(record)
+    def append(self, record: dict[str, Any], place: int | None = None) -> int:
+        """Add a record at a new row; ``place`` is its place in creation order (a new last place
+        unless given: a skill that moves to a new row keeps its place)."""
+        row = self._rows
+        self._rows += 1
+        self._live_count += 1
+        self._overlay[row] = record
         self._row_of[record["id"]] = row
-        if row >= len(self._attempts):
-            self._attempts = np.concatenate([self._attempts, np.zeros_like(self._attempts)])
-            self._successes = np.concatenate([self._successes, np.zeros_like(self._successes)])
+        self._dead = _grown(self._dead, self._rows)
+        self._attempts = _grown(self._attempts, self._rows)
+        self._successes = _grown(self._successes, self._rows)
+        offset = row - self.base.n
+        self._place = _grown(self._place, offset + 1)
+        if place is None:
+            place, self._next_place = self._next_place, self._next_place + 1
+        else:
+            self._moved = True
+        self._place[offset] = place
         self._sync_counts(row)
         self._index(row, record)
         self._live = None
         return row
 
+    def place_of(self, skill_id: str) -> int:
+        row = self.row(skill_id)
+        return row if row < self.base.n else int(self._place[row - self.base.n])
+
     def remove(self, skill_id: str) -> dict[str, Any]:
         """Tombstone the skill's row; returns its record."""
         row = self.row(skill_id)
-        record = self.record_at(row)
-        self._unindex(row, record)
-        self._records[row] = None
-        del self._row_of[skill_id]
+        record = self.record(skill_id)
+        if self._indexed_in_memory(row):
+            self._unindex(row, record)
+        if row < self.base.n:
+            self._mark_stale(row)
+        else:
+            del self._row_of[skill_id]
+        self._dead[row] = True
+        del self._overlay[row]
+        self._live_count -= 1
         self._live = None
         return record
 
     def reindex(self, skill_id: str, change: Mapping[str, Any]) -> None:
         """Apply ``change`` to a record, keeping the filter lookups in step."""
         row = self.row(skill_id)
-        record = self.record_at(row)
-        self._unindex(row, record)
+        record = self.record(skill_id)
+        if self._indexed_in_memory(row):
+            self._unindex(row, record)
         record.update(change)
+        if row < self.base.n:
+            self._mark_stale(row)
         self._index(row, record)
 
     def counts_changed(self, skill_id: str) -> None:
         self._sync_counts(self.row(skill_id))
 
+    def is_stale(self, row: int) -> bool:
+        """Whether a base row's entries in the snapshot's indexes no longer describe it."""
+        return bool(self._stale[row])
+
+    def _mark_stale(self, row: int) -> None:
+        if not self._stale[row]:
+            self._stale[row] = True
+            self._stale_count += 1
+            self._base_cache.clear()
+
+    def _indexed_in_memory(self, row: int) -> bool:
+        return row >= self.base.n or bool(self._stale[row])
+
     def _sync_counts(self, row: int) -> None:
-        stats = self.record_at(row)["stats"]
+        stats = self._overlay[row]["stats"]
         self._attempts[row] = stats["attempts"]
         self._successes[row] = stats["successes"]
 
@@ -140,13 +224,20 @@ class Catalog:
     # -- queries ----------------------------------------------------------------
 
     def live_rows(self) -> np.ndarray:
+        """Every live row, in row order."""
         if self._live is None:
-            self._live = np.fromiter(
-                (row for row, record in enumerate(self._records) if record is not None),
-                dtype=np.int64,
-                count=len(self._row_of),
-            )
+            self._live = np.flatnonzero(~self._dead[: self._rows]).astype(np.int64)
         return self._live
+
+    def ordered_rows(self) -> np.ndarray:
+        """Every live row, in creation order (the order of iteration and of the next snapshot)."""
+        rows = self.live_rows()
+        if not self._moved:
+            return rows
+        places = rows.copy()
+        past = rows >= self.base.n
+        places[past] = self._place[rows[past] - self.base.n]
+        return rows[np.argsort(places, kind="stable")]
 
     def candidate_rows(self, state: Mapping[str, Any] | None, where: Mapping[str, Any]) -> np.ndarray | None:
         """Rows of the skills that apply to ``state`` and match ``where``.
@@ -155,26 +246,101 @@ class Catalog:
         """
         rows: np.ndarray | None = None
         if state is not None:
-            rows = self._preconditions.applicable(state)
-        if where:
-            for key in where:
-                if not self._metadata.has(key):
-                    self._metadata.build(key, ((r, rec["metadata"]) for r, rec in self.live()))
-            matching = self._metadata.matching(where)
+            rows = self._applicable(state)
+        for key, value in where.items():
+            matching = self._metadata_rows(key, freeze(value))
             rows = matching if rows is None else np.intersect1d(rows, matching, assume_unique=True)
+            if not len(rows):
+                break
         if rows is None and self.tombstones:
             rows = self.live_rows()
         return rows
 
+    def _applicable(self, state: Mapping[str, Any]) -> np.ndarray:
+        parts = []
+        for keys, codes in self._base_keys.items():
+            if all(k in state for k in keys):
+                code = codes.get(tuple(freeze(state[k]) for k in keys))
+                if code is not None:
+                    parts.append(self._base_signature_rows(code))
+        in_memory = self._preconditions.applicable(state)
+        if len(in_memory):
+            parts.append(in_memory)
+        return _union([p for p in parts if len(p)])
+
+    def _base_signature_rows(self, code: int) -> np.ndarray:
+        """The live, not stale, base rows of a signature: the same array object until they change."""
+        rows = self._base_cache.get(code)
+        if rows is None:
+            rows = self.base.signature_rows(code)
+            if self._stale_count:
+                rows = rows[~self._stale[rows]]
+            self._base_cache[code] = rows
+        return rows
+
+    def _metadata_rows(self, key: str, value: Hashable) -> np.ndarray:
+        base_rows = self.base.metadata_rows(key, value)
+        if len(base_rows) and self._stale_count:
+            base_rows = base_rows[~self._stale[base_rows]]
+        if not self._metadata.has(key):
+            self._metadata.build(key, ((row, record["metadata"]) for row, record in self._overlay.items()
+                                       if self._indexed_in_memory(row)))
+        in_memory = self._metadata.matching({key: value})
+        if not len(in_memory):
+            return base_rows
+        return _union([base_rows, in_memory]) if len(base_rows) else in_memory
+
     def rows_with_preconditions(self, preconditions: Mapping[str, Any]) -> np.ndarray:
-        return self._by_signature.rows(signature(preconditions))
+        sig = signature(preconditions)
+        in_memory = self._by_signature.rows(sig)
+        code = self.base.signature_code(sig)
+        if code < 0:
+            return in_memory
+        return _union([p for p in (self._base_signature_rows(code), in_memory) if len(p)])
 
     def counts(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(successes, attempts) for ``rows`` (every row when None)."""
         if rows is None:
-            n = len(self._records)
-            return self._successes[:n], self._attempts[:n]
+            return self._successes[: self._rows], self._attempts[: self._rows]
         return self._successes[rows], self._attempts[rows]
 
     def signature_count(self) -> int:
-        return self._preconditions.signature_count()
+        """How many distinct precondition key sets the skills use."""
+        return len(set(self._base_keys) | set(self._preconditions.key_sets()))
+
+    def summary_counts(self) -> dict[str, np.ndarray]:
+        """Every live skill's attempts, successes and observations, as arrays."""
+        live = self.live_rows()
+        observations = np.zeros(self._rows, dtype=np.int64)
+        observations[: self.base.n] = self.base.counter("observations")
+        for row, record in self._overlay.items():
+            observations[row] = record["stats"]["observations"]
+        return {
+            "attempts": self._attempts[live],
+            "successes": self._successes[live],
+            "observations": observations[live],
+        }
+
+
+def _keys_of(base: Base) -> dict[tuple[str, ...], dict[tuple[Hashable, ...], int]]:
+    """The base's precondition signatures by key set: values -> signature code."""
+    keys: dict[tuple[str, ...], dict[tuple[Hashable, ...], int]] = {}
+    for code, (names, values) in enumerate(base.signatures):
+        keys.setdefault(names, {})[values] = code
+    return keys
+
+
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    if size <= len(array):
+        return array
+    grown = np.zeros(max(size, 2 * len(array), 64), dtype=array.dtype)
+    grown[: len(array)] = array
+    return grown
+
+
+def _union(parts: list[np.ndarray]) -> np.ndarray:
+    if not parts:
+        return _EMPTY
+    if len(parts) == 1:
+        return parts[0]
+    return np.unique(np.concatenate(parts))

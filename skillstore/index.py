@@ -112,7 +112,7 @@ def active_kind(params: dict[str, Any], skills: int) -> str:
 
 
 class SubsetCache:
-    """Exact flat indexes over the rows of filters that are queried again and again.
+    """Exact copies of the vectors of filters that are queried again and again.
 
     A filtered search over tens of thousands of rows of a large library pays for
     a bitmap over every row, or for gathering scattered vectors; a contiguous copy
@@ -125,11 +125,11 @@ class SubsetCache:
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
-        self._entries: OrderedDict[int, tuple[weakref.ref[np.ndarray], Any]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[weakref.ref[np.ndarray], np.ndarray]] = OrderedDict()
         self._seen: OrderedDict[int, weakref.ref[np.ndarray]] = OrderedDict()
         self._bytes = 0
 
-    def get(self, rows: np.ndarray, matrix: Callable[[], np.ndarray]) -> Any | None:
+    def get(self, rows: np.ndarray, gather: Callable[[np.ndarray], np.ndarray]) -> np.ndarray | None:
         key = id(rows)
         entry = self._entries.get(key)
         if entry is not None and entry[0]() is rows:
@@ -144,13 +144,12 @@ class SubsetCache:
             while len(self._seen) > 64:
                 self._seen.popitem(last=False)
             return None
-        subset = faiss.IndexFlatIP(self.dim)
-        subset.add(np.ascontiguousarray(matrix()[rows]))
+        subset = gather(rows)
         self._entries[key] = (weakref.ref(rows), subset)
         self._bytes += size
         while self._bytes > SUBSET_CACHE_BYTES:
             _, (_, evicted) = self._entries.popitem(last=False)
-            self._bytes -= int(evicted.ntotal) * self.dim * 4
+            self._bytes -= evicted.nbytes
         return subset
 
     def clear(self) -> None:
@@ -159,62 +158,121 @@ class SubsetCache:
         self._bytes = 0
 
 
-class VectorIndex:
-    """Search over unit vectors with optional row filters; exact unless HNSW is active."""
+def knn(queries: np.ndarray, vectors: np.ndarray, k: int, selector: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """FAISS's exact inner-product scan over ``vectors`` in place (a memory map needs no copy);
+    rows outside ``selector`` are skipped. Missing results have row id -1."""
+    scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    labels = np.full((len(queries), k), -1, dtype=np.int64)
+    if len(vectors) and len(queries):
+        faiss.knn_inner_product(
+            faiss.swig_ptr(queries), faiss.swig_ptr(vectors), vectors.shape[1], len(queries), len(vectors), k,
+            faiss.swig_ptr(scores), faiss.swig_ptr(labels), selector,
+        )
+    return scores, labels
 
-    def __init__(self, dim: int, params: dict[str, Any], index: Any) -> None:
+
+def _bitmap(allowed: np.ndarray) -> tuple[Any, np.ndarray]:
+    bits = np.packbits(allowed, bitorder="little")  # must outlive the search
+    return faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits)), bits
+
+
+def _merge(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` of several (scores, labels) results per query, best first."""
+    if len(parts) == 1:
+        return parts[0]
+    scores = np.concatenate([p[0] for p in parts], axis=1)
+    labels = np.concatenate([p[1] for p in parts], axis=1)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(labels, order, axis=1)
+
+
+class VectorIndex:
+    """Search over unit vectors with optional row filters; exact unless HNSW is active.
+
+    The vectors are the snapshot's rows (``base``, memory-mapped, never copied) followed by
+    the rows added since (``tail``, in memory). An exact search scans both in place; an
+    HNSW graph, when active, is derived from the same rows and holds them all.
+    """
+
+    def __init__(self, dim: int, params: dict[str, Any], base: np.ndarray, graph: Any = None) -> None:
         self.dim = dim
         self.params = params
-        self._index = index
-        self._matrix: np.ndarray | None = None
-        self._subsets = SubsetCache(self.dim)
-        self.kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
-        # the vectors themselves: HNSW keeps them in a flat "storage" index
-        self._flat: Any = faiss.downcast_index(index.storage) if self.kind == "hnsw" else index
+        self._base = base
+        self._tail = np.empty((0, dim), dtype=np.float32)
+        self._tail_rows = 0
+        self._graph = graph
+        self._subsets = SubsetCache(dim)
+        self.kind = "flat" if graph is None else "hnsw"
 
     @classmethod
     def empty(cls, dim: int, params: dict[str, Any], kind: str) -> VectorIndex:
-        index: Any
-        if kind == "hnsw":
-            index = faiss.IndexHNSWFlat(dim, params["M"], faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = params["efConstruction"]
-        else:
-            index = faiss.IndexFlatIP(dim)
-        return cls(dim, params, index)
+        base = np.empty((0, dim), dtype=np.float32)
+        return cls(dim, params, base, new_graph(dim, params) if kind == "hnsw" else None)
 
     @classmethod
-    def build(cls, dim: int, params: dict[str, Any], kind: str, vectors: np.ndarray) -> VectorIndex:
-        index = cls.empty(dim, params, kind)
-        if len(vectors):
-            index.add(vectors)
-        return index
+    def from_faiss_file(cls, data: bytes, dim: int, rows: int, params: dict[str, Any]) -> VectorIndex:
+        """The vectors (and HNSW graph) of a FAISS index file of format 2, whose structure was
+        checked before FAISS reads it; its vectors must be finite unit vectors."""
+        try:
+            index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        except RuntimeError as exc:
+            raise StoreCorruptError(f"index cannot be loaded: {' '.join(str(exc).split())}") from None
+        flat = faiss.downcast_index(index.storage) if isinstance(index, faiss.IndexHNSW) else index
+        vectors = np.array(faiss.rev_swig_ptr(flat.get_xb(), rows * dim), dtype=np.float32).reshape(rows, dim)
+        if len(check_unit_rows(vectors)):
+            raise StoreCorruptError("index holds vectors that are not finite unit vectors")
+        graph = None
+        if params["active"] == "hnsw":
+            index.hnsw.efConstruction = params["efConstruction"]
+            graph = index
+        return cls(dim, params, vectors, graph)
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        return len(self._base) + self._tail_rows
+
+    @property
+    def base_rows(self) -> int:
+        return len(self._base)
 
     def add(self, vectors: np.ndarray) -> None:
-        self._index.add(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim))
-        self._matrix = None  # the vectors may have moved
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        needed = self._tail_rows + len(vectors)
+        if needed > len(self._tail):
+            grown = np.empty((max(needed, 2 * len(self._tail), 64), self.dim), dtype=np.float32)
+            grown[: self._tail_rows] = self._tail[: self._tail_rows]
+            self._tail = grown
+        self._tail[self._tail_rows : needed] = vectors
+        self._tail_rows = needed
+        if self._graph is not None:
+            self._graph.add(vectors)
         self._subsets.clear()
 
-    def matrix(self) -> np.ndarray:
-        """A read-only view of every stored row (no copy), valid until the next ``add``."""
-        if self._matrix is None:
-            n = len(self)
-            if n == 0:
-                return np.empty((0, self.dim), dtype=np.float32)
-            view = faiss.rev_swig_ptr(self._flat.get_xb(), n * self.dim)
-            self._matrix = np.asarray(view).reshape(n, self.dim)
-            self._matrix.flags.writeable = False
-        return self._matrix
+    def _tail_view(self) -> np.ndarray:
+        return self._tail[: self._tail_rows]
 
-    def vectors(self, rows: np.ndarray) -> np.ndarray:
-        return np.array(self.matrix()[rows], dtype=np.float32)
+    def vector(self, row: int) -> np.ndarray:
+        """A copy of one row's vector."""
+        split = len(self._base)
+        return np.array(self._base[row] if row < split else self._tail[row - split], dtype=np.float32)
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """A contiguous copy of the vectors of ``rows``."""
+        split = len(self._base)
+        if not self._tail_rows:
+            return np.ascontiguousarray(self._base[rows])
+        if not split:
+            return np.ascontiguousarray(self._tail[rows])
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        in_base = rows < split
+        out[in_base] = self._base[rows[in_base]]
+        out[~in_base] = self._tail[rows[~in_base] - split]
+        return out
 
     def cosines(self, query: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
         """The exact cosine of ``query`` with each row in ``rows`` (every row when None)."""
-        matrix = self.matrix()
-        cosines: np.ndarray = (matrix if rows is None else matrix[rows]) @ query
+        if rows is None:
+            rows = np.arange(len(self), dtype=np.int64)
+        cosines: np.ndarray = self.gather(rows) @ query
         return cosines
 
     def search(
@@ -227,33 +285,47 @@ class VectorIndex:
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         total = len(self)
         if rows is not None:
-            subset = self._subsets.get(rows, self.matrix) if len(rows) > SUBSET_MIN_ROWS else None
+            subset = self._subsets.get(rows, self.gather) if len(rows) > SUBSET_MIN_ROWS else None
             if subset is not None:
                 with _threads(_query_threads(len(queries))):
-                    scores, local = subset.search(queries, k)
+                    scores, local = knn(queries, subset, k)
                 return scores, np.where(local >= 0, rows[np.maximum(local, 0)], -1)
             if len(rows) <= GATHER_MAX:
                 return self._search_gathered(queries, k, rows)
-        selector = None
-        if rows is not None:
-            allowed = np.zeros(total, dtype=bool)
-            allowed[rows] = True
-            bitmap = np.packbits(allowed, bitorder="little")  # must outlive the search
-            selector = faiss.IDSelectorBitmap(total, faiss.swig_ptr(bitmap))
-        exact = self.kind == "flat" or (rows is not None and len(rows) <= EXACT_MAX)
-        if exact:
-            params: Any = faiss.SearchParameters()
-            target = self._flat
-        else:
-            selectivity = 1.0 if rows is None else len(rows) / total
-            params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-            params.efSearch = min(EF_SEARCH_MAX, max(k, math.ceil(self.params["efSearch"] / selectivity)))
-            target = self._index
-        if selector is not None:
-            params.sel = selector
+        exact = self._graph is None or (rows is not None and len(rows) <= EXACT_MAX)
         with _threads(_query_threads(len(queries))):
-            scores, labels = target.search(queries, k, params=params)
-        return scores, labels
+            if exact:
+                return self._scan(queries, k, rows)
+            selectivity = 1.0 if rows is None else len(rows) / total
+            params: Any = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+            params.efSearch = min(EF_SEARCH_MAX, max(k, math.ceil(self.params["efSearch"] / selectivity)))
+            keep: Any = None
+            if rows is not None:
+                allowed = np.zeros(total, dtype=bool)
+                allowed[rows] = True
+                params.sel, keep = _bitmap(allowed)
+            scores, labels = self._graph.search(queries, k, params=params)
+            del keep
+            return scores, labels
+
+    def _scan(self, queries: np.ndarray, k: int, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search over the base and the tail in place, with a bitmap of ``rows``."""
+        split = len(self._base)
+        allowed = None
+        if rows is not None:
+            allowed = np.zeros(len(self), dtype=bool)
+            allowed[rows] = True
+        parts = []
+        for vectors, offset in ((self._base, 0), (self._tail_view(), split)):
+            if not len(vectors):
+                continue
+            selector, keep = (None, None) if allowed is None else _bitmap(allowed[offset : offset + len(vectors)])
+            scores, labels = knn(queries, vectors, k, selector)
+            del keep
+            parts.append((scores, np.where(labels >= 0, labels + offset, -1)))
+        if not parts:
+            return knn(queries, self._base, k)
+        return _merge(parts, k)
 
     def _search_gathered(
         self, queries: np.ndarray, k: int, rows: np.ndarray
@@ -262,7 +334,7 @@ class VectorIndex:
         labels = np.full((len(queries), k), -1, dtype=np.int64)
         if not len(rows):
             return scores, labels
-        sims = queries @ self.matrix()[rows].T
+        sims = queries @ self.gather(rows).T
         take = min(k, len(rows))
         top = np.argpartition(-sims, take - 1, axis=1)[:, :take]
         top_scores = np.take_along_axis(sims, top, axis=1)
@@ -271,43 +343,57 @@ class VectorIndex:
         labels[:, :take] = rows[np.take_along_axis(top, order, axis=1)]
         return scores, labels
 
-    def rebuilt(self, keep: np.ndarray, params: dict[str, Any], kind: str) -> VectorIndex:
-        """An index of rows ``keep`` (renumbered 0..len-1 in order) of the given kind.
+    def graph_for(self, keep: np.ndarray, params: dict[str, Any], vectors: np.ndarray) -> Any:
+        """The HNSW graph of rows ``keep`` (renumbered 0..len-1, their vectors ``vectors``) under
+        ``params``: this one when it would come out the same (only ``efSearch`` changed, no row
+        dropped or moved), since rebuilding a graph is costly; otherwise a new one."""
+        same = self._graph is not None and all(params.get(k) == self.params.get(k) for k in ("M", "efConstruction"))
+        if same and len(keep) == len(self) and bool(np.all(keep == np.arange(len(keep)))):
+            return self._graph
+        return build_graph(self.dim, params, vectors)
 
-        Reuses this one when the graph would come out the same (only ``efSearch``
-        changed, no row dropped): rebuilding an HNSW graph is costly.
-        """
-        same_graph = kind == "flat" or all(params.get(k) == self.params.get(k) for k in ("M", "efConstruction"))
-        if len(keep) == len(self) and kind == self.kind and same_graph:
-            self.params = params
-            return self
-        return VectorIndex.build(self.dim, params, kind, self.vectors(keep))
 
-    def serialize(self) -> np.ndarray:
-        """The index as FAISS's file format, in memory: the store writes it through its own
-        checked writer (FAISS's own writer reports a failed write only on stderr)."""
-        data: np.ndarray = faiss.serialize_index(self._index)
-        return data
+def new_graph(dim: int, params: dict[str, Any]) -> Any:
+    graph = faiss.IndexHNSWFlat(dim, params["M"], faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = params["efConstruction"]
+    return graph
 
-    @classmethod
-    def from_bytes(cls, data: bytes | np.ndarray, dim: int, params: dict[str, Any]) -> VectorIndex:
-        """Load an index whose bytes were checked (checksum, and structure by
-        ``skillstore.storage.faiss_file``) before FAISS sees them; its vectors must be
-        finite unit vectors."""
-        buffer = np.frombuffer(data, dtype=np.uint8)
-        try:
-            index = faiss.deserialize_index(buffer)
-        except RuntimeError as exc:
-            raise StoreCorruptError(f"index cannot be loaded: {' '.join(str(exc).split())}") from None
-        loaded = cls(dim, params, index)
-        if loaded.kind == "hnsw":  # the MANIFEST's parameters rule, not what the file says
-            loaded._index.hnsw.efConstruction = params["efConstruction"]
-        matrix = loaded.matrix()
-        if len(matrix):
-            norms = np.linalg.norm(matrix.astype(np.float64), axis=1)
-            if not np.all(np.abs(norms - 1.0) <= 1e-4):  # NaN fails too
-                raise StoreCorruptError("index holds vectors that are not finite unit vectors")
-        return loaded
+
+def build_graph(dim: int, params: dict[str, Any], vectors: np.ndarray) -> Any:
+    graph = new_graph(dim, params)
+    if len(vectors):
+        graph.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return graph
+
+
+def graph_bytes(graph: Any) -> np.ndarray:
+    data: np.ndarray = faiss.serialize_index(graph)
+    return data
+
+
+def load_graph(data: bytes | np.ndarray, vectors: np.ndarray, params: dict[str, Any]) -> Any | None:
+    """The HNSW graph in ``data`` (structure already checked), or None when it cannot serve
+    ``vectors``: it fails to load, or the vectors it holds are not exactly those rows. The
+    graph is derived data: the caller rebuilds it from the vectors."""
+    try:
+        graph = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+    except RuntimeError:
+        return None
+    if not isinstance(graph, faiss.IndexHNSW) or graph.ntotal != len(vectors) or graph.d != vectors.shape[1]:
+        return None
+    storage = faiss.downcast_index(graph.storage)
+    if len(vectors):
+        held = faiss.rev_swig_ptr(storage.get_xb(), len(vectors) * vectors.shape[1])
+        if not np.array_equal(np.asarray(held).reshape(vectors.shape), vectors):
+            return None
+    graph.hnsw.efConstruction = params["efConstruction"]  # the MANIFEST's parameters rule
+    return graph
+
+
+def check_unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows of ``vectors`` that are not finite unit vectors (NaN fails too)."""
+    norms = np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64) if len(vectors) else np.empty(0)
+    return np.flatnonzero(~(np.abs(norms - 1.0) <= 2e-4))
 
 
 def check_index_record(raw: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from skillstore.errors import SkillStoreError
+from skillstore.preconditions import freeze
 from skillstore.reports import VerifyReport
 from skillstore.storage import log
 from skillstore.storage.files import file_crc32
@@ -18,10 +19,17 @@ if TYPE_CHECKING:
     from skillstore.index import VectorIndex
 
 
-def verify_store(path: Path, catalog: Catalog, index: VectorIndex, loaded: Manifest) -> VerifyReport:
+def verify_store(
+    path: Path, catalog: Catalog, index: VectorIndex, loaded: Manifest, rebuilt_graph: str | None = None
+) -> VerifyReport:
     report = VerifyReport()
     _check_files(path, report)
     _check_memory(catalog, index, report)
+    if rebuilt_graph is not None:
+        report.warnings.append(
+            f"HNSW graph rebuilt from the vectors when the store was opened ({rebuilt_graph});"
+            " the next checkpoint writes it anew"
+        )
     report.facts.update(
         {"skills": len(catalog), "rows": catalog.rows, "tombstones": catalog.tombstones,
          "loaded_generation": loaded.generation}
@@ -86,19 +94,39 @@ def _check_memory(catalog: Catalog, index: VectorIndex, report: VerifyReport) ->
         report.problems.append(f"index holds {len(index)} vectors for {catalog.rows} catalog rows")
         return
     live = catalog.live_rows()
-    if len(live):
-        norms = np.linalg.norm(index.matrix()[live], axis=1)
-        bad = np.flatnonzero(np.abs(norms - 1.0) > 1e-3)
-        if len(bad):
-            report.problems.append(f"{len(bad)} stored vectors are not unit length")
+    bad = 0
+    for start in range(0, len(live), _CHUNK):
+        vectors = index.gather(live[start : start + _CHUNK]).astype(np.float64)
+        bad += int(np.count_nonzero(~(np.abs(np.linalg.norm(vectors, axis=1) - 1.0) <= 1e-3)))
+    if bad:
+        report.problems.append(f"{bad} stored vectors are not unit length")
     seen: set[str] = set()
-    for _, record in catalog.live():
+    base = catalog.base
+    metadata_entries = 0
+    for row in live.tolist():
+        try:
+            record = catalog.record_at(row)
+        except SkillStoreError as exc:
+            report.problems.append(str(exc))
+            continue
         problem = _record_problem(record)
         if record["id"] in seen:
             problem = "duplicate id"
         seen.add(record["id"])
+        if row < base.n and base.find(record["id"]) != row:
+            problem = "the id lookup of the snapshot does not find it"
+        if row < base.n and not catalog.is_stale(row):
+            metadata_entries += len(record["metadata"])
+            for key, value in record["metadata"].items():
+                if row not in base.metadata_rows(key, freeze(value)):
+                    problem = f"the metadata index lacks its {key!r}"
         if problem:
             report.problems.append(f"skill {record['id']!r}: {problem}")
+    if base.n and len(base.metadata_postings()[1]) < metadata_entries:
+        report.problems.append("the snapshot's metadata index holds fewer entries than the skills' metadata")
+
+
+_CHUNK = 65536
 
 
 def _record_problem(record: dict[str, Any]) -> str | None:

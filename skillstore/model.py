@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,9 +117,41 @@ class Skill:
         )
 
 
-@dataclass(frozen=True)
 class Match:
-    """One search result: the skill and its score under the rank mode used."""
+    """One search result: the skill's ``id``, its ``score`` under the rank mode used, and the
+    ``skill``, which a store may read only when it is first asked for (it is a copy as the
+    skill was when the search ran: changing it never changes the store)."""
 
-    skill: Skill
-    score: float
+    __slots__ = ("_load", "_skill", "id", "score")
+
+    def __init__(
+        self,
+        skill: Skill | None = None,
+        score: float = 0.0,
+        *,
+        id: str | None = None,  # noqa: A002 - the name users read
+        load: Callable[[], Skill] | None = None,
+    ) -> None:
+        if skill is None and (load is None or id is None):
+            raise TypeError("a Match needs a skill, or an id and a way to load it")
+        self._skill = skill
+        self._load = load
+        self.id: str = id if id is not None else skill.id  # type: ignore[union-attr,assignment]
+        self.score = score
+
+    @property
+    def skill(self) -> Skill:
+        if self._skill is None:
+            assert self._load is not None
+            self._skill, self._load = self._load(), None
+        return self._skill
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Match):
+            return NotImplemented
+        return self.score == other.score and self.skill == other.skill
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Match(id={self.id!r}, score={self.score!r})"

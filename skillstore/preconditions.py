@@ -149,9 +149,9 @@ class PreconditionIndex:
                     parts.append(rows)
         return _union(parts)
 
-    def signature_count(self) -> int:
-        """How many distinct key sets the stored preconditions use."""
-        return len(self._by_keys)
+    def key_sets(self) -> list[tuple[str, ...]]:
+        """The distinct key sets the indexed preconditions use."""
+        return list(self._by_keys)
 
 
 class MetadataIndex:

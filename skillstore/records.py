@@ -369,24 +369,31 @@ def _copy(value: Any) -> Any:
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Library-wide figures over records.
+    """Library-wide figures over records (see ``summarise_counts``)."""
+    return summarise_counts(
+        attempts=np.array([r["stats"]["attempts"] for r in records], dtype=np.int64),
+        successes=np.array([r["stats"]["successes"] for r in records], dtype=np.int64),
+        observations=np.array([r["stats"]["observations"] for r in records], dtype=np.int64),
+    )
+
+
+def summarise_counts(attempts: np.ndarray, successes: np.ndarray, observations: np.ndarray) -> dict[str, Any]:
+    """Library-wide figures over every skill's counters.
 
     ``avg_success_rate`` is the mean success rate of the skills attempted at least
     once (untried skills have no rate to average); ``overall_success_rate`` weighs
     every attempt equally.
     """
-    attempts = np.array([r["stats"]["attempts"] for r in records], dtype=np.int64)
-    successes = np.array([r["stats"]["successes"] for r in records], dtype=np.int64)
-    observations = sum(r["stats"]["observations"] for r in records)
     tried = attempts > 0
     total_uses = int(attempts.sum())
+    total_successes = int(successes.sum())
     return {
-        "total_skills": len(records),
+        "total_skills": len(attempts),
         "total_uses": total_uses,
-        "total_successes": int(successes.sum()),
-        "total_failures": total_uses - int(successes.sum()),
-        "total_observations": int(observations),
+        "total_successes": total_successes,
+        "total_failures": total_uses - total_successes,
+        "total_observations": int(observations.sum()),
         "skills_never_used": int(np.count_nonzero(~tried)),
         "avg_success_rate": float(np.mean(successes[tried] / attempts[tried])) if tried.any() else 0.0,
-        "overall_success_rate": float(successes.sum() / total_uses) if total_uses else 0.0,
+        "overall_success_rate": float(total_successes / total_uses) if total_uses else 0.0,
     }

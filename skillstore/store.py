@@ -27,7 +27,6 @@ import numpy as np
 from skillstore import ranking
 from skillstore.backends import is_url, open_url
 from skillstore.catalog import Catalog
-from skillstore.codec import pack
 from skillstore.errors import (
     DimensionMismatchError,
     FormatVersionError,
@@ -40,7 +39,14 @@ from skillstore.errors import (
     StoreReplacedError,
 )
 from skillstore.frames import FrameError, check_frame
-from skillstore.generation import INDEX_FILE, SKILLS_FILE, read_snapshot, write_generation
+from skillstore.generation import (
+    INDEX_FILE,
+    SKILLS_FILE,
+    Loaded,
+    empty_generation_files,
+    read_snapshot,
+    write_generation,
+)
 from skillstore.index import VectorIndex, active_kind, index_params
 from skillstore.model import Match, Skill, SkillStats
 from skillstore.preconditions import freeze
@@ -56,7 +62,7 @@ from skillstore.records import (
     new_record,
     prepare_restores,
     prepare_skills,
-    summarise,
+    summarise_counts,
     to_skill,
 )
 from skillstore.reports import VerifyReport
@@ -64,7 +70,12 @@ from skillstore.storage import log
 from skillstore.storage.files import TEMP_SUFFIX, fsync_dir, io_errors, is_real_dir, is_regular, write_file
 from skillstore.storage.lock import Pin, WriterLock
 from skillstore.storage.manifest import (
+    COLUMNS_FILE,
+    FORMAT_VERSION,
+    GRAPH_FILE,
     MAX_GENERATION,
+    RECORDS_FILE,
+    VECTORS_FILE,
     MAX_SEQ,
     STORE_ID_BYTES,
     Manifest,
@@ -72,7 +83,7 @@ from skillstore.storage.manifest import (
     write_manifest,
 )
 from skillstore.storage.manifest import NAME as MANIFEST_NAME
-from skillstore.storage.snapshot import GENERATION_NAME, next_generation, remove_stale
+from skillstore.storage.snapshot import GENERATION_NAME, next_generation, remove_stale, write_snapshot
 from skillstore.upgrade import manifest_format, upgrade_format_1
 from skillstore.validation import (
     check_batch_size,
@@ -127,8 +138,9 @@ class SkillStore:
         self._pin: Pin | None = None
         self._closed = False
         self._manifest: Manifest
-        self._catalog = Catalog()
+        self._catalog: Catalog
         self._index: VectorIndex
+        self._rebuilt_graph: str | None = None
         self._log_header: log.LogHeader
         self._cursor = log.Cursor(log.HEADER_SIZE, 0, 0)
         self._log_frames = 0
@@ -209,6 +221,8 @@ class SkillStore:
                     )
                 store.configure_index(kind=index)
             if not read_only:
+                if store._manifest.format != FORMAT_VERSION:
+                    store.checkpoint()  # a store of the previous format: rewritten as the current one
                 store._remove_unpinned_generations()
         except BaseException:
             store.close()
@@ -243,7 +257,7 @@ class SkillStore:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"{len(self._catalog)} skills"
+        state = "closed" if self._closed or not hasattr(self, "_catalog") else f"{len(self._catalog)} skills"
         return f"SkillStore({str(self.path)!r}, {state})"
 
     @property
@@ -307,7 +321,7 @@ class SkillStore:
             raise StoreCorruptError("the snapshot the MANIFEST names is missing", snapshot)
 
     def _load_generation(self, manifest: Manifest, pin: Pin) -> None:
-        catalog, index = read_snapshot(self.path, manifest, pin.fd)
+        loaded = read_snapshot(self.path, manifest, pin.fd)
         expected = log.LogHeader(manifest.store_id, manifest.generation, manifest.seq, 0)
         log_path = self.path / manifest.log_name
         try:
@@ -315,7 +329,7 @@ class SkillStore:
         except FileNotFoundError:
             raise StoreCorruptError("the log the MANIFEST names is missing", str(log_path)) from None
         previous = self._pin
-        self._manifest, self._catalog, self._index, self._pin = manifest, catalog, index, pin
+        self._adopt(manifest, loaded, pin)
         self._log_header = scan.header
         self._cursor = log.start(scan.header)
         self._log_frames = 0
@@ -331,14 +345,19 @@ class SkillStore:
             raise StoreCorruptError("the snapshot cannot be pinned: missing, or being removed",
                                     str(self.path / manifest.snapshot_dir))
         try:
-            catalog, index = read_snapshot(self.path, manifest, pin.fd)
+            loaded = read_snapshot(self.path, manifest, pin.fd)
         except BaseException:
             pin.release()
             raise
         if self._pin is not None:
             self._pin.release()
-        self._manifest, self._catalog, self._index, self._pin = manifest, catalog, index, pin
+        self._adopt(manifest, loaded, pin)
         self._log_frames = 0
+
+    def _adopt(self, manifest: Manifest, loaded: Loaded, pin: Pin) -> None:
+        self._manifest, self._catalog, self._index, self._pin = manifest, loaded.catalog, loaded.index, pin
+        self._catalog.located(str(self.path / manifest.snapshot_dir))
+        self._rebuilt_graph = loaded.rebuilt_graph
 
     def _apply_scan(self, scan: log.LogScan, log_path: Path) -> None:
         for (offset, frame), cursor in zip(scan.frames, scan.cursors, strict=True):
@@ -485,16 +504,19 @@ class SkillStore:
             if frame["vector"] is None:
                 catalog.reindex(frame["id"], change)
             else:
-                # a new embedding means a new row; the old one becomes a tombstone
+                # a new embedding means a new row (the old one becomes a tombstone), not a new place
+                place = catalog.place_of(frame["id"])
                 record = catalog.remove(frame["id"])
                 record.update(change)
-                catalog.append(load_record(record))
+                catalog.append(load_record(record), place)
                 self._index.add(np.frombuffer(frame["vector"], dtype=np.float32)[None, :])
         elif op == "restore":
             for item in frame["items"]:
-                if item["record"]["id"] in catalog:
+                place = None
+                if item["record"]["id"] in catalog:  # a replaced skill keeps its place
+                    place = catalog.place_of(item["record"]["id"])
                     catalog.remove(item["record"]["id"])
-                catalog.append(load_record(item["record"]))
+                catalog.append(load_record(item["record"]), place)
             if frame["items"]:
                 self._index.add(np.stack([np.frombuffer(i["vector"], dtype=np.float32) for i in frame["items"]]))
         elif op == "delete":
@@ -640,7 +662,7 @@ class SkillStore:
 
         with self._mutex:
             self._commit(build)
-            return SkillStats.from_dict(self._catalog.record(skill_id)["stats"])
+            return SkillStats.from_dict(self._catalog.stats_at(self._catalog.row(skill_id)))
 
     def checkpoint(self) -> None:
         """Fold the log into a new snapshot generation and drop tombstoned rows.
@@ -672,11 +694,8 @@ class SkillStore:
         fsynced, then loaded as an open would load them (checksums, records, index,
         row counts): only a generation that loads is committed by replacing the
         MANIFEST. Until then the previous generation stays in force, whole."""
-        keep = self._catalog.live_rows()
-        records = [self._catalog.record_at(int(row)) for row in keep]
-        kind = active_kind(params, len(records))
+        kind = active_kind(params, len(self._catalog))
         params = {**{k: v for k, v in params.items() if k != "active"}, "active": kind}
-        index = self._index.rebuilt(keep, params, kind)
         generation = next_generation(self.path, self._manifest.generation)
         if generation > MAX_GENERATION:
             raise SkillStoreError(f"{self.path}: the store has used every generation number; export and import it")
@@ -686,7 +705,7 @@ class SkillStore:
             store_id=self._manifest.store_id,
             index=params,
             metric=self._manifest.metric,
-            skills=len(records),
+            skills=len(self._catalog),
             seq=self._cursor.seq,
             created_at=self._manifest.created_at,
             checkpointed_at=time.time(),
@@ -694,8 +713,7 @@ class SkillStore:
         in_force, store_id = self._manifest.generation, self._manifest.store_id
         committed = switched = False
         try:
-            manifest.files = write_generation(self.path, generation, records, index)
-            del index
+            manifest.files, written = write_generation(self.path, generation, self._catalog, self._index, params)
             write_file(self.path / manifest.log_name, log.new_log(manifest.store_id, generation, manifest.seq))
             fsync_dir(self.path)
             pin = Pin.take(self.path / manifest.snapshot_dir, generation)
@@ -704,9 +722,9 @@ class SkillStore:
             previous, switched = self._pin, True
             try:
                 self._load_generation(manifest, pin)  # the read-back: exactly what a later open will load
-                if len(self._catalog) != len(records) or len(self._index) != len(records):
+                if len(self._catalog) != written or len(self._index) != written:
                     raise StoreCorruptError(
-                        f"generation {generation} reads back {len(self._catalog)} skills, {len(records)} were written",
+                        f"generation {generation} reads back {len(self._catalog)} skills, {written} were written",
                         str(self.path / manifest.snapshot_dir),
                     )
                 write_manifest(self.path, manifest, sync_directory=False)
@@ -736,7 +754,18 @@ class SkillStore:
     # -- reads ---------------------------------------------------------------------
 
     def _skill_at(self, row: int) -> Skill:
-        return to_skill(self._catalog.record_at(row), self._index.matrix()[row])
+        return to_skill(self._catalog.record_at(row), self._index.vector(row))
+
+    def _match(self, row: int, score: float) -> Match:
+        """A result whose skill is read when first asked for, as it is now (a changed record is
+        copied; the snapshot's rows and the vectors never change in place)."""
+        catalog, index = self._catalog, self._index
+        record = catalog.changed_records().get(row)
+        if record is None:
+            return Match(id=catalog.base.id_at(row), score=score,
+                         load=lambda: to_skill(catalog.base.record(row, str(self.path)), index.vector(row)))
+        frozen = {**record, "stats": dict(record["stats"])}
+        return Match(id=frozen["id"], score=score, load=lambda: to_skill(frozen, index.vector(row)))
 
     def get(self, skill_id: str) -> Skill:
         """The skill with this id; raises SkillNotFoundError when there is none."""
@@ -751,11 +780,11 @@ class SkillStore:
         return isinstance(skill_id, str) and skill_id in self._catalog
 
     def __iter__(self) -> Iterator[Skill]:
-        """Every skill, oldest row first (a snapshot taken when iteration starts)."""
+        """Every skill in creation order (the order they were first added; updating a skill
+        never moves it), as of when iteration starts."""
         with self._mutex:
             self._check_open()
-            rows = self._catalog.live_rows().copy()
-            ids = [self._catalog.id_at(int(row)) for row in rows]
+            ids = [self._catalog.id_at(row) for row in self._catalog.ordered_rows().tolist()]
         for skill_id in ids:
             with contextlib.suppress(SkillNotFoundError):
                 yield self.get(skill_id)
@@ -853,13 +882,13 @@ class SkillStore:
         successes, attempts = self._catalog.counts(rows)
         primary, secondary = ranking.scores(rank, cosines, successes, attempts)
         best = ranking.order(primary, secondary, lambda i: self._catalog.id_at(int(rows[i])), k, min_score)
-        return [Match(self._skill_at(int(rows[i])), float(primary[i])) for i in best]
+        return [self._match(int(rows[i]), float(primary[i])) for i in best]
 
     def stats(self) -> dict[str, Any]:
         """Library figures (total_skills, total_uses, avg_success_rate, …) and storage facts."""
         with self._mutex:
             self._check_open()
-            summary = summarise([record for _, record in self._catalog.live()])
+            summary = summarise_counts(**self._catalog.summary_counts())
             return {
                 **summary,
                 "dim": self.dim,
@@ -883,7 +912,7 @@ class SkillStore:
 
         with self._mutex:
             self._check_open()
-            return verify_store(self.path, self._catalog, self._index, self._manifest)
+            return verify_store(self.path, self._catalog, self._index, self._manifest, self._rebuilt_graph)
 
 
 def _create(directory: Path, dim: int, index_kind: str) -> None:
@@ -911,9 +940,8 @@ def _create(directory: Path, dim: int, index_kind: str) -> None:
             params = {**index_params(index_kind), "active": active_kind(index_params(index_kind), 0)}
             store_id = os.urandom(STORE_ID_BYTES)
             manifest = Manifest(dim=dim, generation=1, store_id=store_id, index=params, created_at=now)
-            empty = VectorIndex.empty(dim, params, params["active"])
             remove_stale(directory, 0, None)  # temporaries of an interrupted creation (nothing else is here)
-            manifest.files = write_generation(directory, 1, [], empty)
+            manifest.files = write_snapshot(directory, 1, empty_generation_files(dim, params))
             write_file(directory / manifest.log_name, log.new_log(store_id, 1, 0))
             fsync_dir(directory)
             write_manifest(directory, manifest)
@@ -926,16 +954,20 @@ def _empty_first_generation(directory: Path, names: list[str]) -> bool:
     snapshot and a log of no frames. Anything else holds (or held) someone's skills."""
     if not set(names) <= {"snap-00000001", "log-00000001"}:
         return False
-    log_path, skills = directory / "log-00000001", directory / "snap-00000001" / SKILLS_FILE
+    log_path = directory / "log-00000001"
     if os.path.lexists(log_path) and not (is_regular(log_path) and log_path.stat().st_size == log.HEADER_SIZE):
         return False
     snapshot = directory / "snap-00000001"
     if os.path.lexists(snapshot):
         entries = os.listdir(snapshot) if is_real_dir(snapshot) else None
-        if entries is None or not set(entries) <= {SKILLS_FILE, INDEX_FILE}:
+        if entries is None or not set(entries) <= {COLUMNS_FILE, RECORDS_FILE, VECTORS_FILE, GRAPH_FILE}:
             return False
-        if SKILLS_FILE in entries and (not is_regular(skills) or skills.read_bytes() != pack([])):
-            return False
+        empty_columns = empty_generation_files(1, {"kind": "flat", "active": "flat"})[COLUMNS_FILE]
+        for name in set(entries) & {COLUMNS_FILE, RECORDS_FILE, VECTORS_FILE}:
+            path = snapshot / name
+            expected = bytes(empty_columns) if name == COLUMNS_FILE else b""
+            if not is_regular(path) or path.read_bytes() != expected:
+                return False
     return True
 
 

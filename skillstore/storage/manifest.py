@@ -19,7 +19,8 @@ from skillstore.codec import pack, unpack
 from skillstore.errors import FormatVersionError, StoreCorruptError
 from skillstore.storage.files import crc32, read_file, replace_file
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_FORMATS = (2, 3)  # format 2 is read as it is and rewritten as format 3 by a read-write open
 MAGIC = b"SKMF"
 NAME = "MANIFEST"
 _HEADER = struct.Struct("<4sI")
@@ -28,7 +29,11 @@ MAX_GENERATION = 99_999_999  # generation numbers are written with 8 digits
 MAX_SKILLS = 1 << 40
 MAX_SEQ = 1 << 62
 STORE_ID_BYTES = 16
-SNAPSHOT_FILES = ("skills.msgpack", "index.faiss")  # the files of every snapshot, no more, no fewer
+# The files of a snapshot. Format 3: the columns, the variable-size records and the vectors,
+# plus the HNSW graph exactly when an HNSW index is active. Format 2: records and FAISS index.
+COLUMNS_FILE, RECORDS_FILE, VECTORS_FILE, GRAPH_FILE = "columns.bin", "records.bin", "vectors.f32", "index.faiss"
+FORMAT_2_FILES = ("skills.msgpack", "index.faiss")
+SNAPSHOT_FILES = (COLUMNS_FILE, RECORDS_FILE, VECTORS_FILE, GRAPH_FILE, *FORMAT_2_FILES[:1])  # every name, any format
 _KEYS = {
     "format", "store_id", "dim", "metric", "index", "generation", "seq", "files", "skills",
     "created_at", "checkpointed_at",
@@ -105,8 +110,8 @@ def read_manifest(directory: Path) -> Manifest:
 
 
 def read_format_1_manifest(directory: Path) -> Manifest:
-    """A MANIFEST of format 1 (the first release), as format 2 would describe the same
-    generation: a fresh store id, and no writes counted before it."""
+    """A MANIFEST of format 1 (the first release), as format 2 (whose snapshot files are the
+    same) would describe the same generation: a fresh store id, and no writes counted before it."""
     return _read(directory, 1)
 
 
@@ -130,7 +135,7 @@ def _read(directory: Path, version: int) -> Manifest:
             raise FormatVersionError(f"{path}: format version {raw.get('format') if isinstance(raw, dict) else None!r}")
         if set(raw) != _KEYS - {"store_id", "seq"}:
             raise StoreCorruptError(f"MANIFEST of format 1 has fields {sorted(map(str, raw))}", str(path))
-        raw = {**raw, "format": FORMAT_VERSION, "store_id": secrets.token_bytes(STORE_ID_BYTES), "seq": 0}
+        raw = {**raw, "format": 2, "store_id": secrets.token_bytes(STORE_ID_BYTES), "seq": 0}
     try:
         return _from_dict(raw)
     except FormatVersionError as exc:
@@ -147,9 +152,10 @@ def _from_dict(raw: Any) -> Manifest:
     if not isinstance(raw, dict):
         raise _Invalid("is not a map")
     version = raw.get("format")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_FORMATS:
         hint = " (written by an earlier release: open it read-write once to upgrade it)" if version == 1 else ""
-        raise FormatVersionError(f"format version {version!r}{hint}; this release reads version {FORMAT_VERSION}")
+        readable = " and ".join(map(str, READABLE_FORMATS))
+        raise FormatVersionError(f"format version {version!r}{hint}; this release reads versions {readable}")
     if set(raw) != _KEYS:
         raise _Invalid(f"has fields {sorted(map(str, raw))}, expected {sorted(_KEYS)}")
     store_id = raw["store_id"]
@@ -157,15 +163,16 @@ def _from_dict(raw: Any) -> Manifest:
         raise _Invalid(f"store_id must be {STORE_ID_BYTES} bytes")
     if raw["metric"] != "inner_product":
         raise _Invalid(f"metric {raw['metric']!r} is not supported")
+    index = _index(raw["index"])
     return Manifest(
         format=version,
         store_id=store_id,
         dim=_integer(raw, "dim", 1, 65536),
         metric="inner_product",
-        index=_index(raw["index"]),
+        index=index,
         generation=_integer(raw, "generation", 1, MAX_GENERATION),
         seq=_integer(raw, "seq", 0, MAX_SEQ),
-        files=_files(raw["files"]),
+        files=_files(raw["files"], expected_files(version, index.get("active"))),
         skills=_integer(raw, "skills", 0, MAX_SKILLS),
         created_at=_time(raw, "created_at"),
         checkpointed_at=_time(raw, "checkpointed_at"),
@@ -186,9 +193,17 @@ def _time(raw: dict[Any, Any], key: str) -> float:
     return float(value)
 
 
-def _files(raw: Any) -> dict[str, FileEntry]:
-    if not isinstance(raw, dict) or sorted(raw) != sorted(SNAPSHOT_FILES):
-        raise _Invalid(f"must list the snapshot files {list(SNAPSHOT_FILES)}")
+def expected_files(version: int, active_index: Any) -> tuple[str, ...]:
+    """The snapshot files of a generation of format ``version`` with this active index."""
+    if version == 2:
+        return FORMAT_2_FILES
+    graph = (GRAPH_FILE,) if active_index == "hnsw" else ()
+    return (COLUMNS_FILE, RECORDS_FILE, VECTORS_FILE, *graph)
+
+
+def _files(raw: Any, expected: tuple[str, ...]) -> dict[str, FileEntry]:
+    if not isinstance(raw, dict) or sorted(raw) != sorted(expected):
+        raise _Invalid(f"must list the snapshot files {list(expected)}")
     files = {}
     for name, entry in raw.items():
         if not isinstance(entry, list) or len(entry) != 2:

@@ -14,6 +14,7 @@ and neither while an open store has the generation pinned.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import re
 import stat
@@ -88,6 +89,40 @@ def read_verified(pin_fd: int, snapshot: Path, manifest: Manifest, file_name: st
     if crc32(data) != entry.crc32:
         raise StoreCorruptError("snapshot file checksum mismatch", str(path))
     return data
+
+
+def map_verified(pin_fd: int, snapshot: Path, manifest: Manifest, file_name: str) -> mmap.mmap | bytes:
+    """A snapshot file mapped read-only (``b""`` when empty), checked against the MANIFEST's
+    size and CRC-32 before it is returned. The mapping outlives the file's removal."""
+    path = snapshot / file_name
+    mapped = map_unverified(pin_fd, snapshot, manifest, file_name)
+    if crc32(mapped) != manifest.files[file_name].crc32:
+        raise StoreCorruptError("snapshot file checksum mismatch", str(path))
+    return mapped
+
+
+def map_unverified(pin_fd: int, snapshot: Path, manifest: Manifest, file_name: str) -> mmap.mmap | bytes:
+    """A snapshot file mapped read-only after its size is checked; the caller checks its bytes
+    (the vectors are checked block by block, so that damage names the rows it hit)."""
+    path = snapshot / file_name
+    try:
+        entry = manifest.files[file_name]
+    except KeyError:
+        raise StoreCorruptError("the MANIFEST lists no such snapshot file", str(path)) from None
+    try:
+        fd = open_for_reading(Path(file_name), dir_fd=pin_fd)
+    except FileNotFoundError:
+        raise StoreCorruptError("snapshot file listed by the MANIFEST is missing", str(path)) from None
+    try:
+        size = os.fstat(fd).st_size
+        if size != entry.size:
+            raise StoreCorruptError(f"snapshot file is {size} bytes, the MANIFEST says {entry.size}", str(path))
+        if size == 0:
+            return b""
+        with io_errors("cannot map", path):
+            return mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+    finally:
+        os.close(fd)
 
 
 def next_generation(store_dir: Path, current: int) -> int:

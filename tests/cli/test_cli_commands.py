@@ -50,7 +50,7 @@ def test_info_table_and_json(store_path: Path) -> None:
     assert facts["skills"] == len(LIBRARY)
     assert facts["generation"] == 1
     assert facts["log_frames"] > 0
-    assert facts["format_version"] == 2
+    assert facts["format_version"] == 3
     rows = list(csv.reader(io.StringIO(ok("info", store_path, "--csv").stdout)))
     assert rows[0] == ["key", "value"] and ["dim", str(DIM)] in rows
 

@@ -178,7 +178,7 @@ def test_a_manifest_with_bad_fields_raises_store_corrupt(
         SkillStore.open(path)
 
 
-@pytest.mark.parametrize("version", [3, 0, "2", None])
+@pytest.mark.parametrize("version", [4, 0, "3", None])
 def test_an_unknown_format_version_raises_format_version_error(tmp_path: Path, version: Any) -> None:
     path = tmp_path / "skills"
     _, after, _ = build(path)
@@ -186,14 +186,14 @@ def test_an_unknown_format_version_raises_format_version_error(tmp_path: Path, v
     for options in ({}, {"read_only": True}):
         with pytest.raises(FormatVersionError, match="format version"):
             SkillStore.open(path, **options)  # type: ignore[arg-type]
-    _rewrite_manifest(path, lambda m: m.update(format=2))
+    _rewrite_manifest(path, lambda m: m.update(format=3))
     with SkillStore.open(path) as store:
         assert contents(store) == after
 
 
-def test_a_format_2_store_claiming_format_1_is_not_upgraded(tmp_path: Path) -> None:
+def test_a_format_3_store_claiming_format_1_is_not_upgraded(tmp_path: Path) -> None:
     """Format 1 is upgraded on a read-write open (see test_store_upgrade.py), but only a
-    store that really is one: a format-2 MANIFEST relabelled 1 is refused, and nothing changes."""
+    store that really is one: a format-3 MANIFEST relabelled 1 is refused, and nothing changes."""
     path = tmp_path / "skills"
     _, after, _ = build(path)
     _rewrite_manifest(path, lambda m: m.update(format=1))
@@ -201,12 +201,12 @@ def test_a_format_2_store_claiming_format_1_is_not_upgraded(tmp_path: Path) -> N
         SkillStore.open(path, read_only=True)
     with pytest.raises(StoreCorruptError, match="MANIFEST of format 1 has fields"):
         SkillStore.open(path)
-    _rewrite_manifest(path, lambda m: m.update(format=2))
+    _rewrite_manifest(path, lambda m: m.update(format=3))
     with SkillStore.open(path) as store:
         assert contents(store) == after
 
 
-@pytest.mark.parametrize("name", ["skills.msgpack", "index.faiss"])
+@pytest.mark.parametrize("name", ["columns.bin", "records.bin", "vectors.f32"])
 @pytest.mark.parametrize("harm", ["bit-flip", "truncate", "delete"])
 def test_a_damaged_snapshot_file_raises_store_corrupt_naming_it(tmp_path: Path, name: str, harm: str) -> None:
     path = tmp_path / "skills"
@@ -322,3 +322,56 @@ def test_a_writer_killed_mid_run_loses_no_acknowledged_write(tmp_path: Path) -> 
                     assert store.get(skill_id).stats.attempts in (count, count + 1)
             alive = ids
             attempts = {skill.id: skill.stats.attempts for skill in store}
+
+
+@pytest.mark.parametrize("harm", ["bit-flip", "truncate", "delete", "other-vectors"])
+def test_a_damaged_hnsw_graph_is_rebuilt_from_the_vectors_and_no_skill_is_lost(tmp_path: Path, harm: str) -> None:
+    path = tmp_path / "skills"
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(300, DIM))
+    with SkillStore.open(path, dim=DIM, index="hnsw") as store:
+        store.add_many([Skill(f"s{i}", [i], vectors[i]) for i in range(300)])
+        store.checkpoint()
+        expected = [[m.id for m in store.search(q, k=5)] for q in vectors[:20]]
+        before = contents(store)
+    (snapshot,) = path.glob("snap-*")
+    target = snapshot / "index.faiss"
+    data = bytearray(target.read_bytes())
+    if harm == "bit-flip":
+        data[len(data) // 3] ^= 0x10
+        target.write_bytes(bytes(data))
+    elif harm == "truncate":
+        target.write_bytes(bytes(data[: len(data) // 2]))
+    elif harm == "delete":
+        target.unlink()
+    else:  # a valid graph with valid checksums, over other vectors: it must not be trusted
+        with SkillStore.open(tmp_path / "other", dim=DIM, index="hnsw") as other:
+            other.add_many([Skill(f"o{i}", [i], rng.normal(size=DIM)) for i in range(300)])
+            other.checkpoint()
+        (other_snapshot,) = (tmp_path / "other").glob("snap-*")
+        forged = (other_snapshot / "index.faiss").read_bytes()
+        target.write_bytes(forged)
+        _rewrite_manifest(path, lambda m: m["files"].update({"index.faiss": [len(forged), zlib.crc32(forged)]}))
+    for options in ({"read_only": True}, {}):
+        with SkillStore.open(path, **options) as store:  # type: ignore[arg-type]
+            assert contents(store) == before
+            assert [[m.id for m in store.search(q, k=5)] for q in vectors[:20]] == expected
+            assert any("HNSW graph rebuilt" in warning for warning in store.verify().warnings)
+            if not options:
+                store.checkpoint()  # writes the rebuilt graph
+    with SkillStore.open(path, read_only=True) as store:
+        assert store.verify().ok and not store.verify().warnings
+
+
+def test_damaged_vectors_are_named_by_their_rows(tmp_path: Path) -> None:
+    path = tmp_path / "skills"
+    with SkillStore.open(path, dim=DIM) as store:
+        store.add_many([Skill(f"s{i}", [i], np.eye(DIM)[i % DIM] + 0.01 * i) for i in range(5000)])
+        store.checkpoint()
+    target = path / "snap-00000002" / "vectors.f32"
+    data = bytearray(target.read_bytes())
+    data[4100 * DIM * 4 + 2] ^= 0x01  # a row of the second block of 4096 rows
+    target.write_bytes(bytes(data))
+    with pytest.raises(StoreCorruptError, match="damaged rows: 4096-4999") as caught:
+        SkillStore.open(path, read_only=True)
+    assert caught.value.path == str(target)

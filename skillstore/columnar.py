@@ -44,6 +44,7 @@ COLUMN_DTYPES = {
     **{name: "<i8" for name in COUNTERS}, **{name: "<f8" for name in TIMES},
     "signature_of": "<i8", "signature_rows": "<i8", "signature_starts": "<i8", "signatures": "|u1",
     "metadata_rows": "<i8", "metadata_starts": "<i8", "metadata_pairs": "|u1", "vector_crcs": "<u4",
+    "dim": "<i8",  # one value: the dimension of the vectors, told even when there are none
 }
 
 
@@ -79,6 +80,7 @@ class Base:
         columns = {name: np.zeros(1 if name.endswith(("_offsets", "_starts")) else 0, dtype=dtype)
                    for name, dtype in COLUMN_DTYPES.items()}
         columns["signatures"] = columns["metadata_pairs"] = np.frombuffer(pack([]), dtype=np.uint8)
+        columns["dim"] = np.array([dim], dtype=np.int64)
         return cls(dim, columns, b"", np.empty((0, dim), dtype=np.float32))
 
     @classmethod
@@ -89,7 +91,7 @@ class Base:
         except ColumnFileError as exc:
             raise StoreCorruptError(f"columns: {exc}", where) from None
         try:
-            base = cls(dim, _checked_columns(columns, len(records), len(vectors)), records, vectors)
+            base = cls(dim, _checked_columns(columns, len(records), len(vectors), dim), records, vectors)
             base._load_signatures()
         except _Invalid as exc:
             raise StoreCorruptError(f"columns: {exc}", where) from None
@@ -199,7 +201,7 @@ class _Invalid(Exception):
     pass
 
 
-def _checked_columns(c: dict[str, np.ndarray], records_size: int, vector_rows: int) -> dict[str, np.ndarray]:
+def _checked_columns(c: dict[str, np.ndarray], records_size: int, vector_rows: int, dim: int) -> dict[str, np.ndarray]:
     """The columns, checked with vectorised tests only (no per-row Python work)."""
     expected = COLUMN_DTYPES
     if set(c) != set(expected):
@@ -207,6 +209,8 @@ def _checked_columns(c: dict[str, np.ndarray], records_size: int, vector_rows: i
     for name, dtype in expected.items():
         if c[name].dtype.str != dtype or c[name].ndim != 1:
             raise _Invalid(f"{name} has dtype {c[name].dtype.str} and {c[name].ndim} dimensions")
+    if c["dim"].tolist() != [dim]:
+        raise _Invalid(f"describe vectors of dimension {c['dim'].tolist()[:2]}, the MANIFEST says {dim}")
     n = len(c["attempts"])
     for name in ("id_hashes", "id_rows", *COUNTERS, *TIMES, "signature_of", "signature_rows"):
         if len(c[name]) != n:
@@ -344,6 +348,7 @@ def encode_base(
     columns.update(_metadata_columns(base, rows, clean, dirty, records))
     vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(n, base.dim)
     columns["vector_crcs"] = block_crcs(vectors)
+    columns["dim"] = np.array([base.dim], dtype=np.int64)
     return EncodedBase(encode_columns(columns), b"".join(packed), vectors)
 
 

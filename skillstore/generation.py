@@ -28,6 +28,7 @@ from skillstore.columnar import Base, damaged_blocks, encode_base
 from skillstore.errors import InvalidInputError, StoreCorruptError
 from skillstore.index import VectorIndex, build_graph, check_index_record, check_unit_rows, graph_bytes, load_graph
 from skillstore.records import check_stored_record
+from skillstore.storage.columns import ColumnFileError, decode_columns
 from skillstore.storage.faiss_file import IndexFileError, check_index_file
 from skillstore.storage.files import crc32
 from skillstore.storage.manifest import (
@@ -194,6 +195,15 @@ def empty_generation_files(dim: int, params: dict[str, Any]) -> Mapping[str, byt
     if params["active"] == "hnsw":
         files[GRAPH_FILE] = memoryview(graph_bytes(build_graph(dim, params, vectors)).data)
     return files
+
+
+def holds_no_skills(column_file: bytes) -> bool:
+    """Whether a column file is that of a snapshot with no skills (as a new store writes)."""
+    try:
+        columns = decode_columns(column_file)
+    except ColumnFileError:
+        return False
+    return "attempts" in columns and not len(columns["attempts"])
 
 
 @contextmanager

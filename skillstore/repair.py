@@ -33,9 +33,22 @@ from skillstore.generation import INDEX_FILE, SKILLS_FILE
 from skillstore.index import index_params
 from skillstore.storage import log
 from skillstore.storage.faiss_file import IndexFileError, hnsw_m
-from skillstore.storage.files import file_crc32, is_real_dir, is_regular, open_for_reading
+from skillstore.storage.columns import ColumnFileError, decode_columns
+from skillstore.storage.files import file_crc32, is_real_dir, is_regular, open_for_reading, read_file
+from skillstore.storage.manifest import (
+    COLUMNS_FILE,
+    FORMAT_2_FILES,
+    FORMAT_VERSION,
+    GRAPH_FILE,
+    RECORDS_FILE,
+    VECTORS_FILE,
+    FileEntry,
+    Manifest,
+    log_name,
+    read_manifest,
+    snapshot_dir,
+)
 from skillstore.storage.manifest import NAME as MANIFEST_NAME
-from skillstore.storage.manifest import FileEntry, Manifest, log_name, read_manifest, snapshot_dir
 from skillstore.storage.snapshot import GENERATION_NAME
 from skillstore.store import SkillStore
 
@@ -184,22 +197,24 @@ def _describe(directory: Path, generation: int, current: Manifest | None, header
 
     The checksums are the files' own, so only the structural checks of an open apply."""
     snapshot = directory / snapshot_dir(generation)
+    format_2 = is_regular(snapshot / SKILLS_FILE)
+    names = list(FORMAT_2_FILES) if format_2 else [COLUMNS_FILE, RECORDS_FILE, VECTORS_FILE]
+    if not format_2 and is_regular(snapshot / GRAPH_FILE):
+        names.append(GRAPH_FILE)
     files = {}
-    for name in (SKILLS_FILE, INDEX_FILE):
+    for name in names:
         path = snapshot / name
         if not is_regular(path):
             raise StoreCorruptError("missing or not a regular file", str(path))
         files[name] = FileEntry(*file_crc32(path))
-    head = _head(snapshot / INDEX_FILE, 1024)
-    if len(head) < 8 or head[:4] not in (b"IxFI", b"IHNf"):
-        raise StoreCorruptError("not an index this store writes", str(snapshot / INDEX_FILE))
-    kind = "hnsw" if head[:4] == b"IHNf" else "flat"
-    (dim,) = struct.unpack_from("<i", head, 4)
+    if format_2:
+        skills, dim, kind, head = _describe_format_2(snapshot)
+    else:
+        skills, dim, kind, head = _describe_columns(snapshot, files)
     if current is not None and current.dim != dim:
         raise StoreCorruptError(f"index has dimension {dim}, the MANIFEST says {current.dim}", str(snapshot))
     if not 1 <= dim <= 65536:
         raise StoreCorruptError(f"index has dimension {dim}", str(snapshot))
-    skills = _array_length(_head(snapshot / SKILLS_FILE, 5))
     if current is not None and current.index.get("kind") in ("auto", kind):
         params: dict[str, Any] = {**current.index, "active": kind}
     else:
@@ -215,7 +230,30 @@ def _describe(directory: Path, generation: int, current: Manifest | None, header
         dim=dim, generation=generation, store_id=store_id, index=params, files=files, skills=skills,
         seq=header.base_seq if header is not None else 0,
         created_at=current.created_at if current is not None else now, checkpointed_at=now,
+        format=2 if format_2 else FORMAT_VERSION,
     )
+
+
+def _describe_format_2(snapshot: Path) -> tuple[int, int, str, bytes]:
+    """(skills, dim, index kind, the index file's head) of a snapshot of format 2."""
+    head = _head(snapshot / INDEX_FILE, 1024)
+    if len(head) < 8 or head[:4] not in (b"IxFI", b"IHNf"):
+        raise StoreCorruptError("not an index this store writes", str(snapshot / INDEX_FILE))
+    (dim,) = struct.unpack_from("<i", head, 4)
+    return _array_length(_head(snapshot / SKILLS_FILE, 5)), dim, "hnsw" if head[:4] == b"IHNf" else "flat", head
+
+
+def _describe_columns(snapshot: Path, files: dict[str, FileEntry]) -> tuple[int, int, str, bytes]:
+    """(skills, dim, index kind, the graph file's head) of a snapshot of format 3, from its columns."""
+    path = snapshot / COLUMNS_FILE
+    try:
+        columns = decode_columns(read_file(path, files[COLUMNS_FILE].size))
+    except ColumnFileError as exc:
+        raise StoreCorruptError(f"columns: {exc}", str(path)) from None
+    if "attempts" not in columns or "dim" not in columns or len(columns["dim"]) != 1:
+        raise StoreCorruptError("columns lack the skills' counters or their dimension", str(path))
+    head = _head(snapshot / GRAPH_FILE, 1024) if GRAPH_FILE in files else b""
+    return len(columns["attempts"]), int(columns["dim"][0]), "hnsw" if GRAPH_FILE in files else "flat", head
 
 
 def _head(path: Path, size: int) -> bytes:

@@ -44,6 +44,7 @@ from skillstore.generation import (
     SKILLS_FILE,
     Loaded,
     empty_generation_files,
+    holds_no_skills,
     read_snapshot,
     write_generation,
 )
@@ -962,11 +963,11 @@ def _empty_first_generation(directory: Path, names: list[str]) -> bool:
         entries = os.listdir(snapshot) if is_real_dir(snapshot) else None
         if entries is None or not set(entries) <= {COLUMNS_FILE, RECORDS_FILE, VECTORS_FILE, GRAPH_FILE}:
             return False
-        empty_columns = empty_generation_files(1, {"kind": "flat", "active": "flat"})[COLUMNS_FILE]
         for name in set(entries) & {COLUMNS_FILE, RECORDS_FILE, VECTORS_FILE}:
             path = snapshot / name
-            expected = bytes(empty_columns) if name == COLUMNS_FILE else b""
-            if not is_regular(path) or path.read_bytes() != expected:
+            if not is_regular(path) or (name != COLUMNS_FILE and path.stat().st_size):
+                return False
+            if name == COLUMNS_FILE and not holds_no_skills(path.read_bytes()):
                 return False
     return True
 

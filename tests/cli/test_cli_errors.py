@@ -95,7 +95,7 @@ def test_verify_repair_rebuilds_a_store_whose_manifest_is_corrupt(store_path: Pa
 
 def test_corrupt_snapshot_fails_loading_commands_but_not_info(store_path: Path) -> None:
     assert run("checkpoint", store_path).exit_code == 0  # a snapshot holding the skills
-    skills_file = next(store_path.glob("snap-*/skills.msgpack"))
+    skills_file = next(store_path.glob("snap-*/records.bin"))
     data = bytearray(skills_file.read_bytes())
     data[len(data) // 2] ^= 0xFF
     skills_file.write_bytes(bytes(data))

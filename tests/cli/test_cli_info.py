@@ -19,7 +19,7 @@ from skillstore.cli import main
 
 def test_facts_of_a_fresh_library(store_path: Path) -> None:
     facts = peek(store_path)
-    assert (facts.format_version, facts.dim, facts.index_kind, facts.generation) == (2, DIM, "flat", 1)
+    assert (facts.format_version, facts.dim, facts.index_kind, facts.generation) == (3, DIM, "flat", 1)
     assert facts.skills == len(LIBRARY) and facts.snapshot_skills == 0
     assert facts.log_frames > 0 and facts.log_bytes == (store_path / "log-00000001").stat().st_size
     assert facts.torn_bytes == 0
@@ -53,7 +53,7 @@ def test_skill_count_follows_every_kind_of_write(tmp_path: Path) -> None:
 def test_info_does_not_read_the_snapshot(store_path: Path) -> None:
     with SkillStore.open(store_path) as store:
         store.checkpoint()
-    index = next(store_path.glob("snap-*/index.faiss"))
+    index = next(store_path.glob("snap-*/vectors.f32"))
     index.write_bytes(b"\x00" * index.stat().st_size)  # same size, every byte wrong
     with pytest.raises(StoreCorruptError):
         SkillStore.open(store_path, read_only=True)

@@ -118,13 +118,13 @@ def test_a_manifest_listing_an_unknown_snapshot_file_opens_clean_or_is_refused(t
         assert store.verify().ok, store.verify().problems
 
 
-def test_an_index_marked_untrained_opens_or_is_refused_as_corrupt(tmp_path: Path) -> None:
+def test_a_graph_marked_untrained_is_rebuilt_from_the_vectors(tmp_path: Path) -> None:
     path = tmp_path / "store"
-    small_store(path)  # generation 1 holds an empty index, the log one add
+    small_store(path, index="hnsw")  # generation 1 holds an empty graph, the log one add
     data = bytearray((path / "snap-00000001" / "index.faiss").read_bytes())
-    data[4 + 4 + 8 + 8 + 8] = 0  # is_trained: after "IxFI", d, ntotal and two unused int64
+    data[4 + 4 + 8 + 8 + 8] = 0  # is_trained: after "IHNf", d, ntotal and two unused int64
     forge.replace_snapshot_file(path, "index.faiss", bytes(data))
-    with contextlib.suppress(StoreCorruptError), SkillStore.open(path, read_only=True) as store:
+    with SkillStore.open(path, read_only=True) as store:
         assert len(store) == 1
 
 

@@ -12,7 +12,7 @@ from skillstore.preconditions import freeze
 from skillstore.reports import VerifyReport
 from skillstore.storage import log
 from skillstore.storage.files import file_crc32
-from skillstore.storage.manifest import Manifest, read_manifest
+from skillstore.storage.manifest import GRAPH_FILE, Manifest, read_manifest
 
 if TYPE_CHECKING:
     from skillstore.catalog import Catalog
@@ -68,11 +68,13 @@ def _check_generation(path: Path, report: VerifyReport) -> int | None:
     report.facts["dim"] = manifest.dim
     for name, entry in manifest.files.items():
         file_path = path / manifest.snapshot_dir / name
+        # the HNSW graph is derived from the vectors: a damaged one is rebuilt, nothing is lost
+        found = report.warnings if name == GRAPH_FILE and manifest.format > 2 else report.problems
         try:
             if file_crc32(file_path) != (entry.size, entry.crc32):
-                report.problems.append(f"snapshot: {file_path}: size or checksum differs from the MANIFEST's")
+                found.append(f"snapshot: {file_path}: size or checksum differs from the MANIFEST's")
         except (SkillStoreError, OSError) as exc:
-            report.problems.append(f"snapshot: {exc}")
+            found.append(f"snapshot: {exc}")
     expected = log.LogHeader(manifest.store_id, manifest.generation, manifest.seq, 0)
     try:
         scan = log.scan(path / manifest.log_name, expected)

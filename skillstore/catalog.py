@@ -121,7 +121,7 @@ class Catalog:
 
     def id_at(self, row: int) -> str:
         record = self._overlay.get(row)
-        return record["id"] if record is not None else self.base.id_at(row)  # type: ignore[no-any-return]
+        return str(record["id"]) if record is not None else self.base.id_at(row)
 
     def live(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """(row, record) for every skill, in creation order."""

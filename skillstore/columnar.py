@@ -20,7 +20,7 @@ Rows are in creation order: the row number is the skill's place in iteration.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +70,7 @@ class Base:
         self._c = columns
         self._records = memoryview(records).cast("B") if len(records) else memoryview(b"")
         self.n = len(columns["attempts"])
-        self._ids = memoryview(columns["ids"])
+        self._ids = columns["ids"].data
         self.signatures: list[Signature] = []
         self._signature_codes: dict[Signature, int] = {}
         self._meta_codes: dict[tuple[str, Hashable], int] | None = None  # decoded when first queried

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gc
 import mmap
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +93,7 @@ def read_snapshot(store_dir: Path, manifest: Manifest, pin_fd: int) -> Loaded:
 
 
 def _crc(vectors: np.ndarray) -> int:
-    return crc32(memoryview(vectors).cast("B")) if vectors.size else 0
+    return crc32(vectors.data.cast("B")) if vectors.size else 0
 
 
 def _map_vectors(pin_fd: int, snapshot: Path, manifest: Manifest) -> np.ndarray:
@@ -180,14 +180,14 @@ def write_generation(store_dir: Path, generation: int, catalog: Catalog, index: 
     files: dict[str, bytes | memoryview] = {
         COLUMNS_FILE: encoded.columns,
         RECORDS_FILE: encoded.records,
-        VECTORS_FILE: memoryview(encoded.vectors).cast("B") if len(rows) else b"",
+        VECTORS_FILE: encoded.vectors.data.cast("B") if len(rows) else b"",
     }
     if params["active"] == "hnsw":
         files[GRAPH_FILE] = memoryview(graph_bytes(index.graph_for(rows, params, encoded.vectors)).data)
     return write_snapshot(store_dir, generation, files), len(rows)
 
 
-def empty_generation_files(dim: int, params: dict[str, Any]) -> Mapping[str, bytes | memoryview]:
+def empty_generation_files(dim: int, params: dict[str, Any]) -> dict[str, bytes | memoryview]:
     """The snapshot files of a store with no skills."""
     vectors = np.empty((0, dim), dtype=np.float32)
     encoded = encode_base(Base.empty(dim), np.empty(0, dtype=np.int64), {}, vectors)

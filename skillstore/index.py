@@ -217,13 +217,13 @@ class VectorIndex:
             index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         except RuntimeError as exc:
             raise StoreCorruptError(f"index cannot be loaded: {' '.join(str(exc).split())}") from None
-        flat = faiss.downcast_index(index.storage) if isinstance(index, faiss.IndexHNSW) else index
+        flat: Any = faiss.downcast_index(index.storage) if isinstance(index, faiss.IndexHNSW) else index
         vectors = np.array(faiss.rev_swig_ptr(flat.get_xb(), rows * dim), dtype=np.float32).reshape(rows, dim)
         if len(check_unit_rows(vectors)):
             raise StoreCorruptError("index holds vectors that are not finite unit vectors")
         graph = None
         if params["active"] == "hnsw":
-            index.hnsw.efConstruction = params["efConstruction"]
+            index.hnsw.efConstruction = params["efConstruction"]  # type: ignore[attr-defined]
             graph = index
         return cls(dim, params, vectors, graph)
 
@@ -381,7 +381,7 @@ def load_graph(data: bytes | np.ndarray, vectors: np.ndarray, params: dict[str, 
         return None
     if not isinstance(graph, faiss.IndexHNSW) or graph.ntotal != len(vectors) or graph.d != vectors.shape[1]:
         return None
-    storage = faiss.downcast_index(graph.storage)
+    storage: Any = faiss.downcast_index(graph.storage)
     if len(vectors):
         held = faiss.rev_swig_ptr(storage.get_xb(), len(vectors) * vectors.shape[1])
         if not np.array_equal(np.asarray(held).reshape(vectors.shape), vectors):

@@ -32,8 +32,8 @@ from skillstore.frames import FrameError, check_frame
 from skillstore.generation import INDEX_FILE, SKILLS_FILE
 from skillstore.index import index_params
 from skillstore.storage import log
-from skillstore.storage.faiss_file import IndexFileError, hnsw_m
 from skillstore.storage.columns import ColumnFileError, decode_columns
+from skillstore.storage.faiss_file import IndexFileError, hnsw_m
 from skillstore.storage.files import file_crc32, is_real_dir, is_regular, open_for_reading, read_file
 from skillstore.storage.manifest import (
     COLUMNS_FILE,

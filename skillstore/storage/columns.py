@@ -43,19 +43,20 @@ def encode_columns(columns: Mapping[str, np.ndarray]) -> bytes:
         if array.dtype.str not in DTYPES:
             raise ColumnFileError(f"column {name!r} has dtype {array.dtype.str}, not a column dtype")
     # the table's size depends on the offsets it holds: lay out with room for the largest offsets
-    entries = [[name, a.dtype.str, list(a.shape), 0, a.nbytes] for name, a in arrays.items()]
-    table_room = len(pack([[n, d, s, 1 << 62, b] for n, d, s, _, b in entries]))
+    table_room = len(pack([[name, a.dtype.str, list(a.shape), 1 << 62, a.nbytes] for name, a in arrays.items()]))
+    offsets = []
     offset = _aligned(_HEADER.size + table_room)
-    for entry in entries:
-        entry[3] = offset
-        offset = _aligned(offset + int(entry[4]))
-    table = pack(entries)
+    for array in arrays.values():
+        offsets.append(offset)
+        offset = _aligned(offset + array.nbytes)
+    table = pack([[name, a.dtype.str, list(a.shape), at, a.nbytes]
+                  for (name, a), at in zip(arrays.items(), offsets, strict=True)])
     parts = [_HEADER.pack(MAGIC, LAYOUT_VERSION, len(table)), table]
     position = _HEADER.size + len(table)
-    for entry, array in zip(entries, arrays.values(), strict=True):
-        parts.append(bytes(int(entry[3]) - position))
+    for at, array in zip(offsets, arrays.values(), strict=True):
+        parts.append(bytes(at - position))
         parts.append(array.tobytes())
-        position = int(entry[3]) + array.nbytes
+        position = at + array.nbytes
     return b"".join(parts)
 
 

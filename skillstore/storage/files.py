@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import mmap
 import os
 import re
 import secrets
@@ -147,7 +148,7 @@ def read_file(path: Path, max_size: int) -> bytes:
         os.close(fd)
 
 
-def crc32(data: bytes | memoryview, seed: int = 0) -> int:
+def crc32(data: bytes | memoryview | mmap.mmap, seed: int = 0) -> int:
     return zlib.crc32(data, seed) & 0xFFFFFFFF
 
 

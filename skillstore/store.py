@@ -513,11 +513,9 @@ class SkillStore:
                 self._index.add(np.frombuffer(frame["vector"], dtype=np.float32)[None, :])
         elif op == "restore":
             for item in frame["items"]:
-                place = None
-                if item["record"]["id"] in catalog:  # a replaced skill keeps its place
-                    place = catalog.place_of(item["record"]["id"])
+                if item["record"]["id"] in catalog:  # a replaced skill goes last, as in every backend
                     catalog.remove(item["record"]["id"])
-                catalog.append(load_record(item["record"]), place)
+                catalog.append(load_record(item["record"]))
             if frame["items"]:
                 self._index.add(np.stack([np.frombuffer(i["vector"], dtype=np.float32) for i in frame["items"]]))
         elif op == "delete":

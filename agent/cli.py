@@ -1,4 +1,5 @@
-"""skillstore-agent: train, evaluate and compare the GridWorld procedural-memory agent.
+"""skillstore-agent: train, evaluate and compare the procedural-memory agent on GridWorld and
+on MiniGrid's DoorKey.
 
 Library errors become one ``Error: ...`` line and exit status 1, in one place
 (:class:`AgentGroup`), never a traceback.
@@ -15,11 +16,12 @@ from typing import Any
 
 import click
 
-from agent.agent import ProceduralMemoryAgent
+from agent.agent import trained_frames
 from agent.embedding import DEFAULT_DIM
-from agent.experiments import LayoutReport, Setting, compare_layout, format_table
+from agent.experiments import GRIDWORLD, LayoutReport, Setting, compare_layout, format_table
 from agent.exploration import EXPLORE_MODES
 from agent.gridworld import LAYOUTS
+from agent.minigrid_adapter import DOORKEY_IDS
 from agent.training import print_skills, print_summary, progress_bar, run_training
 from skillstore import MemoryBackend, SkillBackend, SkillStoreError
 
@@ -35,7 +37,15 @@ class AgentGroup(click.Group):
             raise click.ClickException(str(exc) or type(exc).__name__) from None
 
 
-SIZE_HELP = "Grid side length: 3 or more, 5 or more for the fixed layout."
+SIZE_HELP = "GridWorld's side length: 3 or more, 5 or more for the fixed layout."
+ENVS = (GRIDWORLD, *DOORKEY_IDS)
+ENV_HELP = ("GridWorld (shaped by --layout and --size) or a MiniGrid DoorKey id (needs the minigrid "
+            "extra; its size is in the id).")
+EXPLORE_HELP = ("What to do where no skill applies. random: primitive random actions; novelty: what this "
+                "episode has not tried yet; greedy: GridWorld's reference heuristic "
+                "[default: random on GridWorld, novelty on MiniGrid].")
+SCOUT_HELP = ("While learning, the probability of exploring a whole phase instead of using skills, to find "
+              "routes shorter than the stored ones [default: 0 on GridWorld, 0.1 on MiniGrid].")
 EPISODES_HELP = "Number of episodes to play."
 
 
@@ -49,6 +59,8 @@ def _plot_path(ctx: click.Context, param: click.Parameter, value: Path | None) -
 def task_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """Options that define the task and the exploration, shared by every command."""
     decorators = [
+        click.option("--env", "env_id", type=click.Choice(ENVS), default=GRIDWORLD, show_default=True,
+                     help=ENV_HELP),
         click.option("--layout", type=click.Choice(LAYOUTS), default="fixed", show_default=True,
                      help="fixed: the reference layout; random: a new layout every episode; "
                           "pool: one of --pool-size layouts every episode."),
@@ -57,10 +69,10 @@ def task_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--size", type=click.IntRange(min=3), default=5, show_default=True,
                      help=SIZE_HELP),
         click.option("--max-steps", type=click.IntRange(min=1), default=None,
-                     help="Step cap per episode [default: 20 per cell, 500 on 5x5]."),
-        click.option("--explore", type=click.Choice(EXPLORE_MODES), default="random",
-                     show_default=True,
-                     help="random: primitive random actions; greedy: the reference heuristic."),
+                     help="Step cap per episode [default: 20 per cell (500 on 5x5) on GridWorld, "
+                          "MiniGrid's 10 per cell on DoorKey]."),
+        click.option("--explore", type=click.Choice(EXPLORE_MODES), default=None, help=EXPLORE_HELP),
+        click.option("--scout", type=click.FloatRange(0.0, 1.0), default=None, help=SCOUT_HELP),
     ]
     for decorator in reversed(decorators):
         function = decorator(function)
@@ -69,7 +81,7 @@ def task_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(cls=AgentGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Train the GridWorld agent on a skill store and measure what its memory is worth.
+    """Train the agent on a skill store (GridWorld or MiniGrid DoorKey) and measure what its memory is worth.
 
     \b
     Example:
@@ -92,9 +104,10 @@ def open_backend(store: str | None, *, dim: int, read_only: bool = False) -> Ite
         yield backend
 
 
-def _setting(layout: str, pool_size: int, size: int, max_steps: int | None, explore: str) -> Setting:
+def _setting(env_id: str, layout: str, pool_size: int, size: int, max_steps: int | None,
+             explore: str | None, scout: float | None) -> Setting:
     return Setting(layout=layout, size=size, max_steps=max_steps, pool_size=pool_size,
-                   explore=explore)
+                   explore=explore, env=env_id, scout=scout)
 
 
 @main.command()
@@ -110,45 +123,45 @@ def _setting(layout: str, pool_size: int, size: int, max_steps: int | None, expl
               help="Also run the no-memory baseline with the same seed and draw it on the plot.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, callback=_plot_path,
               help="Save the training plot as this PNG.")
-@click.option("--dim", type=click.IntRange(min=8), default=DEFAULT_DIM, show_default=True,
-              help="Embedding dimension of a new store.")
 @click.option("--lines/--progress", default=None,
               help="One line per episode, or a progress bar [default: lines up to 100 episodes].")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the per-episode statistics as JSON instead of text.")
-def train(store: str | None, episodes: int, layout: str, pool_size: int, size: int,
-          max_steps: int | None, explore: str, seed: int, no_memory: bool, baseline: bool,
-          plot: Path | None, dim: int, lines: bool | None, as_json: bool) -> None:
+def train(store: str | None, episodes: int, env_id: str, layout: str, pool_size: int, size: int,
+          max_steps: int | None, explore: str | None, scout: float | None, seed: int, no_memory: bool,
+          baseline: bool, plot: Path | None, lines: bool | None, as_json: bool) -> None:
     """Train the agent; with --store, skills persist and a second run starts from them.
 
     \b
     Example:
       skillstore-agent train --store demo-store --episodes 50 --explore random --plot train.png
       skillstore-agent train --store demo-store --episodes 5      # starts with those skills
+      skillstore-agent train --env MiniGrid-DoorKey-8x8-v0 --store doorkey --episodes 1000
     """
     if no_memory and store is not None:
         raise click.UsageError("--no-memory and --store exclude each other")
-    setting = _setting(layout, pool_size, size, max_steps, explore)
-    env = setting.make_env(seed)  # a bad --size or --layout fails here, before a store is created
+    setting = _setting(env_id, layout, pool_size, size, max_steps, explore, scout)
+    setting.make_env(seed)  # a bad --size, --layout or a missing extra fails here, before a store is created
     echo = (lambda _line: None) if as_json else click.echo
-    with open_backend(store, dim=dim) as backend:
+    with open_backend(store, dim=DEFAULT_DIM) as backend:
         stored_at_start = len(backend)
+        task = setting.label if setting.minigrid else f"{layout} layout"
         if not as_json:
             # a library in PostgreSQL names itself by its URL with the password masked
             where = f"store {getattr(backend, 'url', store)}" if store is not None else "an in-memory library"
-            click.echo(f"=== Procedural Memory Agent: {layout} layout, {explore} exploration ===")
+            click.echo(f"=== Procedural Memory Agent: {task}, {setting.exploration} exploration ===")
             if not no_memory:
                 click.echo(f"Using {where} holding {stored_at_start} skills.")
-        agent = ProceduralMemoryAgent(env, None if no_memory else backend,
-                                      explore=explore, seed=seed)
+        agent = setting.make_agent(seed, None if no_memory else backend)
+        if not no_memory:  # frames keep counting across runs on one store
+            agent.frames = trained_frames(backend, agent.world.family)
         # --lines / --progress pick one of the two; JSON output shows a bar only on long runs
         bar = None if as_json or lines is None else not lines
         stats = run_training(agent, episodes, echo=echo, lines=False if as_json else lines,
                              progress=bar)
         reference = None
         if baseline:
-            reference = ProceduralMemoryAgent(setting.make_env(seed), None, explore=explore,
-                                              seed=seed).train(episodes)
+            reference = setting.make_agent(seed, None).train(episodes)
         if as_json:
             click.echo(json.dumps({"stats": stats, "baseline": reference}))
         else:
@@ -162,7 +175,7 @@ def train(store: str | None, episodes: int, layout: str, pool_size: int, size: i
         if plot is not None:
             from agent.plots import visualize_training
 
-            title = f"{layout} layout, {explore} exploration, seed {seed}"
+            title = f"{task}, {setting.exploration} exploration, seed {seed}"
             if stored_at_start and not no_memory:  # a rerun on a store starts with what it learned before
                 title += f", started with {stored_at_start} stored skills"
             saved = visualize_training(stats, plot, baseline=reference, title=title)
@@ -176,29 +189,56 @@ def train(store: str | None, episodes: int, layout: str, pool_size: int, size: i
 @click.option("--episodes", type=click.IntRange(min=1), default=10, show_default=True, help=EPISODES_HELP)
 @task_options
 @click.option("--seed", type=int, default=1, show_default=True, help="Seeds the layouts and the exploration.")
-@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
-def evaluate(store: str, episodes: int, layout: str, pool_size: int, size: int,
-             max_steps: int | None, explore: str, seed: int, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the figures as JSON: mean_steps, success_rate, mean_optimal_steps, episodes, "
+                   "frames, skills and the per-episode lists.")
+def evaluate(store: str, episodes: int, env_id: str, layout: str, pool_size: int, size: int,
+             max_steps: int | None, explore: str | None, scout: float | None, seed: int,
+             as_json: bool) -> None:
     """Reuse a store's skills without learning: nothing is written to the store.
+
+    The optimum of each layout is found by a breadth-first search for the report only;
+    the agent never sees it. "frames" are the training steps the library records
+    (stamped on its skills when learned), null when it records none.
 
     \b
     Example:
       skillstore-agent eval --store demo-store --episodes 10
+      skillstore-agent eval --env MiniGrid-DoorKey-8x8-v0 --store doorkey --episodes 100 --seed 7 --json
     """
-    setting = _setting(layout, pool_size, size, max_steps, explore)
-    env = setting.make_env(seed)
+    setting = _setting(env_id, layout, pool_size, size, max_steps, explore, scout)
+    setting.make_env(seed)
     with open_backend(store, dim=DEFAULT_DIM, read_only=True) as backend:
-        agent = ProceduralMemoryAgent(env, backend, explore=explore, seed=seed)
+        agent = setting.make_agent(seed, backend)
         stats = run_training(agent, episodes, learn=False,
                              echo=(lambda _line: None) if as_json else click.echo,
                              lines=False if as_json else None, progress=None)
-        if as_json:
-            click.echo(json.dumps(stats))
-            return
-        solved = sum(stats["successes"])
-        click.echo(f"Solved {solved}/{episodes} episodes with {len(backend)} stored skills; "
-                   f"mean steps {sum(stats['steps']) / episodes:.1f}, "
-                   f"{stats['skill_uses'][-1]} skill uses, {stats['skill_failures'][-1]} failed.")
+        frames = trained_frames(backend, agent.world.family)
+        skills = len(backend)
+    optimal = setting.optimal_steps(seed, episodes)
+    report = {
+        "env": setting.env if setting.minigrid else f"GridWorld {layout} {size}x{size}",
+        "episodes": episodes,
+        "seed": seed,
+        "mean_steps": sum(stats["steps"]) / episodes,
+        "success_rate": sum(stats["successes"]) / episodes,
+        "mean_optimal_steps": sum(optimal) / episodes,
+        "mean_reward": sum(stats["rewards"]) / episodes,
+        "frames": frames or None,
+        "skills": skills,
+        "skill_uses": stats["skill_uses"][-1],
+        "skill_failures": stats["skill_failures"][-1],
+        "retrieval_ms": sum(stats["retrieval_ms"]) / episodes,
+        "steps": stats["steps"],
+        "optimal_steps": optimal,
+        "successes": stats["successes"],
+    }
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo(f"Solved {sum(stats['successes'])}/{episodes} episodes with {skills} stored skills; "
+               f"mean steps {report['mean_steps']:.1f} (optimal {report['mean_optimal_steps']:.1f}), "
+               f"{report['skill_uses']} skill uses, {report['skill_failures']} failed.")
 
 
 @main.command()
@@ -206,15 +246,18 @@ def evaluate(store: str, episodes: int, layout: str, pool_size: int, size: int,
               help="Number of seeds (0, 1, ... N-1) per layout.")
 @click.option("--episodes", type=click.IntRange(min=1), default=50, show_default=True,
               help="Episodes per seed and run.")
+@click.option("--envs", default=GRIDWORLD, show_default=True,
+              help="Comma-separated environments: GridWorld (one column per --layouts entry) and/or "
+                   f"MiniGrid DoorKey ids ({', '.join(DOORKEY_IDS)}).")
 @click.option("--layouts", default="fixed", show_default=True,
-              help="Comma-separated layouts to measure, e.g. fixed,pool,random.")
+              help="Comma-separated GridWorld layouts to measure, e.g. fixed,pool,random.")
 @click.option("--pool-size", type=click.IntRange(min=1), default=5, show_default=True,
               help="Number of layouts in the pool layout.")
 @click.option("--size", type=click.IntRange(min=3), default=5, show_default=True, help=SIZE_HELP)
 @click.option("--max-steps", type=click.IntRange(min=1), default=None,
               help="Step cap per episode [default: 20 per cell, 500 on 5x5].")
-@click.option("--explore", type=click.Choice(EXPLORE_MODES), default="random", show_default=True,
-              help="random: primitive random actions; greedy: the reference heuristic.")
+@click.option("--explore", type=click.Choice(EXPLORE_MODES), default=None, help=EXPLORE_HELP)
+@click.option("--scout", type=click.FloatRange(0.0, 1.0), default=None, help=SCOUT_HELP)
 @click.option("--window", type=click.IntRange(min=1), default=10, show_default=True,
               help="Final episodes averaged in the table.")
 @click.option("--restart-episodes", type=click.IntRange(min=0), default=5, show_default=True,
@@ -224,9 +267,9 @@ def evaluate(store: str, episodes: int, layout: str, pool_size: int, size: int,
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the trained stores here [default: a temporary directory, removed].")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def compare(seeds: int, episodes: int, layouts: str, pool_size: int, size: int,
-            max_steps: int | None, explore: str, window: int, restart_episodes: int,
-            plot: Path | None, workdir: Path | None, as_json: bool) -> None:
+def compare(seeds: int, episodes: int, envs: str, layouts: str, pool_size: int, size: int,
+            max_steps: int | None, explore: str | None, scout: float | None, window: int,
+            restart_episodes: int, plot: Path | None, workdir: Path | None, as_json: bool) -> None:
     """Memory against the no-memory baseline over several seeds: a table and a plot.
 
     Each seed trains a fresh persistent store; then a new process reopens every
@@ -236,18 +279,23 @@ def compare(seeds: int, episodes: int, layouts: str, pool_size: int, size: int,
     Example:
       skillstore-agent compare --seeds 10 --episodes 50 --layouts fixed,pool,random \\
           --plot compare.png
+      skillstore-agent compare --envs MiniGrid-DoorKey-5x5-v0 --seeds 3 --episodes 300
     """
     names = [name.strip() for name in layouts.split(",") if name.strip()]
     unknown = [name for name in names if name not in LAYOUTS]
     if not names or unknown:
         raise click.BadParameter(f"choose among {', '.join(LAYOUTS)}", param_hint="--layouts")
-    for name in names:  # a bad --size fails now, not after the first layouts have run
-        _setting(name, pool_size, size, max_steps, explore).make_env(0)
+    env_ids = [name.strip() for name in envs.split(",") if name.strip()]
+    if not env_ids or any(name not in ENVS for name in env_ids):
+        raise click.BadParameter(f"choose among {', '.join(ENVS)}", param_hint="--envs")
+    settings = [_setting(env_id, name, pool_size, size, max_steps, explore, scout)
+                for env_id in env_ids for name in (names if env_id == GRIDWORLD else ["random"])]
+    for setting in settings:  # a bad --size or a missing extra fails now, not after the first runs
+        setting.make_env(0)
     with _workdir(workdir) as directory:
         reports: list[LayoutReport] = []
-        with progress_bar(2 * seeds * episodes * len(names), "Comparing", enabled=True) as advance:
-            for name in names:
-                setting = _setting(name, pool_size, size, max_steps, explore)
+        with progress_bar(2 * seeds * episodes * len(settings), "Comparing", enabled=True) as advance:
+            for setting in settings:
                 reports.append(compare_layout(setting, range(seeds), episodes, directory,
                                               window=window, restart_episodes=restart_episodes,
                                               advance=advance))

@@ -1,116 +1,75 @@
-"""A deterministic embedder for GridWorld situations and skills.
+"""A deterministic embedding of situations under which cosine means "nearby situation".
 
-The reference hashed positions and action names with Python's ``hash()``, which is
-salted per process: a vector stored by one process meant nothing to the next. Here
-every component is plain arithmetic on the state, so the same state and actions
-give the same float32 vector, bit for bit, in any process.
+Cosine over raw offsets cannot tell (1, 0) from (3, 0): both point the same way. Here
+each offset (a, b) becomes a small image: a Gaussian bump centred on (a, b) over the
+grid of integer offsets in [-reach, reach]², flattened and scaled to unit length. The
+cosine of two such images falls smoothly with the distance d between the offsets,
+about exp(-d² / (4 sigma²)): 1 for the same offset, 0.68 one cell away, 0.21 two cells
+away and nearly 0 beyond (plus the small constant share of the phase: 1, 0.70, 0.24, 0.04
+for the same phase). A skill recorded in a situation therefore scores highest in
+that very situation and still scores well one cell off, which is what lets it transfer.
 
-The first eight components (``dim=8``, the reference's size) are:
+Layout of the vector (``dim = 4 + 2 * (2 * reach + 1)²``; 454 at the default reach 7):
 
-====  =====================================================================
-0-1   agent x as an angle on a quarter circle: cos, sin
-2-3   agent y, likewise (neighbouring cells get nearby angles, so nearby
-      positions have a high cosine)
-4     has_key (0/1)
-5     door_open (0/1)
-6-7   displacement, divided by (size - 1): for a situation, from the agent to
-      its current target (key, then door, then goal); for a skill, where its
-      moves take the agent
-====  =====================================================================
+======================  ======================================================
+0-3                     the phase, one-hot (no key; key; door open without /
+                        with the key), scaled by ``PHASE_WEIGHT``
+next (2 reach + 1)²     the target's offset as a bump
+last (2 reach + 1)²     the open door's offset as a bump, zero when absent
+======================  ======================================================
 
-A skill that leads from a state to that state's target therefore embeds exactly
-like the state itself (cosine 1), and skills heading elsewhere score lower.
-Components past the eighth (``dim > 8``) hold a signed hashed count of the
-skill's action bigrams (stable ``blake2b``, not ``hash()``); they are zero for a
-situation.
+Offsets beyond ``reach`` are clipped for the embedding only (the situation's key keeps
+them exact). Every component is plain arithmetic, so the same situation gives the same
+float32 vector, bit for bit, in any process.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 import numpy as np
 
-from agent.gridworld import Position, move
+from agent.situation import Offset, Situation
 
-BASE_DIM = 8
-DEFAULT_DIM = BASE_DIM
-BIGRAM_WEIGHT = 0.5  # keeps the action fingerprint from swamping the state features
-
-
-def target_of(state: Mapping[str, Any], goal: Position) -> Position:
-    """The cell the agent must reach next: the key, then the door, then the goal."""
-    objects = state["objects"]
-    if not state["has_key"]:
-        return tuple(objects["key"])
-    if not state["door_open"]:
-        return tuple(objects["door"])
-    return goal
+DEFAULT_REACH = 7  # offsets up to 7 cells: every DoorKey size up to 8x8 shares one store
+SIGMA = 0.8  # width of a bump, in cells
+PHASE_WEIGHT = 0.2  # small: preconditions already separate phases; this only orders them
+DEFAULT_DIM = 4 + 2 * (2 * DEFAULT_REACH + 1) ** 2  # 454: the dimension of a new store
 
 
-def end_position(start: Position, actions: Sequence[str], size: int) -> Position:
-    """Where ``actions`` lead from ``start`` on an empty grid of ``size``."""
-    position = start
-    for action in actions:
-        position = move(position, action, size)
-    return position
-
-
-def _bucket(token: str, dim: int) -> tuple[int, float]:
-    digest = hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest()
-    value = int.from_bytes(digest, "little")
-    return value % dim, 1.0 if (value >> 63) & 1 else -1.0
+def phase_index(has_key: bool, door_open: bool) -> int:
+    return (2 if door_open else 0) + (1 if has_key else 0)
 
 
 class StateEmbedder:
-    """Maps a GridWorld state (and optionally a skill's actions) to a float32 vector.
+    """Maps a :class:`Situation` to a unit float32 vector; ``reach`` sets the offsets covered."""
 
-    ``size`` is the grid size, needed to scale positions and find the goal corner.
-    """
-
-    def __init__(self, dim: int = DEFAULT_DIM, *, size: int = 5) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < BASE_DIM:
-            raise ValueError(f"dim must be an integer of at least {BASE_DIM}, got {dim!r}")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 2:
-            raise ValueError(f"size must be an integer of at least 2, got {size!r}")
-        self.dim = dim
-        self.size = size
-        self.goal: Position = (size - 1, size - 1)
+    def __init__(self, reach: int = DEFAULT_REACH, *, sigma: float = SIGMA) -> None:
+        if isinstance(reach, bool) or not isinstance(reach, int) or reach < 1:
+            raise ValueError(f"reach must be a positive integer, got {reach!r}")
+        if not isinstance(sigma, int | float) or isinstance(sigma, bool) or not sigma > 0:
+            raise ValueError(f"sigma must be a positive number, got {sigma!r}")
+        self.reach = reach
+        self.sigma = float(sigma)
+        self.side = 2 * reach + 1
+        self.dim = 4 + 2 * self.side * self.side
+        centres = np.arange(-reach, reach + 1, dtype=np.float64)
+        # one row per clipped integer offset: the 1-D bump; a 2-D bump is an outer product
+        self._bumps = np.exp(-((centres[:, None] - centres[None, :]) ** 2) / (2 * self.sigma ** 2))
 
     def __repr__(self) -> str:
-        return f"StateEmbedder(dim={self.dim}, size={self.size})"
+        return f"StateEmbedder(reach={self.reach}, sigma={self.sigma})"
 
-    def embed(self, state: Mapping[str, Any], actions: Sequence[str] | None = None) -> np.ndarray:
-        """The vector of ``state``; with ``actions``, the vector of a skill starting there."""
-        span = self.size - 1
-        x, y = (int(v) for v in state["agent_pos"])
-        if actions is None:
-            tx, ty = target_of(state, self.goal)
-        else:
-            tx, ty = end_position((x, y), actions, self.size)
-        angle_x = 0.5 * math.pi * x / span
-        angle_y = 0.5 * math.pi * y / span
+    def _bump(self, offset: Offset) -> np.ndarray:
+        a, b = (min(max(int(v), -self.reach), self.reach) + self.reach for v in offset)
+        image = np.outer(self._bumps[a], self._bumps[b]).ravel()
+        return np.asarray(image / np.linalg.norm(image))
+
+    def embed(self, situation: Situation) -> np.ndarray:
+        """The unit vector of ``situation``."""
         vector = np.zeros(self.dim, dtype=np.float64)
-        vector[:BASE_DIM] = (
-            math.cos(angle_x),
-            math.sin(angle_x),
-            math.cos(angle_y),
-            math.sin(angle_y),
-            1.0 if state["has_key"] else 0.0,
-            1.0 if state["door_open"] else 0.0,
-            (tx - x) / span,
-            (ty - y) / span,
-        )
-        extra = self.dim - BASE_DIM
-        if actions and extra:
-            tokens = ["<start>", *actions]
-            weight = BIGRAM_WEIGHT / len(actions)
-            for first, second in zip(tokens, tokens[1:], strict=False):
-                index, sign = _bucket(f"{first}>{second}", extra)
-                vector[BASE_DIM + index] += sign * weight
-        # the position pairs have unit norm, so the vector is never zero
+        vector[phase_index(situation.has_key, situation.door_open)] = PHASE_WEIGHT
+        area = self.side * self.side
+        vector[4:4 + area] = self._bump(situation.target)
+        if situation.passage is not None:
+            vector[4 + area:] = self._bump(situation.passage)
         vector /= np.linalg.norm(vector)
         return vector.astype(np.float32)

@@ -1,10 +1,10 @@
 """Measuring what memory is worth: memory against no memory over seeds, and after a restart.
 
-For every layout and seed, a no-memory agent and an agent with a fresh persistent
-``SkillStore`` play the same sequence of layouts (the env's generator is only used
-at reset). Then a *new process* opens each seed's store and plays a few more
-episodes: the restart figures show what the stored skills are worth to a process
-that learned nothing itself. That child is this module run as a script
+For every setting (a GridWorld layout kind, or a MiniGrid DoorKey size) and seed, a
+no-memory agent and an agent with a fresh persistent ``SkillStore`` play the same
+sequence of layouts (the env's generator is only used at reset). Then a *new process*
+opens each seed's store and plays a few more episodes: the restart figures show what
+the stored skills are worth to a process that learned nothing itself. That child is this module run as a script
 (``python -m agent.experiments``), fed JSON on stdin, answering JSON on stdout.
 """
 
@@ -24,33 +24,78 @@ import numpy as np
 from agent.agent import ProceduralMemoryAgent
 from agent.embedding import DEFAULT_DIM
 from agent.gridworld import GridWorld
+from agent.minigrid_adapter import MiniGridDoorKey, is_minigrid_id
+from agent.optimal import optimal_steps
+from skillstore import SkillBackend
 
 RESTART_SEED_OFFSET = 10_000  # the restarted process plays episodes training never saw
 
 
+GRIDWORLD = "GridWorld"
+MINIGRID_SCOUT = 0.1  # share of phases explored whole while learning DoorKey (see ProceduralMemoryAgent)
+
+
 @dataclass(frozen=True)
 class Setting:
-    """Everything that defines the task, so a child process can rebuild it."""
+    """Everything that defines the task, so a child process can rebuild it.
+
+    ``env`` is ``"GridWorld"`` (with ``layout``, ``size``, ``pool_size``) or a
+    ``MiniGrid-DoorKey-NxN-v0`` id. ``explore`` and ``scout`` default to what suits
+    the world: random exploration and no scouting on GridWorld, novelty exploration
+    and ``MINIGRID_SCOUT`` on MiniGrid.
+    """
 
     layout: str = "fixed"
     size: int = 5
     max_steps: int | None = None
     pool_size: int = 5
-    explore: str = "random"
+    explore: str | None = None
+    env: str = GRIDWORLD
+    scout: float | None = None
 
-    def make_env(self, seed: int) -> GridWorld:
+    @property
+    def minigrid(self) -> bool:
+        return is_minigrid_id(self.env)
+
+    @property
+    def label(self) -> str:
+        """How tables and plots name this setting."""
+        return self.env.removeprefix("MiniGrid-").removesuffix("-v0") if self.minigrid else self.layout
+
+    @property
+    def exploration(self) -> str:
+        return self.explore if self.explore is not None else ("novelty" if self.minigrid else "random")
+
+    @property
+    def scouting(self) -> float:
+        return self.scout if self.scout is not None else (MINIGRID_SCOUT if self.minigrid else 0.0)
+
+    def make_env(self, seed: int) -> GridWorld | MiniGridDoorKey:
         """The env for ``seed``; a pool layout uses the seed for its pool too."""
+        if self.minigrid:
+            return MiniGridDoorKey(self.env, max_steps=self.max_steps)
         return GridWorld(self.size, layout=self.layout, max_steps=self.max_steps,
                          pool_size=self.pool_size, pool_seed=seed)
 
-    def optimal_steps(self, seed: int, episodes: int) -> list[int]:
-        """The shortest solution of each episode's layout, replaying the env's resets."""
+    def make_agent(self, seed: int, backend: SkillBackend | None, *,
+                   agent_seed: int | None = None) -> ProceduralMemoryAgent:
+        """An agent on this setting's env for ``seed`` (its own generator from ``agent_seed``)."""
+        return ProceduralMemoryAgent(self.make_env(seed), backend, explore=self.exploration,
+                                     seed=seed if agent_seed is None else agent_seed,
+                                     scout=self.scouting)
+
+    def optimal_steps(self, seed: int, episodes: int, *, first_seed: int | None = None) -> list[int]:
+        """The shortest solution of each episode's layout, replaying the env's resets.
+
+        ``first_seed`` is the seed of the first reset when it differs from ``seed`` (the
+        pool's seed), as in a restarted process.
+        """
         env = self.make_env(seed)
+        start = seed if first_seed is None else first_seed
         lengths = []
         for episode in range(episodes):
-            env.reset(seed=seed if episode == 0 else None)
-            assert env.current_layout is not None
-            lengths.append(env.current_layout.optimal_steps(self.size))
+            env.reset(seed=start if episode == 0 else None)
+            lengths.append(optimal_steps(env))
         return lengths
 
 
@@ -127,13 +172,11 @@ def compare_layout(
                                    "baseline_success", "optimal", "skills")}
     stores = []
     for seed in seeds:
-        baseline = ProceduralMemoryAgent(setting.make_env(seed), None,
-                                         explore=setting.explore, seed=seed).train(episodes)
+        baseline = setting.make_agent(seed, None).train(episodes)
         advance(episodes)
-        path = workdir / f"{setting.layout}-seed{seed}"
+        path = workdir / f"{setting.label}-seed{seed}"
         with _open_store(path, dim=DEFAULT_DIM) as store:
-            memory = ProceduralMemoryAgent(setting.make_env(seed), store,
-                                           explore=setting.explore, seed=seed).train(episodes)
+            memory = setting.make_agent(seed, store).train(episodes)
             runs["skills"].append(len(store))
         advance(episodes)
         stores.append({"store": str(path), "seed": seed})
@@ -143,7 +186,7 @@ def compare_layout(
         runs["baseline_success"].append(baseline["successes"])
         runs["optimal"].append(setting.optimal_steps(seed, episodes))
     report = LayoutReport(
-        layout=setting.layout,
+        layout=setting.label,
         episodes=episodes,
         window=min(window, episodes),
         memory_steps=np.array(runs["memory_steps"]),
@@ -185,9 +228,9 @@ def replay_stores(request: dict[str, Any]) -> dict[str, Any]:
         seed = int(run["seed"])
         with _open_store(Path(run["store"]), dim=None) as store:
             result["skills_at_start"].append(len(store))
-            env = setting.make_env(seed)  # same pool as in training
-            stats = ProceduralMemoryAgent(env, store, explore=setting.explore,
-                                          seed=seed + RESTART_SEED_OFFSET).train(request["episodes"])
+            # same pool as in training, layouts training never drew
+            stats = setting.make_agent(seed, store, agent_seed=seed + RESTART_SEED_OFFSET).train(
+                request["episodes"])
         result["steps"].append(stats["steps"])
         result["successes"].append(stats["successes"])
     return result

@@ -1,80 +1,91 @@
-"""Turning a successful episode into skills: segments, shortened routes, preconditions.
+"""Turning the agent's own steps into skills: segments, shortened routes, one skill per situation.
 
-An episode is cut at its subgoal events (key picked up, door opened, goal reached).
-Each piece becomes one skill whose actions lead from the piece's first state to its
-event. Wandering is cut out by taking the shortest route through the moves the
-piece actually observed; erasing loops from the path is the special case where the
-route only revisits cells in order. Preconditions pin down where that action
-sequence is valid: the start cell, the flags, and the position of the object the
-skill heads for.
+An episode is cut wherever the phase changes (key picked up or dropped, door opened
+or closed, goal reached). A piece that ends in progress (key, door, goal) teaches a
+route: the fewest actions from its first pose to its event through the moves the
+piece actually observed (loops, bumps into walls and wasted actions are cut out).
+Every step of that route starts a skill: the rest of the route, keyed by the
+situation the agent was in at that step, with the situations and effects it expects
+on the way (its trace), so that execution can tell when it is off course.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from agent.embedding import StateEmbedder, target_of
-from agent.gridworld import MOVES, Position
+from agent.embedding import StateEmbedder
+from agent.situation import Situation
+from agent.worlds import Pose, Snapshot, effect
 from skillstore import Skill
 
 
 @dataclass(frozen=True)
 class SkillKind:
-    """What a skill of one kind achieves and which object it depends on."""
+    """What a skill of one kind achieves."""
 
     name: str
-    subgoal: str  # the state flag that becomes true when the skill succeeds
-    depends_on: str  # situation key of the object the route leads to
+    subgoal: str  # the event that marks success
+    what: str
 
 
 KINDS: dict[str, SkillKind] = {
-    "key": SkillKind("acquire_key", "has_key", "key_pos"),
-    "door": SkillKind("open_door_sequence", "door_open", "door_pos"),
-    "goal": SkillKind("reach_goal", "at_goal", "goal_pos"),
+    "key": SkillKind("acquire_key", "key", "the key"),
+    "door": SkillKind("open_door_sequence", "door", "the door"),
+    "goal": SkillKind("reach_goal", "goal", "the goal"),
 }
+PROGRESS = tuple(KINDS)
 
 
 @dataclass(frozen=True)
 class Step:
     """One environment step as the agent saw it."""
 
-    state: dict[str, Any]
+    before: Snapshot
     action: str
     reward: float
-    next_state: dict[str, Any]
-    event: str | None  # "key", "door", "goal" or None
+    after: Snapshot
+    event: str | None  # "key", "door", "goal" (progress), "lost_key", "door_closed", or None
     skill_id: str | None = None  # the skill that chose this action, None for exploration
+    replayed: bool = False  # a skill chose it in the very situation its trace expected
+
+
+def event_of(before: Snapshot, after: Snapshot, terminated: bool) -> str | None:
+    """The phase change one step made, if any."""
+    if terminated:
+        return "goal"
+    if after.door_open != before.door_open:
+        return "door" if after.door_open else "door_closed"
+    if after.has_key != before.has_key:
+        return "key" if after.has_key else "lost_key"
+    return None
 
 
 @dataclass(frozen=True)
 class Segment:
-    """The steps from one subgoal event (or the start) up to and including the next."""
+    """The steps from one phase change (or the start) up to and including the next."""
 
     event: str
     steps: tuple[Step, ...]
 
     @property
     def explored(self) -> bool:
-        """True when some step came from exploration, so the segment may teach something new."""
-        return any(step.skill_id is None for step in self.steps)
+        """True when some step came from exploration or transfer, so it may teach something new."""
+        return not all(step.replayed for step in self.steps)
 
 
-def situation(state: Mapping[str, Any], goal: Position) -> dict[str, Any]:
-    """The state plus flat object positions, so preconditions can name a single object."""
-    objects = state["objects"]
-    return {
-        **state,
-        "key_pos": tuple(objects["key"]),
-        "door_pos": tuple(objects["door"]),
-        "goal_pos": tuple(goal),
-    }
+@dataclass(frozen=True)
+class Route:
+    """Actions from a segment's first pose to its event, with what the agent saw before each."""
+
+    actions: tuple[str, ...]
+    situations: tuple[Situation, ...]
+    effects: tuple[str, ...]
 
 
 def split_at_events(steps: Sequence[Step]) -> list[Segment]:
-    """Cut ``steps`` after every event; steps after the last event are dropped."""
+    """Cut ``steps`` after every phase change; steps after the last one are dropped."""
     segments: list[Segment] = []
     current: list[Step] = []
     for step in steps:
@@ -85,81 +96,68 @@ def split_at_events(steps: Sequence[Step]) -> list[Segment]:
     return segments
 
 
-def shortest_route(segment: Segment) -> list[str]:
-    """The fewest actions that reach the segment's event through moves it observed.
+def shortest_route(segment: Segment) -> Route:
+    """The fewest actions that reach the segment's event through transitions it observed.
 
-    Breadth-first search over the cells visited in the segment, using only the
-    transitions seen there (GridWorld is deterministic, so a move seen once works
-    again), then the event's own action.
+    Breadth-first search over the poses visited in the segment using only the moves
+    seen there (both worlds are deterministic, so a move seen once works again), then
+    the event's own action. This shortens the agent's own experience; it never
+    invents a move it has not made.
     """
     final = segment.steps[-1]
-    start: Position = tuple(segment.steps[0].state["agent_pos"])
-    target: Position = tuple(final.state["agent_pos"])
-    edges: dict[Position, list[tuple[str, Position]]] = {}
+    start, target = segment.steps[0].before.pose, final.before.pose
+    seen: dict[Pose, Snapshot] = {}
+    edges: dict[Pose, list[Step]] = {}
+    for step in segment.steps:
+        seen.setdefault(step.before.pose, step.before)
     for step in segment.steps[:-1]:
-        here, there = tuple(step.state["agent_pos"]), tuple(step.next_state["agent_pos"])
-        if step.action in MOVES and here != there:
-            edges.setdefault(here, []).append((step.action, there))
-    came_from: dict[Position, tuple[Position, str] | None] = {start: None}
+        if step.after.pose != step.before.pose and step.event is None:
+            edges.setdefault(step.before.pose, []).append(step)
+    came_from: dict[Pose, Step | None] = {start: None}
     queue = deque([start])
     while queue and target not in came_from:
         here = queue.popleft()
-        for action, there in edges.get(here, []):
-            if there not in came_from:
-                came_from[there] = (here, action)
-                queue.append(there)
+        for step in edges.get(here, []):
+            if step.after.pose not in came_from:
+                came_from[step.after.pose] = step
+                queue.append(step.after.pose)
     # The segment itself walked from start to target, so the search always gets there.
-    route: list[str] = []
-    cell = target
-    while (previous := came_from[cell]) is not None:
-        cell, action = previous
-        route.append(action)
-    route.reverse()
-    route.append(final.action)
-    return route
-
-
-def preconditions(kind: SkillKind, start: Mapping[str, Any]) -> dict[str, Any]:
-    """Where a skill of ``kind`` starting in situation ``start`` is valid."""
-    return {
-        "agent_pos": tuple(start["agent_pos"]),
-        "has_key": bool(start["has_key"]),
-        "door_open": bool(start["door_open"]),
-        kind.depends_on: tuple(start[kind.depends_on]),
-    }
-
-
-def build_skill(
-    segment: Segment, actions: Sequence[str], embedder: StateEmbedder, size: int
-) -> Skill:
-    """A new skill for ``segment`` that runs ``actions`` (usually its shortest route)."""
-    kind = KINDS[segment.event]
-    goal = (size - 1, size - 1)
-    start = situation(segment.steps[0].state, goal)
-    target = target_of(start, goal)
-    start_pos = tuple(start["agent_pos"])
-    what = {"key": "the key", "door": "the door", "goal": "the goal"}[segment.event]
-    return Skill(
-        name=kind.name,
-        actions=list(actions),
-        embedding=embedder.embed(start, actions),
-        preconditions=preconditions(kind, start),
-        description=f"from {start_pos} to {what} at {target}",
-        metadata={"subgoal": kind.subgoal, "grid_size": size, "target": list(target)},
+    path: list[Step] = []
+    pose = target
+    while (previous := came_from[pose]) is not None:
+        path.append(previous)
+        pose = previous.before.pose
+    path.reverse()
+    path.append(final)
+    return Route(
+        actions=tuple(step.action for step in path),
+        situations=tuple(seen[step.before.pose].situation for step in path),
+        effects=tuple(effect(step.before, step.after) for step in path),
     )
 
 
-def subgoal_reached(
-    subgoal: str | None, before: Mapping[str, Any], after: Mapping[str, Any], terminated: bool
-) -> bool:
-    """Did a skill with this subgoal achieve it between ``before`` and ``after``?
+def build_skills(event: str, route: Route, embedder: StateEmbedder, family: str,
+                 frames: int = 0) -> list[Skill]:
+    """One skill per step of ``route``: the rest of the route, keyed by the situation there.
 
-    A skill that names no subgoal counts as successful when it made any progress.
+    ``frames`` (the environment steps the learner had taken) is stamped on each skill.
     """
-    if subgoal == "at_goal":
-        return terminated
-    if subgoal in ("has_key", "door_open"):
-        return bool(after[subgoal]) and not bool(before[subgoal])
-    return terminated or any(
-        bool(after[flag]) and not bool(before[flag]) for flag in ("has_key", "door_open")
-    )
+    kind = KINDS[event]
+    skills = []
+    for index, situation in enumerate(route.situations):
+        skills.append(Skill(
+            name=kind.name,
+            actions=list(route.actions[index:]),
+            embedding=embedder.embed(situation),
+            preconditions=situation.preconditions(),
+            description=f"to {kind.what}: {situation.describe()}",
+            metadata={
+                "subgoal": kind.subgoal,
+                "world": family,
+                "situation": situation.key(),
+                "trace": [s.key() for s in route.situations[index:]],
+                "effects": list(route.effects[index:]),
+                "frames": int(frames),
+            },
+        ))
+    return skills

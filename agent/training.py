@@ -104,3 +104,5 @@ def print_summary(
         tail = stats["steps"][-10:]
         echo(f"Episodes solved: {sum(stats['successes'])}/{episodes}")
         echo(f"Mean steps, last {len(tail)} episodes: {sum(tail) / len(tail):.1f}")
+        if stats.get("frames"):
+            echo(f"Frames (environment steps) so far: {stats['frames'][-1]}")

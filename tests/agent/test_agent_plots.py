@@ -9,6 +9,7 @@ import pytest
 from agent_helpers import ROOT, run_python
 
 from agent import GridWorld, ProceduralMemoryAgent
+from agent.embedding import DEFAULT_DIM
 from agent.experiments import LayoutReport
 from agent.plots import moving_mean, plot_comparison, visualize_training
 from skillstore import MemoryBackend
@@ -26,7 +27,7 @@ def test_importing_agent_does_not_load_matplotlib_or_pyplot() -> None:
 
 @pytest.mark.parametrize("with_baseline", [False, True])
 def test_visualize_training_saves_a_png(tmp_path: Path, with_baseline: bool) -> None:
-    stats = ProceduralMemoryAgent(GridWorld(), MemoryBackend(8), seed=3).train(4)
+    stats = ProceduralMemoryAgent(GridWorld(), MemoryBackend(DEFAULT_DIM), seed=3).train(4)
     baseline = ProceduralMemoryAgent(GridWorld(), None, seed=3).train(4) if with_baseline else None
     path = visualize_training(stats, tmp_path / "nested" / "plot.png", baseline=baseline,
                               title="test run")

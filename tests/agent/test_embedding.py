@@ -1,4 +1,4 @@
-"""The embedder: deterministic in every process, configurable, and meaningful."""
+"""The situation embedding: deterministic in every process, and cosine means "nearby situation"."""
 
 from __future__ import annotations
 
@@ -8,83 +8,88 @@ import numpy as np
 import pytest
 from agent_helpers import run_python
 
-from agent import StateEmbedder
+from agent import Situation, StateEmbedder
+from agent.embedding import DEFAULT_DIM
+from agent.worlds import egocentric
 
-STATE = {
-    "agent_pos": (1, 3),
-    "has_key": True,
-    "door_open": False,
-    "objects": {"key": (2, 2), "door": (3, 3), "box": (1, 3)},
-}
-ACTIONS = ["move_right", "move_right", "open_door"]
+SITUATION = Situation(has_key=True, door_open=True, cell="empty", target=(3, -2), passage=(1, 0))
 
 SCRIPT = """
 import json
-from agent import StateEmbedder
-state = {"agent_pos": (1, 3), "has_key": True, "door_open": False,
-         "objects": {"key": (2, 2), "door": (3, 3), "box": (1, 3)}}
-actions = ["move_right", "move_right", "open_door"]
-out = {}
-for dim in (8, 16):
-    embedder = StateEmbedder(dim)
-    out[dim] = [embedder.embed(state).tobytes().hex(), embedder.embed(state, actions).tobytes().hex()]
-print(json.dumps(out))
+from agent import Situation, StateEmbedder
+situation = Situation(True, True, "empty", (3, -2), (1, 0))
+print(json.dumps([StateEmbedder(reach).embed(situation).tobytes().hex() for reach in (3, 7)]))
 """
 
 
-def state_at(x: int, y: int, **flags: bool) -> dict:
-    return {**STATE, "agent_pos": (x, y), "has_key": False, "door_open": False, **flags}
+def at(target: tuple[int, int], **fields: object) -> Situation:
+    values: dict[str, object] = {"has_key": False, "door_open": False, "cell": "empty", "target": target}
+    values.update(fields)
+    return Situation(**values)  # type: ignore[arg-type]
 
 
-def test_identical_bits_in_processes_with_different_hash_seeds() -> None:
+def cosine(a: Situation, b: Situation) -> float:
+    embedder = StateEmbedder()
+    return float(embedder.embed(a) @ embedder.embed(b))
+
+
+def test_embeddings_are_identical_in_every_process_whatever_the_hash_seed() -> None:
     outputs = [run_python("-c", SCRIPT, hash_seed=seed) for seed in ("1", "4242")]
     for completed in outputs:
         assert completed.returncode == 0, completed.stderr
     first, second = (json.loads(c.stdout) for c in outputs)
-    assert first == second
-    here = {str(dim): [StateEmbedder(dim).embed(STATE).tobytes().hex(),
-                       StateEmbedder(dim).embed(STATE, ACTIONS).tobytes().hex()]
-            for dim in (8, 16)}
-    assert first == here
+    assert first == second == [StateEmbedder(reach).embed(SITUATION).tobytes().hex() for reach in (3, 7)]
 
 
-@pytest.mark.parametrize("dim", [8, 12, 64])
-def test_dimension_is_configurable_and_vectors_are_unit_float32(dim: int) -> None:
-    embedder = StateEmbedder(dim)
-    for vector in (embedder.embed(STATE), embedder.embed(STATE, ACTIONS)):
-        assert vector.shape == (dim,) and vector.dtype == np.float32
+def test_vectors_are_unit_float32_of_the_documented_size() -> None:
+    for reach in (1, 3, 7):
+        embedder = StateEmbedder(reach)
+        vector = embedder.embed(SITUATION)
+        assert embedder.dim == 4 + 2 * (2 * reach + 1) ** 2
+        assert vector.shape == (embedder.dim,) and vector.dtype == np.float32
         assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-6)
+    assert StateEmbedder().dim == DEFAULT_DIM == 454
 
 
-def test_extra_dimensions_fingerprint_the_action_order() -> None:
-    embedder = StateEmbedder(32)
-    forward = embedder.embed(STATE, ["move_right", "move_up"])
-    swapped = embedder.embed(STATE, ["move_up", "move_right"])
-    assert not np.array_equal(forward, swapped)
-    assert np.array_equal(forward[:8] != 0, swapped[:8] != 0)
+def test_cosine_falls_with_the_distance_between_offsets() -> None:
+    origin = at((2, 1))
+    same, one, diagonal, two = (cosine(origin, at(t)) for t in [(2, 1), (3, 1), (3, 2), (4, 1)])
+    assert same == pytest.approx(1.0, abs=1e-6)
+    assert 1 > one > diagonal > two > 0
+    assert one == pytest.approx(0.70, abs=0.02) and two == pytest.approx(0.24, abs=0.02)
+    # raw offsets (1, 0) and (3, 0) point the same way; here they are two cells apart, not alike
+    assert cosine(at((1, 0)), at((3, 0))) < 0.3
+    assert cosine(at((1, 0)), at((-1, 0))) < 0.3
+    assert cosine(at((1, 0)), at((4, 0))) < 0.1
 
 
-@pytest.mark.parametrize("dim", [0, 7, 8.0, True])
-def test_too_small_or_non_integer_dimension_is_rejected(dim: object) -> None:
-    with pytest.raises(ValueError, match="dim"):
-        StateEmbedder(dim)  # type: ignore[arg-type]
+def test_the_open_door_counts_in_the_goal_phase() -> None:
+    goal = at((3, 3), has_key=True, door_open=True, passage=(1, 0))
+    assert cosine(goal, at((3, 3), has_key=True, door_open=True, passage=(1, 1))) < 0.9
+    assert cosine(goal, at((3, 3), has_key=True, door_open=True, passage=(1, 0))) == pytest.approx(1.0)
 
 
-def test_nearby_situations_are_more_similar_than_distant_ones() -> None:
-    embedder = StateEmbedder()
-    origin = embedder.embed(state_at(1, 1))
-    near = embedder.embed(state_at(1, 2))
-    far = embedder.embed(state_at(4, 0))
-    flag_changed = embedder.embed(state_at(1, 1, has_key=True))
-    assert origin @ near > origin @ far
-    assert origin @ near > origin @ flag_changed
+def test_offsets_beyond_the_reach_are_clipped_for_the_embedding_only() -> None:
+    far, farther = at((9, 0)), at((12, 0))
+    assert far.key() != farther.key()
+    assert cosine(far, farther) == pytest.approx(1.0, abs=1e-6)
 
 
-def test_a_skill_heading_for_the_target_embeds_like_its_start_state() -> None:
-    embedder = StateEmbedder()
-    start = state_at(0, 0)  # target: the key at (2, 2)
-    to_key = embedder.embed(start, ["move_up", "move_right", "move_up", "move_right", "pickup_key"])
-    elsewhere = embedder.embed(start, ["move_up", "move_up", "move_up"])
-    query = embedder.embed(start)
-    assert float(query @ to_key) == pytest.approx(1.0, abs=1e-6)
-    assert float(query @ elsewhere) < 0.99
+def test_egocentric_offsets_turn_with_the_heading() -> None:
+    # a target two cells east: ahead when facing east, to the left when facing south
+    assert egocentric(2, 0, 0) == (2, 0)
+    assert egocentric(2, 0, 1) == (0, -2)
+    assert egocentric(2, 0, 2) == (-2, 0)
+    assert egocentric(2, 0, 3) == (0, 2)
+
+
+def test_situation_keys_and_preconditions_name_the_phase_not_the_place() -> None:
+    assert SITUATION.key() == "11|empty|3,-2|1,0"
+    assert SITUATION.preconditions() == {"has_key": True, "door_open": True, "cell": "empty"}
+    assert at((0, 1)).key() == "00|empty|0,1|-"
+
+
+@pytest.mark.parametrize("reach", [0, -1, 2.0, True])
+def test_bad_reach_is_rejected(reach: object) -> None:
+    with pytest.raises(ValueError, match="reach"):
+        StateEmbedder(reach)  # type: ignore[arg-type]

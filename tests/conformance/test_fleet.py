@@ -68,8 +68,10 @@ def test_hosts_adding_the_same_skills_leave_one_each_and_lose_no_outcome(pg_libr
 
 
 def test_agents_train_together_on_one_library(pg_library: Callable[[], str]) -> None:
+    from agent.embedding import DEFAULT_DIM  # the agent's situation embedding
+
     url = pg_library()
-    SkillStore.open(url, dim=DIM).close()
+    SkillStore.open(url, dim=DEFAULT_DIM).close()
     summaries = run_fleet(*[["agents", url, str(seed), "12"] for seed in range(HOSTS)])
     with SkillStore.open(url) as library:
         stats = library.stats()

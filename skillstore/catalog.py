@@ -31,7 +31,6 @@ class Catalog:
     def __init__(self, base: Base) -> None:
         self.base = base
         n = base.n
-        self._where = "snapshot"
         self._rows = n
         self._live_count = n
         self._overlay: dict[int, dict[str, Any]] = {}  # row -> record: rows past the base, changed base rows
@@ -61,11 +60,6 @@ class Catalog:
                 raise ValueError("two skills share an id")
             catalog.append(record)
         return catalog
-
-    def located(self, where: str) -> Catalog:
-        """Name the snapshot in damage reports."""
-        self._where = where
-        return self
 
     # -- shape ------------------------------------------------------------------
 
@@ -107,13 +101,13 @@ class Catalog:
         row = self.row(skill_id)
         record = self._overlay.get(row)
         if record is None:
-            record = self._overlay[row] = self.base.record(row, self._where)
+            record = self._overlay[row] = self.base.record(row)
         return record
 
     def record_at(self, row: int) -> dict[str, Any]:
         """The record at a live row, to read only."""
         record = self._overlay.get(row)
-        return record if record is not None else self.base.record(row, self._where)
+        return record if record is not None else self.base.record(row)
 
     def stats_at(self, row: int) -> dict[str, Any]:
         record = self._overlay.get(row)

@@ -20,6 +20,7 @@ Rows are in creation order: the row number is the skill's place in iteration.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from skillstore.preconditions import Signature, freeze, signature
 from skillstore.records import check_stored_record
 from skillstore.storage.columns import ColumnFileError, decode_columns, encode_columns
 from skillstore.storage.files import crc32
+from skillstore.storage.manifest import COLUMNS_FILE, RECORDS_FILE
 from skillstore.validation import MAX_COUNTER, MAX_TIMESTAMP, MAX_TOTAL_REWARD
 
 VECTOR_BLOCK_ROWS = 4096  # rows per CRC-32 of the vectors: damage is named to this precision
@@ -71,6 +73,7 @@ class Base:
         self._records = memoryview(records).cast("B") if len(records) else memoryview(b"")
         self.n = len(columns["attempts"])
         self._ids = columns["ids"].data
+        self.where = ""  # the records file, named in damage reports
         self.signatures: list[Signature] = []
         self._signature_codes: dict[Signature, int] = {}
         self._meta_codes: dict[tuple[str, Hashable], int] | None = None  # decoded when first queried
@@ -84,8 +87,10 @@ class Base:
         return cls(dim, columns, b"", np.empty((0, dim), dtype=np.float32))
 
     @classmethod
-    def load(cls, dim: int, column_bytes: Any, records: Any, vectors: np.ndarray, where: str) -> Base:
-        """Check the columns and build the small lookups (signatures); raises StoreCorruptError."""
+    def load(cls, dim: int, column_bytes: Any, records: Any, vectors: np.ndarray, snapshot: str) -> Base:
+        """Check the columns and build the small lookups (signatures); raises StoreCorruptError
+        naming the file of ``snapshot`` (a directory) at fault."""
+        where = os.path.join(snapshot, COLUMNS_FILE)
         try:
             columns = decode_columns(column_bytes)
         except ColumnFileError as exc:
@@ -95,6 +100,7 @@ class Base:
             base._load_signatures()
         except _Invalid as exc:
             raise StoreCorruptError(f"columns: {exc}", where) from None
+        base.where = os.path.join(snapshot, RECORDS_FILE)
         return base
 
     # -- lookups -----------------------------------------------------------------------
@@ -133,7 +139,7 @@ class Base:
         offsets = self._c["record_offsets"]
         return self._records[int(offsets[row]) : int(offsets[row + 1])]
 
-    def record(self, row: int, where: str) -> dict[str, Any]:
+    def record(self, row: int) -> dict[str, Any]:
         """Row ``row`` as a full record, checked as the public API checks a skill."""
         try:
             fields = unpack(bytes(self.raw_record(row)))
@@ -144,9 +150,9 @@ class Base:
                        updated_at=float(self._c["updated_at"][row]))
             record = check_stored_record(raw, self.dim)
         except (ValueError, TypeError, InvalidInputError) as exc:
-            raise StoreCorruptError(f"record of row {row} is damaged: {exc}", where) from None
+            raise StoreCorruptError(f"record of row {row} is damaged: {exc}", self.where) from None
         if signature(record["preconditions"]) != self.signatures[int(self._c["signature_of"][row])]:
-            raise StoreCorruptError(f"row {row}: preconditions differ from the precondition index", where)
+            raise StoreCorruptError(f"row {row}: preconditions differ from the precondition index", self.where)
         return record
 
     def signature_code(self, sig: Signature) -> int:

@@ -70,7 +70,7 @@ def read_snapshot(store_dir: Path, manifest: Manifest, pin_fd: int) -> Loaded:
     columns = map_verified(pin_fd, snapshot, manifest, COLUMNS_FILE)
     records = map_verified(pin_fd, snapshot, manifest, RECORDS_FILE)
     vectors = _map_vectors(pin_fd, snapshot, manifest)
-    base = Base.load(manifest.dim, columns, records, vectors, str(snapshot / COLUMNS_FILE))
+    base = Base.load(manifest.dim, columns, records, vectors, str(snapshot))
     if base.n != manifest.skills:
         raise StoreCorruptError(f"holds {base.n} skills, the MANIFEST says {manifest.skills}", str(snapshot))
     crc_blocks = base.counter("vector_crcs")

@@ -31,12 +31,11 @@ Filtered search (a precondition state, ``where``, or tombstones) goes through
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import faiss
@@ -59,14 +58,24 @@ HNSW_DEFAULTS = {"M": 32, "efConstruction": 200, "efSearch": 128}
 HNSW_RANGES = {"M": (2, 256), "efConstruction": (1, 4096), "efSearch": (1, 4096)}
 
 
-@contextlib.contextmanager
-def _threads(count: int) -> Iterator[None]:
-    previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(count)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(previous)
+class _threads:  # noqa: N801 - used as a context manager, like a function
+    """Run FAISS on ``count`` OpenMP threads inside the block (a class, not a generator:
+    it is entered on every search)."""
+
+    __slots__ = ("count", "previous")
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.previous = 0
+
+    def __enter__(self) -> None:
+        self.previous = faiss.omp_get_max_threads()
+        if self.previous != self.count:
+            faiss.omp_set_num_threads(self.count)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous != self.count:
+            faiss.omp_set_num_threads(self.previous)
 
 
 def _single_threaded_after_fork() -> None:
@@ -322,7 +331,7 @@ class VectorIndex:
             selector, keep = (None, None) if allowed is None else _bitmap(allowed[offset : offset + len(vectors)])
             scores, labels = knn(queries, vectors, k, selector)
             del keep
-            parts.append((scores, np.where(labels >= 0, labels + offset, -1)))
+            parts.append((scores, np.where(labels >= 0, labels + offset, -1) if offset else labels))
         if not parts:
             return knn(queries, self._base, k)
         return _merge(parts, k)
@@ -330,12 +339,22 @@ class VectorIndex:
     def _search_gathered(
         self, queries: np.ndarray, k: int, rows: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        labels = np.full((len(queries), k), -1, dtype=np.int64)
-        if not len(rows):
+        take = min(k, len(rows))
+        scores = np.empty((len(queries), k), dtype=np.float32)
+        labels = np.empty((len(queries), k), dtype=np.int64)
+        if take < k:
+            scores[:, take:] = -np.inf
+            labels[:, take:] = -1
+        if not take:
+            return scores, labels
+        if len(queries) == 1:  # the common case, without the batched helpers' overhead
+            sims1 = self.gather(rows) @ queries[0]
+            top1 = np.argpartition(-sims1, take - 1)[:take] if take < len(rows) else np.arange(len(rows))
+            best = top1[np.argsort(-sims1[top1], kind="stable")]
+            scores[0, :take] = sims1[best]
+            labels[0, :take] = rows[best]
             return scores, labels
         sims = queries @ self.gather(rows).T
-        take = min(k, len(rows))
         top = np.argpartition(-sims, take - 1, axis=1)[:, :take]
         top_scores = np.take_along_axis(sims, top, axis=1)
         order = np.argsort(-top_scores, axis=1, kind="stable")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -117,33 +116,41 @@ class Skill:
         )
 
 
+class SkillSource(Protocol):
+    """Where a store reads a result's skill from when it is first asked for."""
+
+    def skill_id(self) -> str: ...
+
+    def skill(self) -> Skill: ...
+
+
 class Match:
     """One search result: the skill's ``id``, its ``score`` under the rank mode used, and the
-    ``skill``, which a store may read only when it is first asked for (it is a copy as the
-    skill was when the search ran: changing it never changes the store)."""
+    ``skill``, which a store may read only when it is first asked for (a copy of the skill as
+    it was when the search ran: changing it never changes the store)."""
 
-    __slots__ = ("_load", "_skill", "id", "score")
+    __slots__ = ("_id", "_skill", "_source", "score")
 
-    def __init__(
-        self,
-        skill: Skill | None = None,
-        score: float = 0.0,
-        *,
-        id: str | None = None,  # noqa: A002 - the name users read
-        load: Callable[[], Skill] | None = None,
-    ) -> None:
-        if skill is None and (load is None or id is None):
-            raise TypeError("a Match needs a skill, or an id and a way to load it")
+    def __init__(self, skill: Skill | None = None, score: float = 0.0, *, source: SkillSource | None = None) -> None:
+        if (skill is None) == (source is None):
+            raise TypeError("a Match needs a skill or a source to read it from")
         self._skill = skill
-        self._load = load
-        self.id: str = id if id is not None else skill.id  # type: ignore[union-attr,assignment]
+        self._source = source
+        self._id = None if skill is None else skill.id
         self.score = score
+
+    @property
+    def id(self) -> str:  # noqa: A003 - the name users read
+        if self._id is None:
+            assert self._source is not None
+            self._id = self._source.skill_id()
+        return self._id
 
     @property
     def skill(self) -> Skill:
         if self._skill is None:
-            assert self._load is not None
-            self._skill, self._load = self._load(), None
+            assert self._source is not None
+            self._skill, self._source = self._source.skill(), None
         return self._skill
 
     def __eq__(self, other: object) -> bool:

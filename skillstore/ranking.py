@@ -89,6 +89,11 @@ def success_rates(successes: np.ndarray, attempts: np.ndarray) -> np.ndarray:
     return np.where(attempts > 0, np.asarray(successes, dtype=np.float64) / safe, 0.0)
 
 
+def similarity_scores(cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``scores("similarity", cosines, ...)``, which needs no counts."""
+    return np.asarray(cosines, dtype=np.float64), np.zeros(len(cosines), dtype=np.float64)
+
+
 def scores(
     rank: str,
     cosines: np.ndarray | None,

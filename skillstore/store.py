@@ -27,6 +27,7 @@ import numpy as np
 from skillstore import ranking
 from skillstore.backends import is_url, open_url
 from skillstore.catalog import Catalog
+from skillstore.columnar import Base
 from skillstore.errors import (
     DimensionMismatchError,
     FormatVersionError,
@@ -357,7 +358,6 @@ class SkillStore:
 
     def _adopt(self, manifest: Manifest, loaded: Loaded, pin: Pin) -> None:
         self._manifest, self._catalog, self._index, self._pin = manifest, loaded.catalog, loaded.index, pin
-        self._catalog.located(str(self.path / manifest.snapshot_dir))
         self._rebuilt_graph = loaded.rebuilt_graph
 
     def _apply_scan(self, scan: log.LogScan, log_path: Path) -> None:
@@ -755,17 +755,6 @@ class SkillStore:
     def _skill_at(self, row: int) -> Skill:
         return to_skill(self._catalog.record_at(row), self._index.vector(row))
 
-    def _match(self, row: int, score: float) -> Match:
-        """A result whose skill is read when first asked for, as it is now (a changed record is
-        copied; the snapshot's rows and the vectors never change in place)."""
-        catalog, index = self._catalog, self._index
-        record = catalog.changed_records().get(row)
-        if record is None:
-            return Match(id=catalog.base.id_at(row), score=score,
-                         load=lambda: to_skill(catalog.base.record(row, str(self.path)), index.vector(row)))
-        frozen = {**record, "stats": dict(record["stats"])}
-        return Match(id=frozen["id"], score=score, load=lambda: to_skill(frozen, index.vector(row)))
-
     def get(self, skill_id: str) -> Skill:
         """The skill with this id; raises SkillNotFoundError when there is none."""
         with self._mutex:
@@ -865,7 +854,7 @@ class SkillStore:
         fetch = min(k + 1, available)
         while True:
             scores, labels = self._index.search(queries, fetch, rows)
-            if fetch <= k or fetch >= available or not np.any(scores[:, fetch - 1] == scores[:, k - 1]):
+            if fetch <= k or fetch >= available or not (scores[:, fetch - 1] == scores[:, k - 1]).any():
                 return scores, labels
             fetch = min(2 * fetch, available)
 
@@ -878,10 +867,20 @@ class SkillStore:
     def _rank(
         self, rows: np.ndarray, cosines: np.ndarray | None, k: int, rank: str, min_score: float | None
     ) -> list[Match]:
-        successes, attempts = self._catalog.counts(rows)
-        primary, secondary = ranking.scores(rank, cosines, successes, attempts)
+        if rank == "similarity" and cosines is not None:  # no counts needed
+            primary, secondary = ranking.similarity_scores(cosines)
+        else:
+            successes, attempts = self._catalog.counts(rows)
+            primary, secondary = ranking.scores(rank, cosines, successes, attempts)
         best = ranking.order(primary, secondary, lambda i: self._catalog.id_at(int(rows[i])), k, min_score)
-        return [self._match(int(rows[i]), float(primary[i])) for i in best]
+        changed, base, index = self._catalog.changed_records(), self._catalog.base, self._index
+        matches = []
+        for row, score in zip(rows[best].tolist(), primary[best].tolist(), strict=True):
+            record = changed.get(row)
+            if record is not None:  # copied: the result shows the skill as it is now
+                record = {**record, "stats": dict(record["stats"])}
+            matches.append(Match(score=score, source=_RowSource(base, index, row, record)))
+        return matches
 
     def stats(self) -> dict[str, Any]:
         """Library figures (total_skills, total_uses, avg_success_rate, …) and storage facts."""
@@ -912,6 +911,23 @@ class SkillStore:
         with self._mutex:
             self._check_open()
             return verify_store(self.path, self._catalog, self._index, self._manifest, self._rebuilt_graph)
+
+
+class _RowSource:
+    """A search result's row: its skill is built from the snapshot's row (immutable) or from
+    the copy of its changed record taken when the search ran."""
+
+    __slots__ = ("base", "index", "record", "row")
+
+    def __init__(self, base: Base, index: VectorIndex, row: int, record: dict[str, Any] | None) -> None:
+        self.base, self.index, self.row, self.record = base, index, row, record
+
+    def skill_id(self) -> str:
+        return str(self.record["id"]) if self.record is not None else self.base.id_at(self.row)
+
+    def skill(self) -> Skill:
+        record = self.record if self.record is not None else self.base.record(self.row)
+        return to_skill(record, self.index.vector(self.row))
 
 
 def _create(directory: Path, dim: int, index_kind: str) -> None:

@@ -1,5 +1,7 @@
-"""A store written in format 1 by the first release (kept in tests/store/data, with the
-contents that release read from it) is upgraded to format 2 by its first read-write open."""
+"""Stores written by earlier releases (kept in tests/store/data, with the contents and search
+results those releases read from them) open with this one and are upgraded to format 3 by
+their first read-write open: format 1 (the first release), and format 2 (flat and HNSW, each
+with a snapshot and log frames of every operation after it)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from skillstore import FormatVersionError, Skill, SkillStore, StoreCorruptError
+from skillstore import FormatVersionError, Skill, SkillStore, StoreCorruptError, peek
 
 DATA = Path(__file__).parent / "data"
 
@@ -65,3 +67,54 @@ def test_a_format_1_log_damaged_before_intact_frames_refuses_the_upgrade_and_cha
     with pytest.raises(StoreCorruptError, match="release that wrote it"):
         SkillStore.open(old_store)
     assert {p.name: p.read_bytes() for p in old_store.iterdir() if p.is_file()} == before
+
+
+def format_2_expected(kind: str) -> dict[str, Any]:
+    return json.loads((DATA / "format2-expected.json").read_text())[kind]  # type: ignore[no-any-return]
+
+
+def format_2_contents(store: Any) -> dict[str, dict[str, Any]]:
+    found = fields(store)
+    for skill_id, skill in found.items():
+        skill["description"] = store.get(skill_id).description
+        skill["preconditions"] = {k: list(v) if isinstance(v, tuple) else v for k, v in skill["preconditions"].items()}
+    return found
+
+
+def searches(store: Any, recorded: list[dict[str, Any]]) -> list[tuple[list[str], list[float]]]:
+    found = []
+    for case in recorded:
+        hits = store.search(np.array(case["query"]), k=4, state=case["state"], where=case["where"])
+        found.append(([m.id for m in hits], [round(m.score, 5) for m in hits]))
+    return found
+
+
+def recorded_searches(recorded: list[dict[str, Any]]) -> list[tuple[list[str], list[float]]]:
+    return [(case["ids"], [round(score, 5) for score in case["scores"]]) for case in recorded]
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_a_format_2_store_opens_read_only_as_it_is_and_converts_on_a_read_write_open(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "store"
+    shutil.copytree(DATA / f"format2-{kind}-store", path)
+    want = format_2_expected(kind)
+    before = {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    with SkillStore.open(path, read_only=True) as store:
+        assert format_2_contents(store) == want["contents"]
+        assert searches(store, want["searches"]) == recorded_searches(want["searches"])
+        assert store.verify().ok
+    assert {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()} == before
+
+    with SkillStore.open(path) as store:  # converted: a new generation of format 3
+        assert store.index_kind == kind
+        assert format_2_contents(store) == want["contents"]
+        assert searches(store, want["searches"]) == recorded_searches(want["searches"])
+    snapshot = next(path.glob("snap-*"))
+    expected_files = {"columns.bin", "records.bin", "vectors.f32"} | ({"index.faiss"} if kind == "hnsw" else set())
+    assert {p.name for p in snapshot.iterdir()} == expected_files
+    assert sorted(p.name for p in path.iterdir()) == ["MANIFEST", f"log-{snapshot.name[5:]}", snapshot.name]
+    with SkillStore.open(path, read_only=True) as store:
+        assert peek(path).format_version == 3
+        assert format_2_contents(store) == want["contents"]
+        assert searches(store, want["searches"]) == recorded_searches(want["searches"])
+        assert store.verify().ok and not store.verify().warnings

@@ -733,6 +733,29 @@ def record(path: Location, skill_id: str, success: bool | None, reward: float | 
 
 @main.command()
 @path_argument
+def migrate(path: Location) -> None:
+    """Rewrite a store made by an earlier release in the current storage format.
+
+    A read-write open converts such a store by itself; this command does only that and
+    says what it found. Reading an older store needs no conversion (nor write access).
+
+    \b
+    Example:
+        skillstore migrate ./skills
+    """
+    if isinstance(path, str):
+        raise click.ClickException("a PostgreSQL library needs no migration")
+    before = peek(path).format_version
+    with _open(path, write=True) as store:
+        after = peek(path).format_version
+        if before == after:
+            click.echo(f"{_where(store)} is already in format {after}: nothing to do")
+        else:
+            click.echo(f"Converted {_where(store)} from format {before} to format {after}: {len(store)} skills")
+
+
+@main.command()
+@path_argument
 def checkpoint(path: Location) -> None:
     """Fold the write-ahead log into a new snapshot and drop deleted rows.
 

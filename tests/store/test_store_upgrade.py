@@ -118,3 +118,18 @@ def test_a_format_2_store_opens_read_only_as_it_is_and_converts_on_a_read_write_
         assert format_2_contents(store) == want["contents"]
         assert searches(store, want["searches"]) == recorded_searches(want["searches"])
         assert store.verify().ok and not store.verify().warnings
+
+
+def test_skillstore_migrate_converts_a_format_2_store_and_then_has_nothing_to_do(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from skillstore.cli import main as cli
+
+    path = tmp_path / "store"
+    shutil.copytree(DATA / "format2-flat-store", path)
+    first = CliRunner().invoke(cli, ["migrate", str(path)])
+    assert first.exit_code == 0 and "from format 2 to format 3: 43 skills" in first.output, first.output
+    again = CliRunner().invoke(cli, ["migrate", str(path)])
+    assert again.exit_code == 0 and "already in format 3" in again.output
+    with SkillStore.open(path, read_only=True) as store:
+        assert format_2_contents(store) == format_2_expected("flat")["contents"]

@@ -1,9 +1,13 @@
 """The format-2 stores and their expected contents in this folder, as made by the release that
 wrote format 2: `PYTHONPATH=<that release> python make_format2_stores.py tests/store/data`."""
-import json, shutil, sys
+import json
+import shutil
+import sys
 from pathlib import Path
+
 import numpy as np
-from skillstore import SkillStore, Skill
+
+from skillstore import Skill, SkillStore
 
 out = Path(sys.argv[1])
 rng = np.random.default_rng(7)
@@ -24,7 +28,8 @@ for kind in ("flat", "hnsw"):
         store.delete(ids[5])
         store.update(ids[6], name="renamed six", metadata={"tier": 9})
         store.checkpoint()  # the snapshot holds the above; the log what follows
-        more = store.add_many([Skill(f"late {i}", ["x"], rng.normal(size=DIM), preconditions={"room": 1}) for i in range(5)])
+        late = [Skill(f"late {i}", ["x"], rng.normal(size=DIM), preconditions={"room": 1}) for i in range(5)]
+        more = store.add_many(late)
         store.update(ids[7], embedding=rng.normal(size=DIM))
         store.record_outcome(more[0], True, reward=2.0)
         store.record_outcome(ids[8], False)

@@ -70,3 +70,14 @@ lint: install-dev
 
 clean:
 	rm -rf $(VENV) demo-store demo-training.png .pytest_cache .hypothesis
+
+# Skills that transfer: GridWorld's fixed, pool and random layouts (docs/agent-compare.png), the
+# DoorKey sizes against no memory (docs/doorkey-compare.png), then the DoorKey campaign: learning
+# curves against frames, 100 unseen layouts per run, library size and the backends side by side
+# (docs/doorkey-*.png, docs/doorkey-campaign.json). About 30 minutes on 2 cores.
+.PHONY: transfer
+transfer: install-dev
+	$(PY) -m agent compare --seeds 10 --episodes 50 --layouts fixed,pool,random --plot docs/agent-compare.png
+	$(PY) -m agent compare --envs MiniGrid-DoorKey-5x5-v0,MiniGrid-DoorKey-6x6-v0,MiniGrid-DoorKey-8x8-v0 \
+		--seeds 3 --episodes 300 --window 50 --plot docs/doorkey-compare.png
+	$(PY) -m agent.campaign

@@ -98,7 +98,9 @@ def visualize_training(
 
 
 def plot_comparison(reports: Sequence[LayoutReport], path: str | Path) -> Path:
-    """Steps and success per episode, mean over seeds with a min-max band, one column per layout."""
+    """Steps and success per episode, mean over seeds with a min-max band, one column per layout
+    (or DoorKey size); the optimum of the same layouts is the dotted line. Steps are on a log
+    scale: the no-memory walk takes tens of times the optimum."""
     figure, axes = _figure(2, len(reports), 5.5 * len(reports), 8)
     for column, report in enumerate(reports):
         episodes = np.arange(1, report.episodes + 1)
@@ -112,9 +114,14 @@ def plot_comparison(reports: Sequence[LayoutReport], path: str | Path) -> Path:
             rates = np.array([moving_mean(row) for row in success])
             ax.plot(episodes, rates.mean(axis=0), color=color, label=label)
             ax.fill_between(episodes, rates.min(axis=0), rates.max(axis=0), color=color, alpha=0.2)
-        axes[0, column].set_title(f"{report.layout} layout: steps per episode ({report.seeds} seeds)")
-        axes[0, column].set_ylabel("steps (mean, band = min..max)")
-        axes[1, column].set_title(f"{report.layout} layout: success rate ({SMOOTHING}-ep window)")
+        axes[0, column].plot(episodes, report.optimal_steps.mean(axis=0), color="black", linestyle=":",
+                             linewidth=1, label="optimal (mean)")
+        axes[0, column].set_yscale("log")
+        name = report.layout if report.layout.startswith("DoorKey") else f"{report.layout} layout"
+        axes[0, column].set_title(f"{name}: steps per episode ({report.seeds} seeds)")
+        axes[0, column].set_ylabel("steps (mean, band = min..max; log scale)")
+        axes[1, column].set_title(f"{name}: success rate ({SMOOTHING}-ep window)")
+        axes[1, column].set_ylabel("share of episodes solved")
         axes[1, column].set_ylim(-0.05, 1.05)
         for ax in axes[:, column]:
             ax.set_xlabel("episode")
@@ -129,3 +136,91 @@ def _save(figure: Any, path: str | Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(target, dpi=110)
     return target
+
+
+# Published reference points on DoorKey (frames, mean episode return, label), quoted for comparison only.
+PPO_REFERENCES: dict[int, list[tuple[float, float, str]]] = {
+    5: [(100_000, 0.964, "PPO, 100k frames (RL Baselines3 Zoo)")],
+    8: [(123_000, 0.91, "PPO + episodic novelty (DEIR), 123k"),
+        (800_000, 0.9, "PPO, ~800k frames, raised max_steps (rl-starter-files #53)")],
+}
+
+
+def _size_of(env: str) -> int:
+    return int(env.split("-")[2].split("x")[0])
+
+
+def plot_doorkey_curves(results: dict[str, Any], path: str | Path) -> Path:
+    """Evaluation on fresh layouts against training frames, one column per DoorKey size.
+
+    Top: MiniGrid's mean return (the figure PPO results quote), with the published
+    reference points; bottom: steps over the optimum. Mean over seeds, band = min..max.
+    """
+    by_env: dict[str, list[dict[str, Any]]] = {}
+    for run in results["runs"]:
+        by_env.setdefault(run["env"], []).append(run)
+    figure, axes = _figure(2, len(by_env), 5.2 * len(by_env), 8)
+    for column, (env, runs) in enumerate(sorted(by_env.items(), key=lambda item: _size_of(item[0]))):
+        size = _size_of(env)
+        frames = np.array([[point["frames"] for point in run["curve"]] for run in runs], dtype=np.float64)
+        x = frames.mean(axis=0)
+        for row, (key, label) in enumerate([("mean_reward", "mean return on fresh layouts"),
+                                            ("steps_over_optimal", "steps / optimal steps")]):
+            values = np.array([[point[key] for point in run["curve"]] for run in runs], dtype=np.float64)
+            ax = axes[row, column]
+            ax.plot(x, values.mean(axis=0), marker="o", color="tab:blue",
+                    label=f"skill memory ({len(runs)} seeds)")
+            ax.fill_between(x, values.min(axis=0), values.max(axis=0), color="tab:blue", alpha=0.2)
+            ax.set_xscale("log")
+            ax.set_xlabel("training frames (environment steps)")
+            ax.set_ylabel(label)
+        top, bottom = axes[0, column], axes[1, column]
+        for baseline in results.get("baselines", []):
+            if baseline["env"] == env:
+                top.axhline(baseline["mean_reward"], color="tab:gray", linestyle="--",
+                            label="no memory (same exploration)")
+        for frames_at, value, text in PPO_REFERENCES.get(size, []):
+            top.scatter([frames_at], [value], marker="*", s=140, zorder=3, label=text)
+        top.set_ylim(0, 1.02)
+        top.set_xlim(right=max(x.max(), *(f for f, _, _ in PPO_REFERENCES.get(size, [(0, 0, "")]))) * 1.5)
+        top.set_title(f"DoorKey-{size}x{size}: return on fresh layouts")
+        top.legend(fontsize=8, loc="lower right")
+        bottom.axhline(1.0, color="black", linewidth=0.8, linestyle=":", label="optimal")
+        bottom.axhline(1.3, color="tab:red", linewidth=0.8, linestyle="--", label="target 1.3x")
+        bottom.set_ylim(bottom=0.9)
+        bottom.set_title(f"DoorKey-{size}x{size}: steps against the optimum")
+        bottom.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def plot_library(results: dict[str, Any], path: str | Path) -> Path:
+    """Library size against training frames per DoorKey size, and the backends side by side."""
+    figure, axes = _figure(1, 2, 12, 4.5)
+    ax = axes[0, 0]
+    for run in results["runs"]:
+        if run.get("library") is None or run["seed"] != 0:
+            continue
+        ax.plot(run["library"]["frames"], run["library"]["skills"],
+                label=run["env"].removeprefix("MiniGrid-").removesuffix("-v0"))
+    ax.set_xlabel("training frames (environment steps)")
+    ax.set_ylabel("skills in the library")
+    ax.set_title("Library size during training (seed 0)")
+    ax.yaxis.set_major_locator(_integer_locator())
+    ax.set_ylim(bottom=0)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    ax = axes[0, 1]
+    backends = results.get("backends")
+    if backends:
+        names = list(backends["runs"])
+        query = [backends["runs"][name]["retrieval_ms_median"] for name in names]
+        step = [backends["runs"][name]["ms_per_step"] for name in names]
+        where = np.arange(len(names))
+        ax.bar(where - 0.2, query, width=0.4, label="median store query (ms)")
+        ax.bar(where + 0.2, step, width=0.4, label="whole agent step, learning included (ms)")
+        ax.set_xticks(where, names)
+        ax.set_ylabel("milliseconds")
+        env = backends["env"].removeprefix("MiniGrid-").removesuffix("-v0")
+        ax.set_title(f"One {env} training run of {backends['episodes']} episodes per backend")
+        ax.legend(fontsize=8)
+    return _save(figure, path)

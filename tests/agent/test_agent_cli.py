@@ -108,6 +108,8 @@ def test_compare_prints_a_table_and_saves_a_plot(tmp_path: Path) -> None:
     [
         (["eval", "--store", "{tmp}/missing"], "no skill store"),
         (["compare", "--layouts", "fixed,maze"], "--layouts"),
+        (["compare", "--envs", "GridWorld,Pong"], "--envs"),
+        (["train", "--env", "MiniGrid-DoorKey-5x5-v0", "--explore", "greedy"], "greedy"),
         (["train", "--no-memory", "--store", "{tmp}/s"], "exclude"),
         (["train", "--size", "4"], "5x5"),
         (["compare", "--workdir", "{tmp}/full", "--seeds", "1", "--episodes", "1"], "not empty"),
@@ -161,3 +163,14 @@ def test_doorkey_train_then_eval_reports_the_documented_json(tmp_path: Path) -> 
     assert min(s - o for s, o in zip(report["steps"], report["optimal_steps"], strict=True)) >= 0
     text = invoke("eval", "--env", "MiniGrid-DoorKey-5x5-v0", "--store", store, "--episodes", "2")
     assert "optimal" in text.output
+
+
+def test_compare_covers_gridworld_and_doorkey_in_one_table(tmp_path: Path) -> None:
+    plot = tmp_path / "compare.png"
+    result = invoke("compare", "--envs", "GridWorld,MiniGrid-DoorKey-5x5-v0", "--layouts", "random",
+                    "--seeds", "1", "--episodes", "6", "--window", "3", "--restart-episodes", "1",
+                    "--plot", str(plot))
+    assert result.exit_code == 0
+    rows = [line for line in result.output.splitlines() if line.startswith("|")]
+    assert rows[2].startswith("| random | 1 × 6 |") and rows[3].startswith("| DoorKey-5x5 | 1 × 6 |")
+    assert plot.read_bytes().startswith(PNG_MAGIC)

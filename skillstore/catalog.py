@@ -22,7 +22,9 @@ import numpy as np
 
 from skillstore.columnar import Base
 from skillstore.errors import SkillNotFoundError
+from skillstore.masks import mask, simple_equalities
 from skillstore.preconditions import MetadataIndex, PreconditionIndex, RowBuckets, freeze, signature
+from skillstore.query import EVERYTHING, Node
 
 _EMPTY = np.empty(0, dtype=np.int64)
 
@@ -233,19 +235,24 @@ class Catalog:
         places[past] = self._place[rows[past] - self.base.n]
         return rows[np.argsort(places, kind="stable")]
 
-    def candidate_rows(self, state: Mapping[str, Any] | None, where: Mapping[str, Any]) -> np.ndarray | None:
-        """Rows of the skills that apply to ``state`` and match ``where``.
+    def candidate_rows(self, state: Mapping[str, Any] | None, where: Node = EVERYTHING) -> np.ndarray | None:
+        """Rows of the skills that apply to ``state`` and match the filter ``where``.
 
         None means "every row", which lets search skip the filter altogether.
         """
         rows: np.ndarray | None = None
         if state is not None:
             rows = self._applicable(state)
-        for key, value in where.items():
-            matching = self._metadata_rows(key, freeze(value))
-            rows = matching if rows is None else np.intersect1d(rows, matching, assume_unique=True)
-            if not len(rows):
-                break
+        equalities = simple_equalities(where)
+        if equalities is not None:  # plain equalities: the metadata index's rows, intersected
+            for key, value in equalities.items():
+                matching = self._metadata_rows(key, value)
+                rows = matching if rows is None else np.intersect1d(rows, matching, assume_unique=True)
+                if not len(rows):
+                    break
+        else:
+            allowed = mask(where, self) & ~self._dead[: self._rows]
+            rows = np.flatnonzero(allowed) if rows is None else rows[allowed[rows]]
         if rows is None and self.tombstones:
             rows = self.live_rows()
         return rows
@@ -271,6 +278,39 @@ class Catalog:
                 rows = rows[~self._stale[rows]]
             self._base_cache[code] = rows
         return rows
+
+    def metadata_values(self, key: str) -> set[Hashable]:
+        """The distinct (frozen) values metadata ``key`` takes among the skills (and perhaps
+        in rows deleted since the snapshot, whose rows are then empty)."""
+        values = set(self.base.metadata_values(key))
+        for row, record in self._overlay.items():
+            if self._indexed_in_memory(row) and key in record["metadata"]:
+                values.add(freeze(record["metadata"][key]))
+        return values
+
+    def field_values(self, name: str) -> np.ndarray:
+        """A skill field (``query.SKILL_FIELDS``) for every row: float64, NaN where missing;
+        names as an object array of strings."""
+        n, split = self._rows, self.base.n
+        if name == "name":
+            names = np.empty(n, dtype=object)
+            names[:split] = self.base.names()
+            for row, record in self._overlay.items():
+                names[row] = record["name"]
+            return names
+        if name == "success_rate":
+            attempts = self._attempts[:n].astype(np.float64)
+            return np.divide(self._successes[:n], attempts, out=np.zeros(n), where=attempts > 0)
+        values = np.empty(n, dtype=np.float64)
+        values[:split] = self.base.counter(name)
+        for row, record in self._overlay.items():
+            held = record[name] if name in ("created_at", "updated_at") else record["stats"][name]
+            values[row] = np.nan if held is None else held
+        return values
+
+    def metadata_rows(self, key: str, value: Hashable) -> np.ndarray:
+        """Rows whose metadata ``key`` equals the frozen ``value``."""
+        return self._metadata_rows(key, value)
 
     def _metadata_rows(self, key: str, value: Hashable) -> np.ndarray:
         base_rows = self.base.metadata_rows(key, value)

@@ -43,6 +43,7 @@ TIMES = ("total_reward", "last_used_at", "created_at", "updated_at")  # float64;
 _EMPTY = np.empty(0, dtype=np.int64)
 COLUMN_DTYPES = {
     "ids": "|u1", "id_offsets": "<u8", "id_hashes": "<u8", "id_rows": "<i8", "record_offsets": "<u8",
+    "names": "|u1", "name_offsets": "<u8",
     **{name: "<i8" for name in COUNTERS}, **{name: "<f8" for name in TIMES},
     "signature_of": "<i8", "signature_rows": "<i8", "signature_starts": "<i8", "signatures": "|u1",
     "metadata_rows": "<i8", "metadata_starts": "<i8", "metadata_pairs": "|u1", "vector_crcs": "<u4",
@@ -77,6 +78,7 @@ class Base:
         self.signatures: list[Signature] = []
         self._signature_codes: dict[Signature, int] = {}
         self._meta_codes: dict[tuple[str, Hashable], int] | None = None  # decoded when first queried
+        self._meta_values: dict[str, list[Hashable]] | None = None
 
     @classmethod
     def empty(cls, dim: int) -> Base:
@@ -151,6 +153,9 @@ class Base:
             record = check_stored_record(raw, self.dim)
         except (ValueError, TypeError, InvalidInputError) as exc:
             raise StoreCorruptError(f"record of row {row} is damaged: {exc}", self.where) from None
+        offsets = self._c["name_offsets"]
+        if bytes(self._c["names"].data[int(offsets[row]) : int(offsets[row + 1])]) != record["name"].encode("utf-8"):
+            raise StoreCorruptError(f"row {row}: its name differs from the names column", self.where)
         if signature(record["preconditions"]) != self.signatures[int(self._c["signature_of"][row])]:
             raise StoreCorruptError(f"row {row}: preconditions differ from the precondition index", self.where)
         return record
@@ -171,6 +176,20 @@ class Base:
             return _EMPTY
         starts = self._c["metadata_starts"]
         return self._c["metadata_rows"][int(starts[code]) : int(starts[code + 1])]
+
+    def metadata_values(self, key: str) -> list[Hashable]:
+        """The distinct (frozen) values metadata ``key`` takes in the snapshot."""
+        if self._meta_values is None:
+            values: dict[str, list[Hashable]] = {}
+            for k, v in self.metadata_pairs():
+                values.setdefault(k, []).append(freeze(v))
+            self._meta_values = values
+        return self._meta_values.get(key, [])
+
+    def names(self) -> list[str]:
+        """Every row's name, in row order."""
+        blob, offsets = self._c["names"].tobytes(), self._c["name_offsets"].tolist()
+        return [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(self.n)]
 
     def metadata_pairs(self) -> list[tuple[str, Any]]:
         pairs = unpack(self._c["metadata_pairs"].tobytes())
@@ -227,6 +246,7 @@ def _checked_columns(c: dict[str, np.ndarray], records_size: int, vector_rows: i
         raise _Invalid("vector block checksums do not match the rows")
     _check_offsets(c["id_offsets"], n, len(c["ids"]), "id_offsets")
     _check_offsets(c["record_offsets"], n, records_size, "record_offsets")
+    _check_offsets(c["name_offsets"], n, len(c["names"]), "name_offsets")
     lengths = np.diff(c["id_offsets"].astype(np.int64))
     if n and (lengths.min() < 1 or lengths.max() > 4 * 256):
         raise _Invalid("an id is empty or too long")
@@ -314,12 +334,16 @@ def encode_base(
     c = base._c
 
     ids = [b""] * n
+    names = [b""] * n
     packed: list[bytes | memoryview] = [b""] * n
+    name_blob, name_offsets = c["names"].data, c["name_offsets"]
     for position, row in zip(np.flatnonzero(clean).tolist(), old.tolist(), strict=True):
         ids[position] = bytes(base._ids[int(c["id_offsets"][row]) : int(c["id_offsets"][row + 1])])
+        names[position] = bytes(name_blob[int(name_offsets[row]) : int(name_offsets[row + 1])])
         packed[position] = base.raw_record(row)
     for position, record in zip(dirty.tolist(), records, strict=True):
         ids[position] = record["id"].encode("utf-8")
+        names[position] = record["name"].encode("utf-8")
         packed[position] = pack_fields(record)
     hashes = np.empty(n, dtype=np.uint64)
     if len(old):
@@ -334,6 +358,8 @@ def encode_base(
         "id_hashes": hashes[order],
         "id_rows": order.astype(np.int64),
         "record_offsets": _offsets(len(p) for p in packed),
+        "names": np.frombuffer(b"".join(names), dtype=np.uint8),
+        "name_offsets": _offsets(len(name) for name in names),
     }
     stats = [r["stats"] for r in records]
     for name in (*COUNTERS, "total_reward"):

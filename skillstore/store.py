@@ -51,6 +51,7 @@ from skillstore.generation import (
 )
 from skillstore.index import VectorIndex, active_kind, index_params
 from skillstore.model import Match, Skill, SkillStats
+from skillstore.query import parse as parse_filter
 from skillstore.preconditions import freeze
 from skillstore.records import (
     apply_merge,
@@ -99,7 +100,6 @@ from skillstore.validation import (
     check_path,
     check_state,
     check_threshold,
-    check_where,
     normalise_embedding,
     normalise_queries,
     per_query_states,
@@ -796,7 +796,7 @@ class SkillStore:
         """
         query = None if embedding is None else normalise_embedding(embedding, self.dim)
         k, state = check_k(k), check_state(state)
-        checked_where, rank = check_where(where), ranking.check_rank(rank)
+        checked_where, rank = parse_filter(where), ranking.check_rank(rank)
         min_score = ranking.check_min_score(min_score)
         with self._mutex:
             self._check_open()
@@ -817,7 +817,7 @@ class SkillStore:
         queries or a sequence with one per query. Shared filters use one batched FAISS call."""
         queries = normalise_queries(embeddings, self.dim)
         states = per_query_states(state, len(queries))
-        k, checked_where, rank = check_k(k), check_where(where), ranking.check_rank(rank)
+        k, checked_where, rank = check_k(k), parse_filter(where), ranking.check_rank(rank)
         min_score = ranking.check_min_score(min_score)
         with self._mutex:
             self._check_open()

@@ -300,7 +300,8 @@ class Catalog:
             return names
         if name == "success_rate":
             attempts = self._attempts[:n].astype(np.float64)
-            return np.divide(self._successes[:n], attempts, out=np.zeros(n), where=attempts > 0)
+            rates: np.ndarray = np.divide(self._successes[:n], attempts, out=np.zeros(n), where=attempts > 0)
+            return rates
         values = np.empty(n, dtype=np.float64)
         values[:split] = self.base.counter(name)
         for row, record in self._overlay.items():

@@ -114,5 +114,5 @@ def _skill_field(node: Condition, catalog: Catalog) -> np.ndarray:
         else:
             found = _COMPARE[node.op](values, float(node.value)) & present
     if node.op in ("$ne", "$nin") or (node.op == "$exists" and not node.value):
-        return ~found  # type: ignore[no-any-return]
-    return found  # type: ignore[no-any-return]
+        return ~found
+    return found

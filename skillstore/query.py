@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from skillstore.errors import InvalidInputError
@@ -85,11 +86,13 @@ class Field:
 @dataclass(frozen=True)
 class Condition:
     """One operator on one field. ``value``: a frozen value ($eq, $ne), a tuple of frozen
-    values ($in, $nin), a bool ($exists), a number or a string (ordering)."""
+    values ($in, $nin), a bool ($exists), a number or a string (ordering); ``given`` the same
+    before freezing (what a backend that compares canonical text needs)."""
 
     field: Field
     op: str
     value: Any
+    given: Any = dataclass_field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,8 @@ def _expression(raw: Any, path: str) -> Node:
                 raise InvalidInputError(f"{where} must be a mapping of fields to conditions")
             for name, condition in value.items():
                 if key == "$skill" and name not in SKILL_FIELDS:
-                    raise InvalidInputError(f"{where}: unknown skill field {shown(name)}; fields: {sorted(SKILL_FIELDS)}")
+                    known = ", ".join(sorted(SKILL_FIELDS))
+                    raise InvalidInputError(f"{where}: unknown skill field {shown(name)}; the fields are {known}")
                 if not isinstance(name, str):
                     raise InvalidInputError(f"{where}: keys must be strings, got {shown(name)}")
                 parts.append(_field(Field(key[1:], name), condition, f"{where}[{name!r}]"))
@@ -159,7 +163,8 @@ def _is_operator_object(value: Any) -> bool:
 
 def _field(field: Field, raw: Any, path: str) -> Node:
     if not _is_operator_object(raw):
-        return Condition(field, "$eq", freeze(query_value(raw, path)))
+        plain = query_value(raw, path)
+        return Condition(field, "$eq", freeze(plain), plain)
     if not all(isinstance(k, str) and k.startswith("$") for k in raw):
         raise InvalidInputError(f"{path} mixes operators with plain keys: {sorted(map(str, raw))}")
     parts: list[Node] = []
@@ -172,18 +177,20 @@ def _field(field: Field, raw: Any, path: str) -> Node:
                 raise InvalidInputError(f"{where} must be an operator object, like {{'$gt': 3}}")
             parts.append(Not(_field(field, operand, where)))
         elif op in ("$eq", "$ne"):
-            parts.append(Condition(field, op, freeze(query_value(operand, where))))
+            plain = query_value(operand, where)
+            parts.append(Condition(field, op, freeze(plain), plain))
         elif op in ("$in", "$nin"):
             if isinstance(operand, str | bytes | Mapping) or not isinstance(operand, Sequence):
                 raise InvalidInputError(f"{where} must be a list of values, got {shown(operand)}")
-            values = tuple(freeze(query_value(v, f"{where}[{i}]")) for i, v in enumerate(operand))
-            parts.append(Condition(field, op, values))
+            plain = tuple(query_value(v, f"{where}[{i}]") for i, v in enumerate(operand))
+            parts.append(Condition(field, op, tuple(freeze(v) for v in plain), plain))
         elif op == "$exists":
             if not isinstance(operand, bool):
                 raise InvalidInputError(f"{where} must be true or false, got {shown(operand)}")
-            parts.append(Condition(field, op, operand))
+            parts.append(Condition(field, op, operand, operand))
         else:
-            parts.append(Condition(field, op, _orderable(operand, where)))
+            bound = _orderable(operand, where)
+            parts.append(Condition(field, op, bound, bound))
     return parts[0] if len(parts) == 1 else All(tuple(parts))
 
 
@@ -235,7 +242,7 @@ def matches(node: Node, record: Mapping[str, Any]) -> bool:
     value = value_of(node.field, record)
     present = value is not MISSING
     if node.op == "$exists":
-        return present == node.value
+        return present is bool(node.value)
     if node.op in ("$eq", "$ne"):
         equal = present and freeze(value) == node.value
         return equal if node.op == "$eq" else not equal

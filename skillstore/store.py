@@ -51,8 +51,8 @@ from skillstore.generation import (
 )
 from skillstore.index import VectorIndex, active_kind, index_params
 from skillstore.model import Match, Skill, SkillStats
-from skillstore.query import parse as parse_filter
 from skillstore.preconditions import freeze
+from skillstore.query import parse as parse_filter
 from skillstore.records import (
     apply_merge,
     apply_outcome,

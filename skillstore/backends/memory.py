@@ -18,6 +18,8 @@ from skillstore import ranking
 from skillstore.errors import InvalidInputError, SkillNotFoundError
 from skillstore.model import Match, Skill, SkillStats
 from skillstore.preconditions import applies, freeze
+from skillstore.query import Node, matches
+from skillstore.query import parse as parse_filter
 from skillstore.records import (
     apply_merge,
     apply_outcome,
@@ -40,7 +42,6 @@ from skillstore.validation import (
     check_outcome,
     check_state,
     check_threshold,
-    check_where,
     normalise_embedding,
     normalise_queries,
     per_query_states,
@@ -191,7 +192,7 @@ class MemoryBackend:
         min_score: float | None = None,
     ) -> list[Match]:
         query = None if embedding is None else normalise_embedding(embedding, self._dim)
-        return self._search(query, check_k(k), check_state(state), check_where(where),
+        return self._search(query, check_k(k), check_state(state), parse_filter(where),
                             ranking.check_rank(rank), ranking.check_min_score(min_score))
 
     def search_many(
@@ -206,7 +207,7 @@ class MemoryBackend:
     ) -> list[list[Match]]:
         queries = normalise_queries(embeddings, self._dim)
         states = per_query_states(state, len(queries))
-        k, checked_where, rank = check_k(k), check_where(where), ranking.check_rank(rank)
+        k, checked_where, rank = check_k(k), parse_filter(where), ranking.check_rank(rank)
         min_score = ranking.check_min_score(min_score)
         return [self._search(q, k, s, checked_where, rank, min_score) for q, s in zip(queries, states, strict=True)]
 
@@ -215,18 +216,14 @@ class MemoryBackend:
         query: np.ndarray | None,
         k: int,
         state: Mapping[str, Any] | None,
-        where: dict[str, Any],
+        where: Node,
         rank: str,
         min_score: float | None,
     ) -> list[Match]:
         ids = [
             skill_id
             for skill_id, record in self._records.items()
-            if (state is None or applies(record["preconditions"], state))
-            and all(
-                key in record["metadata"] and freeze(record["metadata"][key]) == freeze(value)
-                for key, value in where.items()
-            )
+            if (state is None or applies(record["preconditions"], state)) and matches(where, record)
         ]
         if not ids:
             return []

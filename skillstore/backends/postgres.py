@@ -36,6 +36,7 @@ from psycopg import sql
 
 from skillstore import ranking
 from skillstore.backends import canonical, is_url, pgschema
+from skillstore.backends.pgfilter import filter_sql
 from skillstore.codec import pack, unpack
 from skillstore.errors import (
     BackendConnectionError,
@@ -46,6 +47,8 @@ from skillstore.errors import (
     StoreNotFoundError,
 )
 from skillstore.model import Match, Skill, SkillStats
+from skillstore.query import Node
+from skillstore.query import parse as parse_filter
 from skillstore.records import (
     PROVENANCE_LIMIT,
     canonical_preconditions,
@@ -72,7 +75,6 @@ from skillstore.validation import (
     check_path,
     check_state,
     check_threshold,
-    check_where,
     normalise_embedding,
     normalise_queries,
     per_query_states,
@@ -505,7 +507,7 @@ class PostgresBackend:
         (see ``SkillStore.search``; the semantics are the same)."""
         query = None if embedding is None else normalise_embedding(embedding, self._dim)
         k, state = check_k(k), check_state(state)
-        checked_where, rank = check_where(where), ranking.check_rank(rank)
+        checked_where, rank = parse_filter(where), ranking.check_rank(rank)
         min_score = ranking.check_min_score(min_score)
         return self._run(
             lambda conn: self._search(conn, query, k, state, checked_where, rank, min_score), atomic=False
@@ -524,7 +526,7 @@ class PostgresBackend:
         """``search`` for each row of ``embeddings``, all read in one transaction."""
         queries = normalise_queries(embeddings, self._dim)
         states = per_query_states(state, len(queries))
-        k, checked_where, rank = check_k(k), check_where(where), ranking.check_rank(rank)
+        k, checked_where, rank = check_k(k), parse_filter(where), ranking.check_rank(rank)
         min_score = ranking.check_min_score(min_score)
         return self._run(
             lambda conn: [
@@ -539,17 +541,19 @@ class PostgresBackend:
         query: np.ndarray | None,
         k: int,
         state: Mapping[str, Any] | None,
-        where: dict[str, Any],
+        where: Node,
         rank: str,
         min_score: float | None,
     ) -> list[Match]:
-        filters, params = [], []
+        filters: list[sql.Composable] = []
+        params: list[Any] = []
         if state is not None:
             filters.append(sql.SQL("precondition_items <@ %s::text[]"))
             params.append(canonical.items(state))
-        if where:
-            filters.append(sql.SQL("metadata_items @> %s::text[]"))
-            params.append(canonical.items(where))
+        condition, condition_params = filter_sql(where)
+        if condition is not None:
+            filters.append(condition)
+            params.extend(condition_params)
         limit = min(k, MAX_FETCH) + RERANK_SLACK
         order_params: list[Any] = [] if query is None else [query]
         if query is not None and rank == "blend":

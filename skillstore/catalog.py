@@ -235,6 +235,15 @@ class Catalog:
         places[past] = self._place[rows[past] - self.base.n]
         return rows[np.argsort(places, kind="stable")]
 
+    def in_creation_order(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` (sorted by row) in creation order."""
+        if not self._moved:
+            return rows
+        places = rows.copy()
+        past = rows >= self.base.n
+        places[past] = self._place[rows[past] - self.base.n]
+        return rows[np.argsort(places, kind="stable")]
+
     def candidate_rows(self, state: Mapping[str, Any] | None, where: Node = EVERYTHING) -> np.ndarray | None:
         """Rows of the skills that apply to ``state`` and match the filter ``where``.
 

@@ -29,7 +29,16 @@ class SkillBackend(Protocol):
 
     def delete(self, skill_id: str) -> None: ...
 
-    def delete_many(self, skill_ids: Iterable[str]) -> None: ...
+    def delete_many(self, skill_ids: Iterable[str] = (), *, where: Mapping[str, Any] | None = None) -> list[str]: ...
+
+    def find(
+        self,
+        where: Mapping[str, Any] | None = None,
+        *,
+        state: Mapping[str, Any] | None = None,
+        order_by: str | None = None,
+        limit: int | None = None,
+    ) -> list[Skill]: ...
 
     def restore_many(self, skills: Iterable[Skill], *, replace: bool = False) -> list[str]: ...
 

@@ -259,3 +259,36 @@ def mentions(node: Node, field: Field) -> bool:
     if isinstance(node, Not):
         return mentions(node.part, field)
     return node.field == field
+
+
+# -- listing: order and limit -----------------------------------------------------------
+
+
+def check_order_by(order_by: Any) -> tuple[str | None, bool]:
+    """(field, descending) of ``find``'s ``order_by``: None (creation order), or a field of
+    ``SKILL_FIELDS``, with a leading ``-`` for descending."""
+    if order_by is None:
+        return None, False
+    if not isinstance(order_by, str) or order_by.lstrip("-") not in SKILL_FIELDS or order_by.startswith("--"):
+        known = ", ".join(sorted(SKILL_FIELDS))
+        raise InvalidInputError(f"order_by must be a skill field ({known}) or one after '-', got {shown(order_by)}")
+    return order_by.lstrip("-"), order_by.startswith("-")
+
+
+def check_limit(limit: Any) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InvalidInputError(f"limit must be a non-negative integer or None, got {shown(limit)}")
+    return int(limit)
+
+
+def sort_records(records: Sequence[Mapping[str, Any]], field: str | None, descending: bool) -> list[Mapping[str, Any]]:
+    """``records`` (in creation order) ordered by ``field``: ties keep creation order, and a
+    missing value (``last_used_at`` of a skill never used) comes last either way."""
+    if field is None:
+        return list(records)
+    present = [r for r in records if value_of(Field("skill", field), r) is not MISSING]
+    missing = [r for r in records if value_of(Field("skill", field), r) is MISSING]
+    present.sort(key=lambda r: value_of(Field("skill", field), r), reverse=descending)
+    return present + missing

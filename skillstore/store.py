@@ -52,6 +52,7 @@ from skillstore.generation import (
 from skillstore.index import VectorIndex, active_kind, index_params
 from skillstore.model import Match, Skill, SkillStats
 from skillstore.preconditions import freeze
+from skillstore.query import check_limit, check_order_by
 from skillstore.query import parse as parse_filter
 from skillstore.records import (
     apply_merge,
@@ -617,16 +618,29 @@ class SkillStore:
         """Remove a skill; raises SkillNotFoundError when there is none with that id."""
         self.delete_many([skill_id])
 
-    def delete_many(self, skill_ids: Iterable[str]) -> None:
-        """Remove several skills in one atomic commit; if any id is unknown, none is removed."""
+    def delete_many(self, skill_ids: Iterable[str] = (), *, where: Mapping[str, Any] | None = None) -> list[str]:
+        """Remove several skills in one atomic commit; returns their ids. ``skill_ids``: if any
+        is unknown, none is removed. ``where``: every skill the filter matches (at the moment
+        of the commit), instead of ids."""
         ids = list(dict.fromkeys(check_ids(skill_ids)))
+        node = None if where is None else parse_filter(where)
+        if node is not None and ids:
+            raise InvalidInputError("delete_many takes ids or a where filter, not both")
 
-        def build() -> tuple[dict[str, Any], None]:
-            for skill_id in ids:
+        def build() -> tuple[dict[str, Any], list[str]]:
+            chosen = ids
+            if node is not None:
+                rows = self._catalog.candidate_rows(None, node)
+                rows = self._catalog.ordered_rows() if rows is None else rows
+                chosen = [self._catalog.id_at(row) for row in rows.tolist()]
+            for skill_id in chosen:
                 self._catalog.row(skill_id)
-            return {"op": "delete", "ids": ids}, None
+            return {"op": "delete", "ids": chosen}, chosen
 
-        self._commit(build)
+        if node is not None or ids:
+            return self._commit(build)  # type: ignore[no-any-return]
+        self._check_writable()
+        return []
 
     def restore_many(self, skills: Iterable[Skill], *, replace: bool = False) -> list[str]:
         """Put complete skills back as exported (id, stats, timestamps and provenance kept),
@@ -777,6 +791,29 @@ class SkillStore:
             with contextlib.suppress(SkillNotFoundError):
                 yield self.get(skill_id)
 
+    def find(
+        self,
+        where: Mapping[str, Any] | None = None,
+        *,
+        state: Mapping[str, Any] | None = None,
+        order_by: str | None = None,
+        limit: int | None = None,
+    ) -> list[Skill]:
+        """The skills the filter ``where`` matches (and that apply to ``state``), without a
+        query vector: in creation order, or by ``order_by`` (a field of
+        ``skillstore.query.SKILL_FIELDS``, ``"-"`` first for descending; ties keep creation
+        order; a skill never used comes last by ``last_used_at``); at most ``limit`` of them."""
+        node, state = parse_filter(where), check_state(state)
+        field, descending = check_order_by(order_by)
+        limit = check_limit(limit)
+        with self._mutex:
+            self._check_open()
+            rows = self._catalog.candidate_rows(state, node)
+            rows = self._catalog.ordered_rows() if rows is None else self._catalog.in_creation_order(rows)
+            if field is not None:
+                rows = _sorted_rows(rows, self._catalog.field_values(field)[rows], descending)
+            return [self._skill_at(row) for row in rows[:limit].tolist()]
+
     def search(
         self,
         embedding: Any,
@@ -911,6 +948,19 @@ class SkillStore:
         with self._mutex:
             self._check_open()
             return verify_store(self.path, self._catalog, self._index, self._manifest, self._rebuilt_graph)
+
+
+def _sorted_rows(rows: np.ndarray, values: np.ndarray, descending: bool) -> np.ndarray:
+    """``rows`` (in creation order) by ``values``: stable, a missing (NaN) value last either way."""
+    if values.dtype == object:  # names
+        by_name = sorted(range(len(rows)), key=values.__getitem__, reverse=descending)
+        named: np.ndarray = rows[np.asarray(by_name, dtype=np.int64)]
+        return named
+    missing = np.isnan(values)
+    present = np.flatnonzero(~missing)
+    by_value = present[np.argsort(-values[present] if descending else values[present], kind="stable")]
+    ordered: np.ndarray = rows[np.concatenate([by_value, np.flatnonzero(missing)])]
+    return ordered
 
 
 class _RowSource:

@@ -18,7 +18,7 @@ from skillstore import ranking
 from skillstore.errors import InvalidInputError, SkillNotFoundError
 from skillstore.model import Match, Skill, SkillStats
 from skillstore.preconditions import applies, freeze
-from skillstore.query import Node, matches
+from skillstore.query import Node, check_limit, check_order_by, matches, sort_records
 from skillstore.query import parse as parse_filter
 from skillstore.records import (
     apply_merge,
@@ -134,13 +134,36 @@ class MemoryBackend:
     def delete(self, skill_id: str) -> None:
         self.delete_many([skill_id])
 
-    def delete_many(self, skill_ids: Iterable[str]) -> None:
+    def delete_many(self, skill_ids: Iterable[str] = (), *, where: Mapping[str, Any] | None = None) -> list[str]:
         ids = list(dict.fromkeys(check_ids(skill_ids)))
+        if where is not None:
+            if ids:
+                raise InvalidInputError("delete_many takes ids or a where filter, not both")
+            node = parse_filter(where)
+            ids = [skill_id for skill_id, record in self._records.items() if matches(node, record)]
         for skill_id in ids:
             self._record(skill_id)
         for skill_id in ids:
             del self._records[skill_id]
             del self._vectors[skill_id]
+        return ids
+
+    def find(
+        self,
+        where: Mapping[str, Any] | None = None,
+        *,
+        state: Mapping[str, Any] | None = None,
+        order_by: str | None = None,
+        limit: int | None = None,
+    ) -> list[Skill]:
+        node, checked_state = parse_filter(where), check_state(state)
+        field, descending = check_order_by(order_by)
+        limit = check_limit(limit)
+        records = [
+            record for record in self._records.values()
+            if (checked_state is None or applies(record["preconditions"], checked_state)) and matches(node, record)
+        ]
+        return [self.get(record["id"]) for record in sort_records(records, field, descending)[:limit]]
 
     def restore_many(self, skills: Iterable[Skill], *, replace: bool = False) -> list[str]:
         prepared = prepare_restores(skills, self._dim, time.time())

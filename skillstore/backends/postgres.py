@@ -47,7 +47,7 @@ from skillstore.errors import (
     StoreNotFoundError,
 )
 from skillstore.model import Match, Skill, SkillStats
-from skillstore.query import Node
+from skillstore.query import Node, check_limit, check_order_by
 from skillstore.query import parse as parse_filter
 from skillstore.records import (
     PROVENANCE_LIMIT,
@@ -368,20 +368,67 @@ class PostgresBackend:
         self._check_id(skill_id)
         self._run(work, write=True, atomic=False)
 
-    def delete_many(self, skill_ids: Iterable[str]) -> None:
-        """Remove several skills in one transaction; if any id is unknown, none is removed."""
+    def delete_many(self, skill_ids: Iterable[str] = (), *, where: Mapping[str, Any] | None = None) -> list[str]:
+        """Remove several skills in one transaction; returns their ids. ``skill_ids``: if any
+        is unknown, none is removed. ``where``: every skill the filter matches, instead of ids."""
         ids = list(dict.fromkeys(check_ids(skill_ids)))
+        node = None if where is None else parse_filter(where)
+        if node is not None and ids:
+            raise InvalidInputError("delete_many takes ids or a where filter, not both")
 
-        def work(conn: psycopg.Connection[Any]) -> None:
+        def work(conn: psycopg.Connection[Any]) -> list[str]:
+            if node is not None:
+                condition, params = filter_sql(node)
+                statement = sql.SQL("DELETE FROM {} WHERE {} RETURNING id").format(
+                    self._table, condition if condition is not None else sql.SQL("true"))
+                deleted = {row[0] for row in conn.execute(statement, params)}
+                return [skill_id for skill_id in self._ordered_ids(conn) if skill_id in deleted] or sorted(deleted)
             statement = sql.SQL("DELETE FROM {} WHERE id = ANY(%s) RETURNING id").format(self._table)
             storable = [skill_id for skill_id in ids if is_storable_id(skill_id)]
             deleted = {row[0] for row in conn.execute(statement, (storable,))}
             missing = [skill_id for skill_id in ids if skill_id not in deleted]
             if missing:
                 raise SkillNotFoundError(missing[0])  # rolls the transaction back: nothing is deleted
+            return ids
 
-        if ids:
-            self._run(work, write=True)
+        if ids or node is not None:
+            return self._run(work, write=True)
+        return []
+
+    def _ordered_ids(self, conn: psycopg.Connection[Any]) -> list[str]:
+        return [row[0] for row in conn.execute(sql.SQL("SELECT id FROM {} ORDER BY seq").format(self._table))]
+
+    def find(
+        self,
+        where: Mapping[str, Any] | None = None,
+        *,
+        state: Mapping[str, Any] | None = None,
+        order_by: str | None = None,
+        limit: int | None = None,
+    ) -> list[Skill]:
+        """The skills the filter matches (and that apply to ``state``), as ``SkillStore.find``."""
+        node, checked_state = parse_filter(where), check_state(state)
+        field, descending = check_order_by(order_by)
+        limit = check_limit(limit)
+        filters: list[sql.Composable] = []
+        params: list[Any] = []
+        if checked_state is not None:
+            filters.append(sql.SQL("precondition_items <@ %s::text[]"))
+            params.append(canonical.items(checked_state))
+        condition, condition_params = filter_sql(node)
+        if condition is not None:
+            filters.append(condition)
+            params.extend(condition_params)
+        where_sql = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(filters) if filters else sql.SQL("")
+        order: sql.Composable = sql.SQL("seq")
+        if field is not None:
+            expression = sql.SQL('name COLLATE "C"') if field == "name" else sql.SQL(_ORDER_SQL.get(field, field))
+            direction = sql.SQL("DESC" if descending else "ASC")
+            order = sql.SQL("{} {} NULLS LAST, seq").format(expression, direction)
+        statement = sql.SQL("SELECT {} FROM {}{} ORDER BY {}{}").format(
+            _COLUMNS, self._table, where_sql, order, sql.SQL("") if limit is None else sql.SQL(" LIMIT %s"))
+        rows = self._fetch(statement, (*params, *([] if limit is None else [limit])))
+        return [_to_skill(row) for row in rows]
 
     def restore_many(self, skills: Iterable[Skill], *, replace: bool = False) -> list[str]:
         """Put complete skills back as exported (id, stats, timestamps and provenance kept),
@@ -683,6 +730,9 @@ class PostgresBackend:
 def _in_transaction(conn: psycopg.Connection[Any], work: Callable[[psycopg.Connection[Any]], T]) -> T:
     with conn.transaction():
         return work(conn)
+
+
+_ORDER_SQL = {"success_rate": "(CASE WHEN attempts > 0 THEN successes::float8 / attempts ELSE 0 END)"}
 
 
 def _exact_order(query: np.ndarray | None, rank: str) -> sql.Composable:

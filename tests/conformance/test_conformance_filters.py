@@ -252,3 +252,60 @@ def test_a_malformed_expression_is_refused_naming_its_part_and_changes_nothing(
     with pytest.raises(InvalidInputError, match=named.replace("$", r"\$")):
         backend.search(None, k=5, where=where)
     assert len(backend) == 1
+
+
+def reference_order(skills: list[Skill], field: str | None, descending: bool) -> list[str]:
+    """Creation order, or by a field: ties keep creation order, a missing value last."""
+    if field is None:
+        return [str(s.id) for s in skills]
+    present = [s for s in skills if field_value(s, "skill", field) is not MISSING]
+    missing = [s for s in skills if field_value(s, "skill", field) is MISSING]
+    present.sort(key=lambda s: field_value(s, "skill", field), reverse=descending)
+    return [str(s.id) for s in present + missing]
+
+
+@pytest.mark.parametrize("order_by", [None, "attempts", "-success_rate", "name", "-name", "last_used_at",
+                                      "-last_used_at", "-created_at", "total_reward"])
+def test_find_lists_matches_in_the_documented_order(make_backend: Backends, order_by: str | None) -> None:
+    backend = make_backend(DIM)
+    build(backend)
+    where = {"$or": [{"room": {"$exists": True}}, {"$skill": {"attempts": {"$gte": 1}}}]}
+    matching = [s for s in backend if reference(s, where)]
+    want = reference_order(matching, None if order_by is None else order_by.lstrip("-"),
+                           bool(order_by and order_by.startswith("-")))
+    assert [str(s.id) for s in backend.find(where, order_by=order_by)] == want
+    assert [str(s.id) for s in backend.find(where, order_by=order_by, limit=5)] == want[:5]
+    assert backend.find(where, limit=0) == []
+    everything = [str(s.id) for s in backend]
+    assert [str(s.id) for s in backend.find()] == everything
+
+
+def test_find_and_its_errors(make_backend: Backends) -> None:
+    backend = make_backend(DIM)
+    backend.add_many([Skill("a", [1], np.ones(DIM), preconditions={"door": "open"}, metadata={"room": 1}),
+                      Skill("b", [2], np.ones(DIM), metadata={"room": 2})])
+    assert [s.name for s in backend.find(state={"door": "open"})] == ["a", "b"]  # b applies everywhere
+    assert [s.name for s in backend.find({"room": 2}, state={"door": "shut"})] == ["b"]
+    for bad in ({"order_by": "colour"}, {"order_by": 3}, {"limit": -1}, {"limit": 1.5}, {"order_by": "--name"}):
+        with pytest.raises(InvalidInputError):
+            backend.find(**bad)  # type: ignore[arg-type]
+
+
+def test_delete_many_by_filter_removes_exactly_the_matches_at_once(make_backend: Backends) -> None:
+    backend = make_backend(DIM)
+    build(backend)
+    where = {"$or": [{"room": {"$lte": 1}}, {"$skill": {"failures": {"$gte": 1}}}]}
+    doomed = [str(s.id) for s in backend if reference(s, where)]
+    kept = [str(s.id) for s in backend if not reference(s, where)]
+    assert doomed and kept
+    assert sorted(backend.delete_many(where=where)) == sorted(doomed)
+    assert [str(s.id) for s in backend] == kept
+    assert backend.delete_many(where=where) == []
+    with pytest.raises(InvalidInputError, match="not both"):
+        backend.delete_many([kept[0]], where={"room": 1})
+    with pytest.raises(InvalidInputError):
+        backend.delete_many(where={"room": {"$bad": 1}})
+    assert [str(s.id) for s in backend] == kept
+    reopened = make_backend.reopen(backend)
+    if reopened is not None:
+        assert [str(s.id) for s in reopened] == kept

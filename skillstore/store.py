@@ -194,6 +194,9 @@ class SkillStore:
             raise InvalidInputError(f"durability must be one of {DURABILITY_MODES}, got {shown(durability)}")
         directory = Path(path)
         if not (directory / MANIFEST_NAME).exists():
+            if directory.exists() and not directory.is_dir():  # say so, not "pass dim" or EEXIST
+                error = StoreNotFoundError if read_only or not create else InvalidInputError
+                raise error(f"no skill store at {directory}: it is a file, not a directory")
             if read_only or not create:
                 raise StoreNotFoundError(f"no skill store at {directory}")
             if dim is None:

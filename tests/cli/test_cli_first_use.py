@@ -7,9 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 from cli_helpers import DIM, LIBRARY, ok, run
 
 from skillstore import Skill, SkillStore
@@ -179,3 +181,18 @@ def test_list_and_export_give_the_order_skills_were_added(tmp_path: Path) -> Non
     assert names(ok("list", path, "--reverse", "--json").stdout) == names_added[::-1]
     exported = ok("export", path, "--format", "jsonl").stdout.splitlines()[1:]
     assert [json.loads(line)["name"] for line in exported] == names_added
+
+
+def test_a_path_that_is_a_file_is_called_a_file(tmp_path: Path) -> None:
+    from skillstore import InvalidInputError, StoreNotFoundError
+
+    path = tmp_path / "a-file.py"
+    path.write_text("print('hello')\n")
+    for options, error in [({}, InvalidInputError), ({"dim": 4}, InvalidInputError),
+                           ({"read_only": True}, StoreNotFoundError), ({"create": False}, StoreNotFoundError)]:
+        with pytest.raises(error, match=re.escape(f"no skill store at {path}: it is a file, not a directory")):
+            SkillStore.open(path, **options).close()  # type: ignore[arg-type]
+    assert path.read_text() == "print('hello')\n"  # untouched
+    result = run("import", path, tmp_path / "missing.jsonl")
+    assert result.exit_code == 2  # click refuses a file for PATH before the library sees it
+    assert "is a file" in result.stderr

@@ -174,3 +174,12 @@ def test_postgres_backend_is_public_and_loads_its_driver_only_when_asked() -> No
 def test_peek_is_exported_under_both_names() -> None:
     assert skillstore.peek is skillstore.read_info
     assert {"peek", "read_info", "StoreInfo", "VerifyReport", "SkillBackend"} <= set(skillstore.__all__)
+
+
+def test_the_license_is_an_spdx_string_that_the_pinned_setuptools_reads() -> None:
+    # a table here makes every install print setuptools' deprecation notice
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["license"] == "MIT"
+    assert "setuptools>=77" in project["build-system"]["requires"]

@@ -247,13 +247,16 @@ def format_table(reports: Sequence[LayoutReport]) -> str:
     first = reports[0].summary()
     lo, hi = first["tail_episodes"]
     restart = "restart_steps" in first
+    last = first["episodes"]
+    # every column names the episodes it covers: the tail (lo-hi) or the whole run (1-last)
     header = [
         "layout", "seeds × episodes", f"steps ep {lo}–{hi}, memory", f"steps ep {lo}–{hi}, no memory",
-        "optimal", "success, memory", "success, no memory",
+        f"optimal ep {lo}–{hi}", f"solved ep {lo}–{hi}, memory", f"solved ep {lo}–{hi}, no memory",
+        f"solved ep 1–{last}, memory", f"solved ep 1–{last}, no memory",
     ]
     if restart:
         header.append(f"new process: steps ep 1–{first['restart_episodes']}")
-    header.append("skills")
+    header.append(f"skills after ep {last}")
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for report in reports:
         s = report.summary()
@@ -262,6 +265,7 @@ def format_table(reports: Sequence[LayoutReport]) -> str:
             _cell(s["memory_tail_steps"], s["memory_tail_steps_std"]),
             _cell(s["baseline_tail_steps"], s["baseline_tail_steps_std"]),
             _cell(s["optimal_tail_steps"]),
+            f"{s['memory_tail_success']:.0%}", f"{s['baseline_tail_success']:.0%}",
             f"{s['memory_success']:.0%}", f"{s['baseline_success']:.0%}",
         ]
         if restart:

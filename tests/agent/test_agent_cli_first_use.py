@@ -84,3 +84,25 @@ def test_the_plot_title_says_a_run_started_with_stored_skills(
             sizes.append(len(opened))
     assert titles[0] is not None and "stored skills" not in titles[0]
     assert titles[1] is not None and f"started with {sizes[0]} stored skills" in titles[1]
+
+
+def test_every_column_of_the_compare_table_names_the_episodes_it_covers() -> None:
+    import numpy as np
+
+    from agent.experiments import LayoutReport, format_table
+
+    # solved in every late episode, in half of the early ones: the tail and the whole run differ
+    memory_success = np.array([[False, True, False, True, True, True]] * 2)
+    report = LayoutReport(
+        layout="random", episodes=6, window=2,
+        memory_steps=np.full((2, 6), 20), baseline_steps=np.full((2, 6), 300),
+        memory_success=memory_success, baseline_success=np.zeros((2, 6), dtype=bool),
+        optimal_steps=np.full((2, 6), 12), skills=np.array([5, 7]),
+    )
+    header, _, row = format_table([report]).splitlines()
+    columns = [cell.strip() for cell in header.strip("|").split("|")]
+    cells = dict(zip(columns, (cell.strip() for cell in row.strip("|").split("|")), strict=True))
+    assert cells["solved ep 5–6, memory"] == "100%" and cells["solved ep 1–6, memory"] == "67%"
+    assert cells["steps ep 5–6, memory"].startswith("20") and cells["skills after ep 6"].startswith("6")
+    for column in columns[2:]:
+        assert "ep " in column, f"{column!r} does not say which episodes it covers"

@@ -62,7 +62,7 @@ from skillstore.cli.transfer import (
     parse_skills,
     skill_to_record,
 )
-from skillstore.cli.values import ValueSyntaxError, parse_assignments
+from skillstore.cli.values import ValueSyntaxError, parse_assignments, parse_where
 
 if TYPE_CHECKING:  # the PostgreSQL driver loads only when a URL is opened
     from skillstore import PostgresBackend
@@ -139,6 +139,25 @@ def _parse_assignments(ctx: click.Context, param: click.Parameter, value: tuple[
         return parse_assignments(value)
     except ValueSyntaxError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def _parse_where(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, Any] | None:
+    try:
+        return parse_where(value)
+    except ValueSyntaxError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def where_option(help: str) -> Callable[[F], F]:
+    """A repeatable ``--where`` condition (see skillstore.cli.values.parse_condition); all must hold."""
+    return click.option("--where", multiple=True, metavar="CONDITION", callback=_parse_where, help=help)
+
+
+WHERE_HELP = (
+    "A filter condition, repeatable (all must hold): FIELD OP VALUE with OP one of = != > >= < <= in, "
+    "'not in', or 'FIELD exists'; FIELD a metadata key or skill.NAME (skill.attempts, skill.success_rate, "
+    "skill.name...). Or a JSON filter expression. Examples: 'room in [3,4]', 'skill.attempts >= 3'."
+)
 
 
 def assignments_option(*names: str, help: str) -> Callable[[F], F]:
@@ -317,7 +336,7 @@ def info(path: Location, output: str) -> None:
 @click.option("--reverse", is_flag=True, help="Reverse the order.")
 @click.option("--limit", type=click.IntRange(min=0), default=None, help="Show at most N skills.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip the first N skills.")
-@assignments_option("--where", help="Keep skills whose metadata has KEY equal to VALUE (repeatable).")
+@where_option(WHERE_HELP)
 @assignments_option(
     "--state", "--applicable", "state", help="Keep skills applicable in a state with KEY=VALUE (repeatable)."
 )
@@ -328,7 +347,7 @@ def list_skills(
     reverse: bool,
     limit: int | None,
     offset: int,
-    where: dict[str, Any],
+    where: dict[str, Any] | None,
     state: dict[str, Any],
     output: str,
 ) -> None:
@@ -341,18 +360,12 @@ def list_skills(
     Example:
         skillstore list ./skills --sort success --limit 10
         skillstore list ./skills --state has_key=true --state agent_pos=[2,2] --json
+        skillstore list ./skills --where 'room in [3,4]' --where 'skill.attempts >= 3'
     """
     with _open(path) as store:
         total = len(store)
-        if where or state:
-            # the store's own filters: precondition and metadata indexes, no scan in Python
-            matches = store.search(None, max(total, 1), state=state or None, where=where or None)
-            skills = [match.skill for match in matches]
-            if sort == "created":  # the library's own order is creation order
-                kept = {skill.id for skill in skills}
-                skills = [skill for skill in store if skill.id in kept]
-        else:
-            skills = list(store)
+        # the store's own filters (its indexes and columns), in creation order
+        skills = store.find(where, state=state or None) if where or state else list(store)
     if sort != "created":
         skills.sort(key=SORT_KEYS[sort])
     if reverse:
@@ -441,7 +454,7 @@ def _parse_vector(ctx: click.Context, param: click.Parameter, value: str | None)
 @assignments_option(
     "--state", "--applicable", "state", help="Only skills applicable in a state with KEY=VALUE (repeatable)."
 )
-@assignments_option("--where", help="Only skills whose metadata has KEY equal to VALUE (repeatable).")
+@where_option(WHERE_HELP)
 @click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="How many results.")
 @click.option(
     "--rank",
@@ -459,7 +472,7 @@ def search(
     vector: list[float] | None,
     like: str | None,
     state: dict[str, Any],
-    where: dict[str, Any],
+    where: dict[str, Any] | None,
     k: int,
     rank: str,
     min_score: float | None,
@@ -481,7 +494,7 @@ def search(
         query = vector if like_id is None else store.get(like_id).embedding
         extra = 0 if like_id is None else 1  # the skill itself would come first
         found = store.search(
-            query, k + extra, state=state or None, where=where or None, rank=rank, min_score=min_score
+            query, k + extra, state=state or None, where=where, rank=rank, min_score=min_score
         )
         matches: list[Match] = [m for m in found if m.skill.id != like_id][:k]
         if not matches and state and output == "table":
@@ -592,26 +605,33 @@ format_option = click.option(
     show_default=True,
     help="Include embeddings (needed to import the file again).",
 )
-def export_command(path: Location, out: str, fmt: str | None, embeddings: bool) -> None:
-    """Write every skill of PATH, with ids, stats and timestamps, to a file.
+@where_option(WHERE_HELP + " Only the matching skills are exported.")
+def export_command(
+    path: Location, out: str, fmt: str | None, embeddings: bool, where: dict[str, Any] | None
+) -> None:
+    """Write every skill of PATH (or those --where matches), with ids, stats and timestamps, to a file.
 
     \b
     Example:
         skillstore export ./skills -o skills.jsonl
         skillstore export ./skills --format csv --no-embeddings > skills.csv
+        skillstore export ./skills --where 'skill.success_rate >= 0.9' -o best.jsonl
     """
     fmt = fmt or format_for(out) or "jsonl"
-    with _open(path) as store, _progress(len(store), "Exporting") as progress:
-        if out == "-":
-            with click.open_file("-", "wb") as stdout:
-                count = export_skills(store, stdout, fmt, embeddings=embeddings, progress=progress)
-        else:
-            count = _export_to_file(store, Path(out), fmt, embeddings, progress)
+    with _open(path) as store:
+        skills = None if where is None else store.find(where)
+        with _progress(len(store) if skills is None else len(skills), "Exporting") as progress:
+            if out == "-":
+                with click.open_file("-", "wb") as stdout:
+                    count = export_skills(store, stdout, fmt, embeddings=embeddings, progress=progress, skills=skills)
+            else:
+                count = _export_to_file(store, Path(out), fmt, embeddings, progress, skills)
     click.echo(f"Exported {count} skills to {'standard output' if out == '-' else out}", err=True)
 
 
 def _export_to_file(
-    store: Library, out: Path, fmt: str, embeddings: bool, progress: Callable[[int], None] | None
+    store: Library, out: Path, fmt: str, embeddings: bool, progress: Callable[[int], None] | None,
+    skills: list[Skill] | None = None,
 ) -> int:
     # write beside the target and rename, so a failed export never leaves half a file behind
     temp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -621,7 +641,7 @@ def _export_to_file(
         except OSError as exc:  # the temp name is ours: the message names the file the user asked for
             raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
         with stream:
-            count = export_skills(store, stream, fmt, embeddings=embeddings, progress=progress)
+            count = export_skills(store, stream, fmt, embeddings=embeddings, progress=progress, skills=skills)
         try:
             os.replace(temp, out)
         except OSError as exc:
@@ -695,18 +715,26 @@ def import_command(path: Location, file: str, fmt: str | None, on_conflict: str)
 
 @main.command()
 @path_argument
-@click.argument("ids", nargs=-1, required=True, metavar="ID|NAME...")
-def delete(path: Location, ids: tuple[str, ...]) -> None:
-    """Delete skills by id or exact name. Nothing is deleted when any is unknown.
+@click.argument("ids", nargs=-1, metavar="ID|NAME...")
+@where_option(WHERE_HELP + " Deletes every matching skill instead of the ones named.")
+def delete(path: Location, ids: tuple[str, ...], where: dict[str, Any] | None) -> None:
+    """Delete skills by id or exact name, or every skill a --where filter matches, in one
+    atomic commit. Nothing is deleted when any id is unknown.
 
     \b
     Example:
         skillstore delete ./skills 3f2a9c0d1b2e4f60 77c1d09e5a4b3f21
         skillstore delete ./skills acquire_key
+        skillstore delete ./skills --where 'skill.attempts >= 10' --where 'skill.success_rate < 0.2'
     """
+    if bool(ids) == (where is not None):
+        raise click.UsageError("give the skills to delete, or --where, not both")
     with _open(path, write=True) as store:
-        unique = list(dict.fromkeys(_resolve(store, list(dict.fromkeys(ids)))))
-        store.delete_many(unique)  # one atomic commit
+        if where is not None:
+            unique = store.delete_many(where=where)
+        else:
+            unique = list(dict.fromkeys(_resolve(store, list(dict.fromkeys(ids)))))
+            store.delete_many(unique)  # one atomic commit
     click.echo(f"Deleted {len(unique)} skill{'s' if len(unique) != 1 else ''}")
 
 

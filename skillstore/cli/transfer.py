@@ -99,12 +99,13 @@ def export_skills(
     *,
     embeddings: bool = True,
     progress: Progress | None = None,
+    skills: list[Skill] | None = None,
 ) -> int:
-    """Write every skill of ``store`` to the binary ``stream`` in format ``fmt``;
-    returns how many were written. ``embeddings=False`` leaves vectors out (such a
-    file documents a library but cannot be imported)."""
+    """Write every skill of ``store`` (or just ``skills``, e.g. those a filter found) to the
+    binary ``stream`` in format ``fmt``; returns how many were written. ``embeddings=False``
+    leaves vectors out (such a file documents a library but cannot be imported)."""
     check_format(fmt)
-    skills = list(store)  # one consistent view; the header states its size
+    skills = list(store) if skills is None else skills  # one consistent view; the header states its size
     header = {HEADER_KEY: EXPORT_VERSION, "dim": store.dim, "count": len(skills), "embeddings": embeddings}
     if fmt == "csv":
         _write_csv(stream, skills, embeddings, progress)

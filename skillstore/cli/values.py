@@ -27,6 +27,7 @@ None and tuple of these.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -65,6 +66,59 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 def parse_assignments(texts: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """Several ``key=value`` texts as one dict; a repeated key keeps its last value."""
     return dict(parse_assignment(text) for text in texts)
+
+
+_CONDITION = re.compile(
+    r"\s*(?P<field>[^\s=!<>]+)\s*"
+    r"(?P<op>==|!=|>=|<=|=|>|<|(?<=\s)not\s+in(?=\s)|(?<=\s)in(?=\s)|(?<=\s)not\s+exists\s*\Z|(?<=\s)exists\s*\Z)"
+    r"(?P<value>.*)\Z",
+    re.DOTALL,
+)
+_OPERATORS = {"==": None, "=": None, "!=": "$ne", ">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte",
+              "in": "$in", "not in": "$nin"}
+
+
+def parse_condition(text: str) -> dict[str, Any]:
+    """One ``--where`` condition as a filter expression (``skillstore.query``).
+
+    Either a JSON object (``{"room": {"$in": [3, 4]}}``), or ``FIELD OP VALUE``: OP one of
+    ``=`` (or ``==``), ``!=``, ``>``, ``>=``, ``<``, ``<=``, ``in``, ``not in``, or
+    ``FIELD exists`` / ``FIELD not exists``. FIELD is a metadata key, or ``skill.NAME`` for
+    the skill's own fields (``skill.attempts``, ``skill.success_rate``, ``skill.name``...).
+    VALUE follows ``parse_value``: ``room in [3,4]``, ``owner = ops``, ``skill.attempts >= 3``.
+    """
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            expression = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise ValueSyntaxError(f"not a JSON object: {exc.msg} at column {exc.colno} in {text!r}") from None
+        if not isinstance(expression, dict):
+            raise ValueSyntaxError(f"expected a JSON object, got {text!r}")
+        return expression
+    match = _CONDITION.match(text)
+    if match is None:
+        raise ValueSyntaxError(f"expected FIELD OP VALUE (e.g. room in [3,4]) or a JSON object, got {text!r}")
+    field, op = match["field"], " ".join(match["op"].split())
+    if op.endswith("exists"):
+        spec: Any = {"$exists": op == "exists"}
+    else:
+        value = parse_value(match["value"].strip())
+        operator = _OPERATORS[op]
+        if operator in ("$in", "$nin") and not isinstance(value, tuple):
+            raise ValueSyntaxError(f"{op} needs a list, like [3,4], in {text!r}")
+        spec = value if operator is None else {operator: list(value) if isinstance(value, tuple) else value}
+    if field.startswith("skill."):
+        return {"$skill": {field[len("skill.") :]: spec}}
+    return {field: spec}
+
+
+def parse_where(texts: tuple[str, ...] | list[str]) -> dict[str, Any] | None:
+    """Several ``--where`` conditions, all of which must hold (None when there are none)."""
+    conditions = [parse_condition(text) for text in texts]
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
 def format_value(value: Any) -> str:

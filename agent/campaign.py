@@ -2,8 +2,9 @@
 layouts training never drew, and the store's part (library size, retrieval time, backends).
 
 ``python -m agent.campaign`` (``make transfer``) trains one agent per DoorKey size and seed
-on a persistent ``SkillStore``, evaluating it at checkpoints (training episodes) on fresh
-layouts without learning; then it evaluates the final library on 100 layouts that never
+(on a ``MemoryBackend``: the same run gives the same results on every backend, which the
+last part checks), evaluating it at checkpoints (training episodes) on fresh layouts
+without learning; then it evaluates the final library on 100 layouts that never
 appeared in training, and replays the 8x8 run on ``MemoryBackend``, ``SkillStore`` and
 PostgreSQL side by side. It prints JSON, writes it to ``--out`` and draws the figures
 in ``docs/``.
@@ -208,9 +209,9 @@ def campaign(sizes: list[int], seeds: list[int], episodes: int, *, eval_episodes
     for size in sizes:
         setting = Setting(env=f"MiniGrid-DoorKey-{size}x{size}-v0", scout=scout)
         for seed in seeds:
-            with SkillStore.open(workdir / f"{setting.label}-seed{seed}", dim=DEFAULT_DIM) as store:
+            with MemoryBackend(DEFAULT_DIM) as library:
                 results["runs"].append(learning_run(
-                    setting, store, seed, episodes, eval_episodes=eval_episodes,
+                    setting, library, seed, episodes, eval_episodes=eval_episodes,
                     final_episodes=final_episodes, progress=progress))
         results["baselines"].append({"env": setting.env, **baseline_run(setting, seeds[0], 100)})
     if backend_episodes:

@@ -39,6 +39,10 @@ def _load_minigrid() -> None:
                          "pip install 'skillstore[minigrid]'") from exc
 
 
+def _no_partial_view() -> dict[str, Any]:
+    return {}
+
+
 class MiniGridDoorKey(gym.Env[np.ndarray, np.int64]):
     """A MiniGrid DoorKey environment with a fully observable symbolic observation.
 
@@ -68,6 +72,9 @@ class MiniGridDoorKey(gym.Env[np.ndarray, np.int64]):
         if not isinstance(inner, DoorKeyEnv):
             raise ValueError(f"{env_id} is not a DoorKey environment")
         self.env_id = env_id
+        # MiniGrid computes its partial 7x7 view after every step; the adapter shows the full grid
+        # instead, so that view is never built (it is pure: skipping it changes nothing else).
+        inner.gen_obs = _no_partial_view
         self.inner = inner
         self.size = int(inner.width)
         self.max_steps = int(inner.max_steps)

@@ -79,5 +79,5 @@ clean:
 transfer: install-dev
 	$(PY) -m agent compare --seeds 10 --episodes 50 --layouts fixed,pool,random --plot docs/agent-compare.png
 	$(PY) -m agent compare --envs MiniGrid-DoorKey-5x5-v0,MiniGrid-DoorKey-6x6-v0,MiniGrid-DoorKey-8x8-v0 \
-		--seeds 3 --episodes 300 --window 50 --plot docs/doorkey-compare.png
+		--seeds 3 --episodes 200 --window 50 --plot docs/doorkey-compare.png
 	$(PY) -m agent.campaign

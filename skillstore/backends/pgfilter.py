@@ -47,7 +47,7 @@ def _node(node: Node, params: list[Any]) -> sql.Composable:
         joiner = sql.SQL(" AND ") if isinstance(node, All) else sql.SQL(" OR ")
         return sql.SQL("({})").format(joiner.join(_node(part, params) for part in node.parts))
     if isinstance(node, Not):
-        return sql.SQL("(NOT {})").format(_node(node.part, params))
+        return _negated(_node(node.part, params))
     condition = _metadata(node, params) if node.field.kind == "metadata" else _skill_field(node, params)
     return sql.SQL("COALESCE({}, false)").format(condition)
 
@@ -66,7 +66,12 @@ def _metadata(node: Condition, params: list[Any]) -> sql.Composable:
     else:
         return _ordered_json(key, node, params)
     negate = node.op in ("$ne", "$nin") or (node.op == "$exists" and not node.value)
-    return sql.SQL("(NOT {})").format(found) if negate else found
+    return _negated(found) if negate else found
+
+
+def _negated(found: sql.Composable) -> sql.Composable:
+    """NOT of a condition made two-valued first: a missing (NULL) value passes $ne and $nin."""
+    return sql.SQL("(NOT COALESCE({}, false))").format(found)
 
 
 def _ordered_json(key: str, node: Condition, params: list[Any]) -> sql.Composable:
@@ -116,7 +121,7 @@ def _skill_field(node: Condition, params: list[Any]) -> sql.Composable:
             return sql.SQL("({}::numeric {} %s::numeric)").format(column, op)
         params.append(_float(node.value))
         return sql.SQL("({} {} %s::float8)").format(column, op)
-    return sql.SQL("(NOT {})").format(found) if negate else found
+    return _negated(found) if negate else found
 
 
 _COUNTERS = frozenset({"attempts", "successes", "failures", "observations"})

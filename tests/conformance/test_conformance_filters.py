@@ -215,6 +215,8 @@ EXAMPLES: list[tuple[dict[str, Any], str]] = [
     ({"$or": [{"tier": {"$gte": 2}}, {"owner": "ops"}], "room": {"$in": [0, 1]}}, "or beside a key"),
     ({"$skill": {"attempts": {"$gte": 2}, "success_rate": {"$gt": 0.5}}}, "statistics"),
     ({"$skill": {"last_used_at": {"$exists": False}}}, "never used"),
+    ({"$skill": {"last_used_at": {"$ne": 0}}}, "a skill never used passes ne"),
+    ({"$skill": {"last_used_at": {"$nin": [0, 1]}}}, "and nin"),
     ({"$skill": {"name": {"$in": ["go", "zeta"]}}}, "names"),
     ({"$skill": {"created_at": {"$gt": 0}}, "$metadata": {"room": {"$lte": 1}}}, "timestamps, $metadata"),
 ]

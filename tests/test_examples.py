@@ -16,3 +16,16 @@ def test_quickstart_example_runs_and_survives_reopen(tmp_path: Path) -> None:
     )
     assert "applicable: acquire_key" in result.stdout
     assert "after reopen: acquire_key attempts=2 success_rate=0.50 observations=2" in result.stdout
+
+
+
+def test_the_readme_filter_example_prints_what_its_comments_say() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Filters") :]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start : section.index("```", start)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                            check=True)
+    promised = [line.split("# ", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")]
+    assert result.stdout.splitlines() == promised

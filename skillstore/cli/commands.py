@@ -364,8 +364,10 @@ def list_skills(
     """
     with _open(path) as store:
         total = len(store)
-        # the store's own filters (its indexes and columns), in creation order
-        skills = store.find(where, state=state or None) if where or state else list(store)
+        # the library's own filters and its own order (creation order); only a page is read when that is all
+        # shown (not for --limit 0, whose message counts the matches; an empty page past them holds them all)
+        page_end = offset + limit if limit and sort == "created" and not reverse else None
+        skills = store.find(where or None, state=state or None, limit=page_end)
     if sort != "created":
         skills.sort(key=SORT_KEYS[sort])
     if reverse:

@@ -115,6 +115,11 @@ def test_limit_zero_and_empty_csv(store_path: Path, tmp_path: Path) -> None:
     result = ok("list", store_path, "--limit", "0")
     assert result.stdout == ""
     assert result.stderr.strip() == f"no skills shown: {len(LIBRARY)} match, --offset 0 --limit 0"
+    result = ok("list", store_path, "--offset", "10", "--limit", "2")
+    assert result.stderr.strip() == f"no skills shown: {len(LIBRARY)} match, --offset 10 --limit 2"
+    assert names(ok("list", store_path, "--offset", "1", "--limit", "2", "--json").stdout) == [
+        entry["name"] for entry in LIBRARY[1:3]
+    ]
     result = ok("list", store_path, "--where", "room=99")
     assert result.stdout == "" and "no skills match (the library holds 4)" in result.stderr
     ok("init", tmp_path / "empty", "--dim", DIM)

@@ -79,6 +79,7 @@ class Base:
         self._signature_codes: dict[Signature, int] = {}
         self._meta_codes: dict[tuple[str, Hashable], int] | None = None  # decoded when first queried
         self._meta_values: dict[str, list[Hashable]] | None = None
+        self._meta_counts: np.ndarray | None = None  # metadata index entries of each row, counted when first read
 
     @classmethod
     def empty(cls, dim: int) -> Base:
@@ -158,7 +159,24 @@ class Base:
             raise StoreCorruptError(f"row {row}: its name differs from the names column", self.where)
         if signature(record["preconditions"]) != self.signatures[int(self._c["signature_of"][row])]:
             raise StoreCorruptError(f"row {row}: preconditions differ from the precondition index", self.where)
+        if self.find(record["id"]) != row:  # another row's id, or an id lookup that misses it
+            raise StoreCorruptError(f"row {row}: the id lookup does not lead to this row", self.where)
+        if not self._metadata_indexed(row, record["metadata"]):
+            raise StoreCorruptError(f"row {row}: metadata differs from the metadata index", self.where)
         return record
+
+    def _metadata_indexed(self, row: int, metadata: Mapping[str, Any]) -> bool:
+        """Whether the metadata index lists ``row`` under exactly the pairs of its metadata."""
+        if self._meta_counts is None:
+            self._meta_counts = np.bincount(self._c["metadata_rows"], minlength=self.n)
+        if int(self._meta_counts[row]) != len(metadata):
+            return False
+        for key, value in metadata.items():
+            rows = self.metadata_rows(key, freeze(value))  # sorted: a binary search
+            at = int(np.searchsorted(rows, row))
+            if at == len(rows) or int(rows[at]) != row:
+                return False
+        return True
 
     def signature_code(self, sig: Signature) -> int:
         return self._signature_codes.get(sig, -1)
@@ -218,6 +236,8 @@ class Base:
             pairs = unpack(self._c["metadata_pairs"].tobytes())
             if not isinstance(pairs, list) or len(pairs) != len(self._c["metadata_starts"]) - 1:
                 raise _Invalid("the metadata pairs do not match their index")
+            if not all(type(pair) is list and len(pair) == 2 and type(pair[0]) is str for pair in pairs):
+                raise _Invalid("a metadata pair is not [key, value]")
         except (ValueError, TypeError) as exc:
             raise _Invalid(f"index dictionaries cannot be decoded: {exc}") from None
 
@@ -250,6 +270,10 @@ def _checked_columns(c: dict[str, np.ndarray], records_size: int, vector_rows: i
     lengths = np.diff(c["id_offsets"].astype(np.int64))
     if n and (lengths.min() < 1 or lengths.max() > 4 * 256):
         raise _Invalid("an id is empty or too long")
+    if np.any(c["ids"] == 0):
+        raise _Invalid("an id holds NUL")
+    _check_utf8(c["ids"], c["id_offsets"], "ids")
+    _check_utf8(c["names"], c["name_offsets"], "names")
     if n and not bool(np.all(c["id_hashes"][1:] >= c["id_hashes"][:-1])):
         raise _Invalid("id hashes are not sorted")
     _check_permutation(c["id_rows"], n, "id_rows")
@@ -285,6 +309,18 @@ def _check_offsets(offsets: np.ndarray, n: int, size: int, name: str) -> None:
         raise _Invalid(f"{name} do not span their data")
     if n and not bool(np.all(offsets[1:] >= offsets[:-1])):
         raise _Invalid(f"{name} are not increasing")
+
+
+def _check_utf8(blob: np.ndarray, offsets: np.ndarray, name: str) -> None:
+    """Each string of ``blob`` (cut at increasing ``offsets``) is UTF-8 on its own: the blob
+    decodes, and no string starts inside a character."""
+    starts = offsets[:-1][offsets[1:] > offsets[:-1]]
+    if np.any((blob[starts] & 0xC0) == 0x80):
+        raise _Invalid(f"{name}: a string starts inside a character")
+    try:
+        blob.tobytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Invalid(f"{name} are not UTF-8 (byte {exc.start})") from None
 
 
 def _check_permutation(rows: np.ndarray, n: int, name: str) -> None:

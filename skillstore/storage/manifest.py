@@ -202,7 +202,7 @@ def expected_files(version: int, active_index: Any) -> tuple[str, ...]:
 
 
 def _files(raw: Any, expected: tuple[str, ...]) -> dict[str, FileEntry]:
-    if not isinstance(raw, dict) or sorted(raw) != sorted(expected):
+    if not isinstance(raw, dict) or set(raw) != set(expected):  # a set: names may be of any type
         raise _Invalid(f"must list the snapshot files {list(expected)}")
     files = {}
     for name, entry in raw.items():

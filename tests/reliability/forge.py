@@ -57,3 +57,81 @@ def replace_snapshot_file(store: Path, name: str, data: bytes) -> None:
     (snapshot / name).write_bytes(data)
     manifest["files"][name] = [len(data), crc32(data)]
     rewrite_manifest_payload(store, manifest)
+
+
+# -- the column file of a format-3 snapshot (layout of ``skillstore.storage.columns``) ---------------
+
+COLUMNS_HEADER = struct.Struct("<4sIQ")
+COLUMN_ALIGN = 64
+
+
+class Column:
+    """One array of a column file: its table entry's fields and its bytes."""
+
+    def __init__(self, name: str, dtype: str, shape: list[int], data: bytes) -> None:
+        self.name, self.dtype, self.shape, self.data = name, dtype, shape, data
+
+    def array(self) -> Any:
+        import numpy as np
+
+        return np.frombuffer(self.data, dtype=np.dtype(self.dtype)).reshape(self.shape)
+
+    def set(self, array: Any) -> None:
+        """Hold ``array`` (same dtype), with the shape and size following it."""
+        self.data, self.shape = array.astype(self.dtype).tobytes(), list(array.shape)
+
+
+def parse_columns(data: bytes) -> list[Column]:
+    """The columns of a column file the store wrote, in file order."""
+    _, _, table_size = COLUMNS_HEADER.unpack_from(data)
+    table = msgpack.unpackb(data[COLUMNS_HEADER.size : COLUMNS_HEADER.size + table_size], raw=False)
+    return [Column(name, dtype, list(shape), data[offset : offset + nbytes])
+            for name, dtype, shape, offset, nbytes in table]
+
+
+def build_columns(columns: list[Column], *, magic: bytes = b"SKCL", version: int = 1,
+                  table_edit: Any = None, table_bytes: Any = None, table_size: Any = None) -> bytes:
+    """A column file holding ``columns`` laid out as the store lays them out. ``table_edit`` may
+    change the table entries (a list of ``[name, dtype, shape, offset, nbytes]``, with the true
+    offsets) before they are packed; ``table_bytes`` replaces the packed table; ``table_size``
+    the length the header claims. Offsets are computed for the table as finally packed."""
+    def aligned(offset: int) -> int:
+        return -(-offset // COLUMN_ALIGN) * COLUMN_ALIGN
+
+    def table_for(start: int) -> tuple[bytes, list[int]]:
+        offsets, at = [], start
+        for column in columns:
+            at = aligned(at)
+            offsets.append(at)
+            at += len(column.data)
+        entries = [[c.name, c.dtype, list(c.shape), at, len(c.data)] for c, at in zip(columns, offsets, strict=True)]
+        if table_edit is not None:
+            entries = table_edit(entries)
+        packed = table_bytes if table_bytes is not None else msgpack.packb(entries, use_bin_type=True)
+        return packed, offsets
+
+    start = COLUMNS_HEADER.size
+    for _ in range(8):  # the table's size depends on the offsets it holds: settle them
+        table, offsets = table_for(start)
+        settled = aligned(COLUMNS_HEADER.size + len(table))
+        if settled == start:
+            break
+        start = settled
+    claimed = len(table) if table_size is None else table_size
+    parts = [COLUMNS_HEADER.pack(magic, version, claimed), table]
+    position = COLUMNS_HEADER.size + len(table)
+    for column, at in zip(columns, offsets, strict=True):
+        parts.append(bytes(max(0, at - position)))
+        parts.append(column.data)
+        position = max(position, at) + len(column.data)
+    return b"".join(parts)
+
+
+def columns_by_name(columns: list[Column]) -> dict[str, Column]:
+    return {column.name: column for column in columns}
+
+
+def replace_snapshot_files(store: Path, files: dict[str, bytes]) -> None:
+    """Replace several files of the current snapshot at once, the MANIFEST fixed for each."""
+    for name, data in files.items():
+        replace_snapshot_file(store, name, data)

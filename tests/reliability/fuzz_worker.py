@@ -6,29 +6,40 @@ Reads one JSON case per line on stdin: ``{"mutated": DIR, "reader": DIR, "next":
 ``mutated`` is opened read-only, then read-write (and written, checkpointed and
 reopened); ``reader`` (the store before the rewrite) is opened read-only, the files of
 ``next`` are put in place under it, and the open reader is refreshed. Answers one JSON
-line per case: what each of the three gave (``opened`` with a digest of the contents,
-``refused`` with the typed error, or ``failed`` with the stage, the exception and where
-it was raised), the case's seconds, and the process's peak resident memory so far.
+line per case: what each of the three gave (``opened`` with a digest of the contents and
+the number of damaged rows, ``refused`` with the typed error, or ``failed`` with the stage,
+the exception and where it was raised), the case's seconds, and the process's peak
+resident memory so far.
+
+A store that opens may hold damaged rows: a snapshot's records are decoded (and checked)
+only when read, so reading such a row raises StoreCorruptError naming it. ``exercise``
+reads every skill on its own (through a search of everything: each result's ``.skill``),
+so that one damaged row spoils only itself, and holds the store to this: a damaged row
+stays damaged, at the same row number, through every read path (get, iteration, filtered
+searches), and verify() names it; every other skill reads the same way everywhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import resource
 import sys
 import time
 import traceback
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from reliability_helpers import peak_memory_mb
 
-from skillstore import Skill, SkillStore, SkillStoreError
+from skillstore import Skill, SkillNotFoundError, SkillStore, SkillStoreError, StoreCorruptError
 
 # Errors a damaged or crafted store may legitimately raise on open or refresh; the parent
 # decides which of them fits the rewrite it made.
@@ -63,37 +74,162 @@ def step(stage: str, action: Callable[[], Any]) -> Any:
         raise Failed(stage, type(exc).__name__, str(exc), raised_at(exc), traceback.format_exc()) from None
 
 
+def skill_repr(skill: Skill) -> str:
+    return repr((skill.id, skill.name, skill.actions, skill.preconditions, skill.description, skill.metadata,
+                 skill.stats.to_dict(), skill.created_at, skill.updated_at, skill.provenance,
+                 np.asarray(skill.embedding, dtype=np.float32).tobytes().hex()))
+
+
 def digest(store: SkillStore) -> str:
-    """A hash of everything the store holds, timestamps and provenance included."""
-    parts = []
-    for skill in sorted(store, key=lambda s: str(s.id)):
-        parts.append(repr((skill.id, skill.name, skill.actions, skill.preconditions, skill.description,
-                           skill.metadata, skill.stats.to_dict(), skill.created_at, skill.updated_at,
-                           skill.provenance, np.asarray(skill.embedding, dtype=np.float32).tobytes().hex())))
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    """A hash of everything the store holds, timestamps and provenance included (as ``exercise``
+    gives it for a store with no damaged row)."""
+    return hashlib.sha256("\n".join(sorted(skill_repr(s) for s in store)).encode()).hexdigest()
 
 
-def exercise(store: SkillStore, *, check_files: bool, when: str = "") -> str:
-    """Use every read path of an open store; returns its digest. ``check_files``: verify must find
-    nothing wrong (the files on disk are the ones the store loaded). ``when`` prefixes the stages."""
+DAMAGED_ROW = re.compile(r"\brow (\d+)\b")
+
+
+def damaged_row(stage: str, exc: StoreCorruptError) -> int:
+    """The row a StoreCorruptError raised by reading a skill names; failing when it names none."""
+    found = DAMAGED_ROW.search(str(exc))
+    if found is None:
+        raise Failed(stage, "StoreCorruptError", f"names no row: {exc}", raised_at(exc)) from None
+    return int(found.group(1))
+
+
+def read_skill(stage: str, action: Callable[[], Skill], damaged: dict[str, int], skill_id: str) -> Skill | None:
+    """A skill read, or None when reading it raised StoreCorruptError naming its row (kept in
+    ``damaged``); a skill found damaged once must stay damaged, at the same row."""
+    try:
+        skill = action()
+    except SkillNotFoundError:
+        if skill_id in damaged:
+            raise
+        raise Failed(stage, "SkillNotFoundError", f"{skill_id!r} is not found", "store") from None
+    except StoreCorruptError as exc:
+        row = damaged_row(stage, exc)
+        if damaged.setdefault(skill_id, row) != row:
+            raise Failed(stage, "Inconsistent", f"{skill_id!r} is damaged at row {row}, earlier at row "
+                         f"{damaged[skill_id]}", raised_at(exc)) from None
+        return None
+    except Exception as exc:
+        raise Failed(stage, type(exc).__name__, str(exc), raised_at(exc), traceback.format_exc()) from None
+    if skill_id in damaged:
+        raise Failed(stage, "Inconsistent", f"{skill_id!r} reads now, it was damaged before", "store")
+    return skill
+
+
+@dataclass
+class Seen:
+    """What ``exercise`` found: a digest of the readable skills and of the damaged ids."""
+
+    digest: str
+    readable: list[str]
+    damaged: list[str]
+
+
+def exercise(store: SkillStore, *, check_files: bool, when: str = "") -> Seen:
+    """Use every read path of an open store; returns its digest: its readable skills and the ids
+    of the skills whose rows are damaged (reading one raises StoreCorruptError naming its row).
+
+    ``check_files``: verify must find nothing wrong when nothing is damaged (the files on disk
+    are the ones the store loaded). ``when`` prefixes the stages."""
     count = step(f"{when}len", lambda: len(store))
-    skills = step(f"{when}iterate", lambda: list(store))
-    if len(skills) != count:
-        raise Failed(f"{when}iterate", "Inconsistent", f"len() is {count}, iteration gave {len(skills)}", "store")
-    for skill in skills[:8]:
-        step(f"{when}get", lambda skill=skill: store.get(str(skill.id)))
+    # every skill, each read on its own: a damaged row spoils only itself
+    everything = step(f"{when}search", lambda: store.search(None, k=count + 2, rank="success"))
+    if len(everything) != count or len({match.id for match in everything}) != count:
+        raise Failed(f"{when}search", "Inconsistent", f"len() is {count}, a search of everything found "
+                     f"{len(everything)} skills ({len({m.id for m in everything})} ids)", "store")
+    damaged: dict[str, int] = {}
+    readable: dict[str, Skill] = {}
+    for match in everything:
+        skill = read_skill(f"{when}read a result", lambda match=match: match.skill, damaged, match.id)
+        if skill is not None:
+            if skill.id != match.id:
+                raise Failed(f"{when}read a result", "Inconsistent", f"{match.id!r} reads as {skill.id!r}", "store")
+            readable[match.id] = skill
+    for skill_id in [match.id for match in everything]:
+        if skill_id in damaged:  # its row is damaged, perhaps its id lookup: it may also be not found
+            with contextlib.suppress(SkillNotFoundError):
+                read_skill(f"{when}get", lambda skill_id=skill_id: store.get(skill_id), damaged, skill_id)
+            continue
+        if not step(f"{when}contains", lambda skill_id=skill_id: skill_id in store):
+            raise Failed(f"{when}contains", "Inconsistent", f"a search finds {skill_id!r}, `in` does not", "store")
+        got = read_skill(f"{when}get", lambda skill_id=skill_id: store.get(skill_id), damaged, skill_id)
+        if got is not None and skill_repr(got) != skill_repr(readable[skill_id]):
+            raise Failed(f"{when}get", "Inconsistent", f"get({skill_id!r}) differs from the search result", "store")
+    try:
+        listed = list(store)
+    except StoreCorruptError as exc:
+        if not damaged:
+            raise Failed(f"{when}iterate", "StoreCorruptError", str(exc), raised_at(exc),
+                         traceback.format_exc()) from None
+        if damaged_row(f"{when}iterate", exc) not in damaged.values():
+            raise Failed(f"{when}iterate", "Inconsistent", f"iteration names a row no read found damaged: {exc}",
+                         raised_at(exc)) from None
+    except Exception as exc:
+        raise Failed(f"{when}iterate", type(exc).__name__, str(exc), raised_at(exc), traceback.format_exc()) from None
+    else:
+        if damaged:
+            raise Failed(f"{when}iterate", "Inconsistent", f"iteration gives {len(listed)} skills and raises "
+                         f"nothing, while {sorted(damaged)} are damaged", "store")
+        if sorted(skill_repr(s) for s in listed) != sorted(skill_repr(s) for s in readable.values()):
+            raise Failed(f"{when}iterate", "Inconsistent", "iteration differs from a search of everything", "store")
+    filtered(store, readable, damaged, count, when)
     query = np.linspace(-1.0, 1.0, store.dim) + 0.25
     step(f"{when}search", lambda: store.search(query, k=3))
-    step(f"{when}search", lambda: store.search(query, k=count + 2, state={"room": 1}))
-    step(f"{when}search", lambda: store.search(None, k=count + 2, rank="success"))
     step(f"{when}search", lambda: store.search(query, k=2, rank="blend", where={"i": 1}))
     step(f"{when}search_many", lambda: store.search_many(np.stack([query, -query]), k=2))
-    step(f"{when}stats", store.stats)
+    stats = step(f"{when}stats", store.stats)
+    if stats["total_skills"] != count:
+        raise Failed(f"{when}stats", "Inconsistent", f"stats count {stats['total_skills']}, len() {count}", "store")
     report = step(f"{when}verify", store.verify)
-    if check_files and not report.ok:
+    if check_files and not damaged and not report.ok:
         raise Failed(f"{when}verify", "Inconsistent", f"opened, but verify reports {report.problems[:3]}",
                      "integrity")
-    return step(f"{when}digest", lambda: digest(store))
+    unreported = [row for row in damaged.values() if not any(f"row {row}" in p for p in report.problems)]
+    if unreported:
+        raise Failed(f"{when}verify", "Inconsistent", f"rows {unreported} raise when read, verify reports "
+                     f"{report.problems[:3]}", "integrity")
+    lines = sorted(skill_repr(s) for s in readable.values()) + [f"damaged {i}" for i in sorted(damaged)]
+    return Seen(hashlib.sha256("\n".join(lines).encode()).hexdigest(), list(readable), sorted(damaged))
+
+
+def holds_nan(value: Any) -> bool:
+    if isinstance(value, float):
+        return value != value
+    if isinstance(value, list | tuple):
+        return any(holds_nan(v) for v in value)
+    if isinstance(value, dict):
+        return any(holds_nan(v) for v in value.values())
+    return False
+
+
+def filtered(store: SkillStore, readable: dict[str, Skill], damaged: dict[str, int], count: int, when: str) -> None:
+    """Filtered searches agree with what the skills hold: a skill is found by its own preconditions
+    (as a state) and by each of its metadata values, and every result read fits the filter."""
+    query = np.linspace(-1.0, 1.0, store.dim) + 0.25
+    for skill in readable.values():
+        state = dict(skill.preconditions)
+        wheres = [{key: value} for key, value in skill.metadata.items()]
+        # a value holding NaN equals no copy of itself: no filter can be held to finding it
+        givens = [{"state": state}, *({"where": w} for w in wheres)]
+        for given in [g for g in givens if not holds_nan(g)]:
+            results = step(f"{when}filtered search", lambda given=given: store.search(query, k=count + 2, **given))
+            if skill.id not in {match.id for match in results}:
+                raise Failed(f"{when}filtered search", "Inconsistent", f"{skill.id!r} is not found by "
+                             f"{str(given)[:200]}", "store")
+            for match in results:
+                found = readable.get(match.id)
+                if found is None:
+                    found = read_skill(f"{when}filtered search", lambda match=match: match.skill, damaged, match.id)
+                if found is None:
+                    continue
+                fits = all(k in state and state[k] == v for k, v in found.preconditions.items()) if "state" in given \
+                    else all(k in found.metadata and found.metadata[k] == v for k, v in given["where"].items())
+                if not fits:
+                    raise Failed(f"{when}filtered search", "Inconsistent", f"{match.id!r} is found by "
+                                 f"{str(given)[:200]}, which it does not fit", "store")
 
 
 def opening(path: str, read_only: bool) -> SkillStore | dict[str, Any]:
@@ -113,7 +249,12 @@ def read_only(path: str) -> dict[str, Any]:
     if isinstance(store, dict):
         return store
     with store:
-        return {"outcome": "opened", "digest": exercise(store, check_files=True), "skills": len(store)}
+        return opened(exercise(store, check_files=True))
+
+
+def opened(seen: Seen, **extra: Any) -> dict[str, Any]:
+    return {"outcome": "opened", "digest": seen.digest, "skills": len(seen.readable) + len(seen.damaged),
+            "damaged": len(seen.damaged), **extra}
 
 
 def write(stage: str, action: Callable[[], Any], refused: list[str]) -> None:
@@ -136,9 +277,8 @@ def read_write(path: str) -> dict[str, Any]:
         return store
     refused: list[str] = []
     with store:
-        opened = exercise(store, check_files=True)
-        skills = len(store)
-        live = [str(skill.id) for skill in store]
+        first = exercise(store, check_files=True)
+        live = first.readable
         if live:
             write("record_outcome", lambda: store.record_outcome(live[0], True, 1.0), refused)
         vector = np.arange(1, store.dim + 1, dtype=np.float64)
@@ -154,7 +294,7 @@ def read_write(path: str) -> dict[str, Any]:
         after = exercise(reopened, check_files=True)
     if after != before:
         raise Failed("reopen", "Inconsistent", "the reopened store differs from what the writer held", "checkpoint")
-    return {"outcome": "opened", "digest": opened, "skills": skills, "refused_writes": refused}
+    return opened(first, refused_writes=refused)
 
 
 def install(source: Path, target: Path) -> None:
@@ -189,7 +329,7 @@ def refreshed(reader_path: str, next_path: str) -> dict[str, Any]:
         except Exception as exc:
             raise Failed("refresh", type(exc).__name__, str(exc), raised_at(exc), traceback.format_exc()) from None
         else:
-            return {"outcome": "opened", "digest": exercise(reader, check_files=False), "skills": len(reader)}
+            return opened(exercise(reader, check_files=False))
         first = exercise(reader, check_files=False, when="after a refused refresh: ")
         try:
             reader.refresh()

@@ -10,6 +10,7 @@ import collections
 import datetime
 import io
 import json
+import re
 import struct
 import subprocess
 import types
@@ -359,13 +360,43 @@ def hostile_log(path: Path) -> None:
 
 
 def huge_listed_file(path: Path) -> None:
-    rewrite_manifest(path, lambda m: m["files"].__setitem__("skills.msgpack", [1 << 40, 0]))
+    """The MANIFEST claims a 1 TiB column file (the file is a few kilobytes)."""
+    rewrite_manifest(path, lambda m: m["files"].__setitem__("columns.bin", [1 << 40, 0]))
 
 
-def skills_array_bomb(path: Path) -> None:
-    bomb = b"\xdd\xff\xff\xff\xff"
-    (next(path.glob("snap-*")) / "skills.msgpack").write_bytes(bomb)
-    rewrite_manifest(path, lambda m: m["files"].__setitem__("skills.msgpack", [len(bomb), crc32(bomb)]))
+def column_table_bomb(path: Path) -> None:
+    """Every column of the table claims 2**44 items, at offsets far past the file; checksums right."""
+    snapshot = next(path.glob("snap-*"))
+    columns = forge.parse_columns((snapshot / "columns.bin").read_bytes())
+
+    def huge(entries: list[list[Any]]) -> list[list[Any]]:
+        return [[name, dtype, [1 << 44], offset + (1 << 46), (1 << 44) * np.dtype(dtype).itemsize]
+                for name, dtype, _, offset, _ in entries]
+
+    forge.replace_snapshot_file(path, "columns.bin", forge.build_columns(columns, table_edit=huge))
+
+
+def record_offsets_past_the_file(path: Path) -> None:
+    """The last record ends 1 TiB into a records file of a few hundred bytes."""
+    snapshot = next(path.glob("snap-*"))
+    columns = forge.parse_columns((snapshot / "columns.bin").read_bytes())
+    offsets = forge.columns_by_name(columns)["record_offsets"]
+    offsets.set(np.array([*offsets.array()[:-1].tolist(), 1 << 40], dtype="<u8"))
+    forge.replace_snapshot_file(path, "columns.bin", forge.build_columns(columns))
+
+
+def record_array_bomb(path: Path) -> None:
+    """The first record claims 2**32 - 1 fields; the offsets around it are right. Records are read
+    when a skill is: the store opens, and reading that skill is refused."""
+    snapshot = next(path.glob("snap-*"))
+    columns = forge.parse_columns((snapshot / "columns.bin").read_bytes())
+    offsets = forge.columns_by_name(columns)["record_offsets"]
+    bounds = offsets.array().tolist()
+    data = (snapshot / "records.bin").read_bytes()
+    bomb = b"\xdd\xff\xff\xff\xff" + data[1 : bounds[1]]
+    offsets.set(np.array([0, *(b - bounds[1] + len(bomb) for b in bounds[1:])], dtype="<u8"))
+    forge.replace_snapshot_files(path, {"records.bin": bomb + data[bounds[1] :],
+                                        "columns.bin": forge.build_columns(columns)})
 
 
 def huge_manifest(path: Path) -> None:
@@ -384,6 +415,10 @@ start = time.monotonic()
 try:
     with SkillStore.open(sys.argv[1], read_only=True) as store:
         outcome = f"opened with {len(store)} skills"
+        try:
+            outcome += f", read {len(list(store))}"
+        except SkillStoreError as exc:
+            outcome += f", reading: {type(exc).__name__}: {exc}"
 except SkillStoreError as exc:
     outcome = f"{type(exc).__name__}: {exc}"
 print(json.dumps({"outcome": outcome, "seconds": time.monotonic() - start,
@@ -394,9 +429,11 @@ print(json.dumps({"outcome": outcome, "seconds": time.monotonic() - start,
 @pytest.mark.parametrize(
     ("hostile", "expected"),
     [
-        (hostile_log, "opened with 3 skills"),  # an unfinished append: dropped, never allocated
-        (huge_listed_file, "StoreCorruptError"),
-        (skills_array_bomb, "StoreCorruptError"),
+        (hostile_log, "opened with 3 skills, read 3"),  # an unfinished append: dropped, never allocated
+        (huge_listed_file, "StoreCorruptError: .*the MANIFEST says 1099511627776"),
+        (column_table_bomb, "StoreCorruptError: .*column 'ids' at offset 70368744178688 .* is misplaced"),
+        (record_offsets_past_the_file, "StoreCorruptError: .*record_offsets do not span their data"),
+        (record_array_bomb, "opened with 3 skills, reading: StoreCorruptError: .*record of row 0 is damaged"),
         (huge_manifest, "StoreCorruptError"),
         (deep_log_frame, "StoreCorruptError"),
     ],
@@ -415,5 +452,5 @@ def test_sizes_in_store_files_are_bounded_before_anything_is_allocated(
                             env=subprocess_env(), cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
-    assert found["outcome"].startswith(expected), found
+    assert re.match(expected, found["outcome"]), found
     assert found["seconds"] < 10 and found["max_rss_mb"] < 1024, found

@@ -9,6 +9,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
+import struct
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -400,34 +402,67 @@ print(json.dumps({"outcomes": outcomes, "seconds": time.monotonic() - start,
 """
 
 
-def index_claiming_a_billion_vectors(path: Path) -> None:
-    header = b"IxFI" + np.array([DIM], "<i4").tobytes() + np.array([1 << 30, 1 << 20, 1 << 20], "<i8").tobytes()
-    data = header + b"\x01" + np.array([0], "<i4").tobytes() + np.array([(1 << 30) * DIM], "<u8").tobytes()
-    assert len(data) == 45
-    forge.replace_snapshot_file(path, "index.faiss", data)
+def graph_claiming_a_billion_vectors(path: Path) -> None:
+    """The HNSW graph file says it holds 2**30 vectors (in the graph's and in its storage's
+    header, and in the vector data's length): FAISS would allocate 32 GiB reading it."""
+    snapshot = next(path.glob("snap-*"))
+    data = bytearray((snapshot / "index.faiss").read_bytes())
+    count = struct.pack("<q", 1 << 30)
+    data[8:16] = count  # after "IHNf" and d
+    storage = data.rindex(b"IxFI")
+    data[storage + 8 : storage + 16] = count
+    data[storage + 37 : storage + 45] = struct.pack("<Q", (1 << 30) * DIM)  # the vector data's float count
+    forge.replace_snapshot_file(path, "index.faiss", bytes(data))
 
 
-def skills_of_empty_maps(path: Path) -> None:
-    count = 1 << 25
-    forge.replace_snapshot_file(path, "skills.msgpack", b"\xdd" + count.to_bytes(4, "big") + b"\x80" * count)
+def columns_claiming_huge_shapes(path: Path) -> None:
+    """Every per-row column of the table claims 2**40 rows, each within the file's size limit."""
+    columns = forge.parse_columns((next(path.glob("snap-*")) / "columns.bin").read_bytes())
+
+    def huge(entries: list[list[Any]]) -> list[list[Any]]:
+        return [[name, dtype, [1 << 40] if nbytes == 3 * 8 else shape, offset, nbytes]
+                for name, dtype, shape, offset, nbytes in entries]
+
+    forge.replace_snapshot_file(path, "columns.bin", forge.build_columns(columns, table_edit=huge))
     manifest = forge.read_manifest_payload(path)
-    manifest["skills"] = count
+    manifest["skills"] = 1 << 40
     forge.rewrite_manifest_payload(path, manifest)
 
 
-@pytest.mark.parametrize("hostile", [index_claiming_a_billion_vectors, skills_of_empty_maps], ids=lambda f: f.__name__)
+def record_offsets_past_the_records(path: Path) -> None:
+    """Record offsets that grow by 2**40 a row, the last one equal to a records file the MANIFEST
+    says is 3 TiB long: refused before anything is mapped or decoded."""
+    columns = forge.parse_columns((next(path.glob("snap-*")) / "columns.bin").read_bytes())
+    forge.columns_by_name(columns)["record_offsets"].set(np.arange(4, dtype="<u8") << np.uint64(40))
+    forge.replace_snapshot_file(path, "columns.bin", forge.build_columns(columns))
+    manifest = forge.read_manifest_payload(path)
+    manifest["files"]["records.bin"][0] = 3 << 40
+    forge.rewrite_manifest_payload(path, manifest)
+
+
+@pytest.mark.parametrize(
+    ("hostile", "kind", "expected"),
+    [
+        (graph_claiming_a_billion_vectors, "hnsw", "opened with 3 skills"),  # rebuilt from the vectors
+        (columns_claiming_huge_shapes, "flat", "StoreCorruptError: .*shape \\(1099511627776,\\) does not fill"),
+        (record_offsets_past_the_records, "flat", "StoreCorruptError: .*records.bin: snapshot file is"),
+    ],
+    ids=lambda value: getattr(value, "__name__", None),
+)
 def test_sizes_claimed_by_crafted_snapshot_files_are_refused_before_allocation(
-    tmp_path: Path, hostile: Callable[[Path], None]
+    tmp_path: Path, hostile: Callable[[Path], None], kind: str, expected: str
 ) -> None:
     path = tmp_path / "store"
-    with SkillStore.open(path, dim=DIM) as store:
+    with SkillStore.open(path, dim=DIM, index=kind) as store:
+        if kind == "hnsw":
+            store.configure_index("hnsw")
         store.add_many(skills(3))
         store.checkpoint()
     hostile(path)
     result = run_python(OPEN_AND_MEASURE, str(path))
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
-    assert all(outcome.startswith("StoreCorruptError") for outcome in found["outcomes"]), found
+    assert all(re.match(expected, outcome) for outcome in found["outcomes"]), found
     assert found["seconds"] < 10 and found["max_rss_mb"] < 1024, found
 
 

@@ -4,7 +4,8 @@ rewritten store either opens and stays usable (reads, verify, checkpoint, reopen
 refused with ``StoreCorruptError``; a reader's refresh is refused the same way, without
 changing what the reader answers; nothing crashes the process.
 
-Every finding is fixed; each stays here as a regression test.
+Every finding is fixed but those marked xfail (each named in the campaign's ``KNOWN_FINDINGS``);
+each stays here as a regression test.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import json
 import os
 import struct
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import forge
+import msgpack
+import numpy as np
 import pytest
 from reliability_helpers import PYTHON, ROOT, subprocess_env
 
@@ -153,3 +157,142 @@ def test_an_hnsw_graph_whose_level_probabilities_outrun_its_levels_never_crashes
                             env=subprocess_env(), cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr[-600:]
     assert json.loads(result.stdout)["outcome"] in ("refused", "opened")
+
+
+# -- format 3: columns, records and vectors ------------------------------------------------------------
+# A snapshot's columns are checked at open; a row's record when it is read, against the public API's
+# rules and against the indexes that lead to it: a row that fails raises StoreCorruptError naming it.
+
+
+def columnar_store(path: Path) -> list[str]:
+    """Three skills with metadata in generation 2's snapshot, nothing in the log."""
+    with SkillStore.open(path, dim=2) as store:
+        ids = store.add_many([Skill(f"s{i}", ["x"], [1.0, float(i)], metadata={"i": i}) for i in range(3)])
+        store.checkpoint()
+    return ids
+
+
+def rewrite_columns(path: Path, change: Callable[[dict[str, forge.Column]], None]) -> None:
+    snapshot = path / f"snap-{forge.read_manifest_payload(path)['generation']:08d}"
+    columns = forge.parse_columns((snapshot / "columns.bin").read_bytes())
+    change(forge.columns_by_name(columns))
+    forge.replace_snapshot_file(path, "columns.bin", forge.build_columns(columns))
+
+
+def damaged_rows(store: SkillStore) -> dict[str, str]:
+    """The message of each skill whose reading raises StoreCorruptError, by id."""
+    found = {}
+    for match in store.search(None, k=len(store), rank="success"):
+        try:
+            match.skill  # noqa: B018 - reading it is the test
+        except StoreCorruptError as exc:
+            found[match.id] = str(exc)
+    return found
+
+
+def test_a_row_listed_under_metadata_it_does_not_hold_is_damaged_when_read(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    ids = columnar_store(path)
+
+    def row_0_also_under_i_1(by: dict[str, forge.Column]) -> None:  # pair codes follow the values: i=0, 1, 2
+        by["metadata_rows"].set(np.array([0, 0, 1, 2], dtype="<i8"))
+        by["metadata_starts"].set(np.array([0, 1, 3, 4], dtype="<i8"))
+
+    rewrite_columns(path, row_0_also_under_i_1)
+    with SkillStore.open(path, read_only=True) as store:
+        found = [m.id for m in store.search(None, k=3, where={"i": 1})]
+        assert sorted(found) == sorted(ids[:2])  # the index says so; reading row 0 must then refuse
+        with pytest.raises(StoreCorruptError, match="row 0: metadata differs from the metadata index"):
+            store.get(ids[0])
+        assert list(damaged_rows(store)) == [ids[0]]
+        assert any("row 0" in problem for problem in store.verify().problems)
+
+
+def test_a_record_whose_metadata_the_index_does_not_hold_is_damaged_when_read(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    ids = columnar_store(path)
+    snapshot = path / "snap-00000002"
+    columns = forge.parse_columns((snapshot / "columns.bin").read_bytes())
+    offsets = forge.columns_by_name(columns)["record_offsets"].array().tolist()
+    data = (snapshot / "records.bin").read_bytes()
+    rows = [data[a:b] for a, b in zip(offsets, offsets[1:], strict=False)]
+    fields = msgpack.unpackb(rows[2], raw=False)
+    fields[4] = {"i": 7}  # the record says i=7, the index i=2
+    rows[2] = msgpack.packb(fields, use_bin_type=True)
+    forge.columns_by_name(columns)["record_offsets"].set(np.cumsum([0, *map(len, rows)]).astype("<u8"))
+    forge.replace_snapshot_files(path, {"records.bin": b"".join(rows), "columns.bin": forge.build_columns(columns)})
+    with SkillStore.open(path, read_only=True) as store:
+        assert not store.search(None, k=3, where={"i": 7})
+        assert list(damaged_rows(store)) == [ids[2]]
+        assert any("row 2" in problem for problem in store.verify().problems)
+
+
+def test_a_metadata_pair_that_is_not_a_key_and_value_is_refused_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    columnar_store(path)
+
+    def pairs_of_ints(by: dict[str, forge.Column]) -> None:
+        by["metadata_pairs"].set(np.frombuffer(msgpack.packb([1, 2, 3]), dtype=np.uint8))
+
+    rewrite_columns(path, pairs_of_ints)
+    with pytest.raises(StoreCorruptError, match="metadata pair"):
+        SkillStore.open(path, read_only=True)  # a where search raised TypeError
+
+
+def swap_id_rows(by: dict[str, forge.Column]) -> None:
+    """Rows 0 and 1 swapped in the id lookup: every column rule still holds."""
+    rows = by["id_rows"].array().copy()
+    first, second = int(np.flatnonzero(rows == 0)[0]), int(np.flatnonzero(rows == 1)[0])
+    rows[[first, second]] = rows[[second, first]]
+    by["id_rows"].set(rows)
+
+
+def test_a_row_the_id_lookup_does_not_lead_to_is_damaged_when_read(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    ids = columnar_store(path)
+    rewrite_columns(path, swap_id_rows)
+    with SkillStore.open(path, read_only=True) as store:
+        assert ids[2] in store and store.get(ids[2]).name == "s2"
+        assert sorted(damaged_rows(store)) == sorted(ids[:2])
+        problems = store.verify().problems
+        assert any("row 0" in p for p in problems) and any("row 1" in p for p in problems)
+
+
+@pytest.mark.xfail(reason="SkillStore.__iter__ looks each skill up by id and skips ids it cannot find", strict=True)
+def test_iteration_over_a_row_the_id_lookup_does_not_lead_to_raises(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    columnar_store(path)
+    rewrite_columns(path, swap_id_rows)
+    with SkillStore.open(path, read_only=True) as store, pytest.raises(StoreCorruptError, match="row 0"):
+        list(store)  # not two skills of three, in silence
+
+
+@pytest.mark.parametrize(("column", "byte", "what"), [
+    ("ids", 0xFF, "ids are not UTF-8"), ("ids", 0x80, "ids: a string starts inside a character"),
+    ("ids", 0, "an id holds NUL"), ("names", 0xFF, "names are not UTF-8"),
+    ("names", 0x80, "names: a string starts inside a character"),
+])
+def test_an_id_or_name_that_is_not_utf8_on_its_own_is_refused_at_open(
+    tmp_path: Path, column: str, byte: int, what: str
+) -> None:
+    path = tmp_path / "store"
+    columnar_store(path)
+
+    def spoil_an_id(by: dict[str, forge.Column]) -> None:
+        blob = by[column].array().copy()
+        blob[int(by[column[:-1] + "_offsets"].array()[1])] = byte  # the first byte of the second one
+        by[column].set(blob)
+
+    rewrite_columns(path, spoil_an_id)
+    with pytest.raises(StoreCorruptError, match=what):  # was UnicodeDecodeError on the first lookup
+        SkillStore.open(path, read_only=True)
+
+
+def test_a_manifest_naming_a_snapshot_file_in_bytes_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    columnar_store(path)
+    manifest = forge.read_manifest_payload(path)
+    manifest["files"][b"columns.bin"] = manifest["files"].pop("columns.bin")
+    forge.rewrite_manifest_payload(path, manifest)
+    with pytest.raises(StoreCorruptError, match="must list the snapshot files"):  # was TypeError from sorted()
+        SkillStore.open(path, read_only=True)

@@ -2,31 +2,66 @@
 
 Each case copies a small valid store (flat or HNSW: skills with preconditions and metadata,
 outcomes, updates, a delete, a checkpoint, then log frames of every operation), picks one
-file and rewrites its *content* the way a forger who knows the format would: the MANIFEST
-payload, the snapshot's ``skills.msgpack`` or ``index.faiss``, the log's header, a log
-frame's payload (rewritten in place or appended), or several files consistently. Values of
-decoded msgpack are swapped for other types, extreme numbers, NaN, ext types, deep nesting,
-duplicate or unhashable keys, other ids, other operations; FAISS header fields, HNSW graph
-arrays and vector data are changed at their known offsets. Every checksum, the log salt and
-the frame chain are then recomputed, so only validation stands between the bytes and the store.
+file and rewrites its *content* the way a forger who knows the format would:
+
+- the MANIFEST payload;
+- ``columns.bin``: a value at a known place of a known column (counters, timestamps, id, name
+  and record offsets, id and name bytes, id hashes and rows, precondition and metadata postings and their starts,
+  a row's signature, the vector block checksums, the dimension), items swapped, a column one
+  item longer or shorter, the msgpack of the signatures or metadata pairs, the column table
+  (dtype, shape, offset, size or name of an entry; entries dropped, repeated, reordered,
+  malformed), the header, the file cut or extended; or a change that keeps every rule;
+- ``records.bin``: a row's msgpack fields swapped for other types, extreme values, NaN, ext
+  types, deep nesting, a wrong number of fields, another row's record, bytes cut or added,
+  an array header claiming 2**32 - 1 items; the record offsets follow (mostly);
+- ``vectors.f32``: a row made non-unit, NaN, zero, denormal, big-endian, of another size,
+  another row's, rows dropped or added; the MANIFEST's checksum fixed, or (one case in five)
+  left, and then the damage must be refused and named by its rows;
+- ``index.faiss`` (HNSW stores): header fields, graph arrays, neighbours and vector data at
+  their known offsets, or another generation's graph;
+- the log's header, a log frame's payload (rewritten in place or appended);
+- several files consistently: the generation, sequence number or store id renumbered in
+  every file that records it, or the snapshot's rows put in another order in every file.
+
+Every checksum, the log salt and the frame chain are then recomputed, so only validation
+stands between the bytes and the store.
 
 The property, for opening read-only, opening read-write and refreshing a reader that was
-open before the change: either it works, and then the store is usable (len, iteration,
-search, stats, a clean verify; for read-write also writes and a checkpoint, refused only
-with the typed error of one of the store's limits, and a reopen that gives back what the
-writer held), or it raises ``StoreCorruptError`` (``FormatVersionError`` only when the
-MANIFEST's format field changed, ``StoreReplacedError`` only for a refresh after the store
-id changed). A refused refresh leaves the reader usable, and refreshing again changes
-nothing. Never another exception, a crash, a hang, more than a few seconds or 1 GiB.
-Cases run in a child process (``fuzz_worker``) that the parent watches.
+open before the change. A snapshot's records are decoded (and checked, also against the
+indexes that lead to them) only when a skill is read, so a store may open and hold rows
+that turn out damaged later; the property allows exactly that and no more:
 
-Mutations are chosen by ``random.Random`` seeded per case, so a case number and seed name
-one rewrite; findings that skillstore has yet to fix are listed in ``KNOWN_FINDINGS``.
+1. the open raises ``StoreCorruptError`` (``FormatVersionError`` only when the MANIFEST's
+   format field changed, ``StoreReplacedError`` only for a refresh after the store id
+   changed); or
+2. the store opens, and every skill is usable: len, a search of everything (whose results
+   are each read through ``.skill``), get, ``in``, iteration, filtered searches that find
+   each skill by its own preconditions and metadata and only skills that fit, stats, a
+   clean verify; for read-write also writes and a checkpoint, refused only with the typed
+   error of one of the store's limits, and a reopen that gives back what the writer held; or
+3. the store opens with damaged rows: reading such a skill (its search result's ``.skill``,
+   get) raises ``StoreCorruptError`` naming its row, at the same row every time (get may
+   also not find it when its id lookup is what is damaged); iteration raises it too, never
+   skips the skill; verify() names every damaged row; every other skill is usable as in 2;
+   a checkpoint keeps the damaged rows as they are, and the reopened store has the same
+   readable skills and the same damaged ids.
+
+The three ways in agree (a refreshed reader sees what a fresh open sees). A refused
+refresh leaves the reader usable, and refreshing again changes nothing. Changes to
+``index.faiss``, a derived structure rebuilt from the vectors, and consistent changes to
+several files must open with the base store's skills, never refused, never a skill lost.
+Never another exception, a crash, a hang, more than a few seconds or 1 GiB. Cases run in a
+child process (``fuzz_worker``) that the parent watches.
+
+Mutations are chosen by ``random.Random`` seeded per case, and the base stores' ids are
+numbered, so a case number and seed name one rewrite; findings that skillstore has yet to
+fix are listed in ``KNOWN_FINDINGS``.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import math
 import os
@@ -40,6 +75,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import forge
 import msgpack
@@ -50,8 +86,10 @@ from reliability_helpers import HERE, PYTHON, Figures, subprocess_env
 
 from skillstore import Skill, SkillStats, SkillStore
 from skillstore.codec import unpack
+from skillstore.columnar import VECTOR_BLOCK_ROWS
 from skillstore.storage import log
 from skillstore.storage.files import crc32
+from skillstore.validation import MAX_COUNTER, MAX_TIMESTAMP
 
 WORKER = str(HERE / "fuzz_worker.py")
 DIM = 4
@@ -168,6 +206,7 @@ class Base:
     ids: list[str]  # every id the store ever held, deleted ones included
     manifest: dict[str, Any] = field(default_factory=dict)
     frames: list[Any] = field(default_factory=list)  # the log's decoded payloads
+    other_graph: bytes = b""  # an HNSW store's graph of another generation (no vectors)
 
 
 def unit(values: Any) -> np.ndarray:
@@ -176,10 +215,19 @@ def unit(values: Any) -> np.ndarray:
 
 
 def build_base(path: Path, kind: str) -> Base:
+    """The base store of ``kind``; its ids are numbered, not random, so that a case number and seed
+    name the same rewrite in every run (ids decide the order of the id lookup)."""
+    numbers = itertools.count()
+    with mock.patch("skillstore.store.new_id", lambda: f"{kind[0]}{next(numbers):015x}"):
+        return _build_base(path, kind)
+
+
+def _build_base(path: Path, kind: str) -> Base:
     rng = np.random.default_rng(11)
     with SkillStore.open(path, dim=DIM, index=kind, durability="flush") as store:
         if kind == "hnsw":
             store.configure_index("hnsw", M=4)
+        first_graph = (snapshot(path) / GRAPH).read_bytes() if kind == "hnsw" else b""
         ids = store.add_many([
             Skill(f"s{i}", ["go", i, {"to": f"room{i % 3}"}], rng.normal(size=DIM),
                   preconditions={"room": i % 2, "tool": ["key", i % 3]}, description=f"skill {i}",
@@ -212,7 +260,7 @@ def build_base(path: Path, kind: str) -> Base:
         generation = store.generation
     frames = [record for _, record in log.scan_prefix(path / f"log-{generation:08d}").frames]
     return Base(path, kind, generation, current, list(dict.fromkeys(ids)), forge.read_manifest_payload(path),
-                frames)
+                frames, first_graph)
 
 
 # -- generic mutation of decoded values ----------------------------------------------------------
@@ -451,86 +499,373 @@ def mutation_count(rng: random.Random) -> int:
     return rng.choices([1, 2, 3], weights=[6, 3, 1])[0]
 
 
-# -- the snapshot's records -----------------------------------------------------------------------
+# -- the snapshot of format 3: columns, records, vectors --------------------------------------------
 
-
-def record_targets(m: Mutator, records: list[Any]) -> dict[str, Callable[[Any], tuple[Any, str]]]:
-    rng = m.rng
-    other_ids = [r["id"] for r in records if isinstance(r, dict) and "id" in r]
-    counter = pick(rng, COUNTERS)
-    return {
-        "id": lambda old: rng.choice([(rng.choice(other_ids), "another record's id"), *[
-            (i, f"id {i!r:.30}") for i in m.id_pool]]),
-        "stats": lambda old: rng.choice([
-            ({**old, rng.choice(["attempts", "successes", "failures", "observations"]): rng.choice(COUNTERS)},
-             "a counter changed"),
-            ({**old, "total_reward": rng.choice([math.nan, math.inf, -math.inf, "1", None, 2**64 - 1, 1e308])},
-             "total_reward changed"),
-            ({**old, "last_used_at": rng.choice(TIMES)}, "last_used_at changed"),
-            ({k: v for k, v in old.items() if k != rng.choice(list(old))} if isinstance(old, dict) else {},
-             "a stats field dropped"),
-            ({**old, "extra": 1} if isinstance(old, dict) else {}, "unknown stats field"),
-            ({"attempts": 2**63 - 1, "successes": 2**63 - 1, "failures": 0, "observations": 1, "total_reward": 0.0,
-              "last_used_at": None}, "counters at the int64 limit"),
-            ({"attempts": 2**64 - 1, "successes": 2**64 - 1, "failures": 0, "observations": 2**64 - 1,
-              "total_reward": 0.0, "last_used_at": None}, "counters past the int64 limit"),
-            ([], "stats as list"),
-            (None, "stats None"),
-        ]),
-        "attempts": counter, "successes": counter, "failures": counter, "observations": counter,
-        "total_reward": pick(rng, [math.nan, math.inf, -math.inf, 1e308, "0", None, True, 2**64 - 1]),
-        "last_used_at": pick(rng, TIMES),
-        "created_at": pick(rng, TIMES),
-        "updated_at": pick(rng, TIMES),
-        "provenance": pick(rng, [[], [1], [{"at": math.nan}], ["x"], {"a": 1}, None,
-                                 [{"at": 1.0, "name": "n", "score": 0.5}] * 30, [{1: 2}]]),
-        "preconditions": pick(rng, [{"room": [1, 2]}, {1: 2}, {"k": {"nested": [1]}}, {"room": math.nan},
-                                    {"room": b"1"}, None, [], {"": None}, {"room": msgpack.ExtType(3, b"")}]),
-        "metadata": pick(rng, [{"i": math.nan}, {"i": msgpack.ExtType(3, b"x")}, {b"k": 1}, None, [1],
-                               {"i": [1, {"2": 3}]}, {"i": 2**64 - 1}]),
-        "name": pick(rng, ["", "n" * 4097, 1, None, b"name", ["n"]]),
-        "description": pick(rng, [None, 1, b"d", "d" * 100_000]),
-        "actions": pick(rng, [None, [], {"a": 1}, msgpack.ExtType(1, b""), [math.nan], b"raw"]),
-    }
-
-
-def mutate_records(store: Path, m: Mutator) -> None:
-    path = snapshot(store) / "skills.msgpack"
-    records: Any = msgpack.unpackb(path.read_bytes(), raw=False, strict_map_key=False)
-    for _ in range(mutation_count(m.rng)):
-        if m.rng.random() < 0.15 and isinstance(records, list) and records:
-            records, label = whole_records(m.rng, records)
-            m.note(label)
-        else:
-            records = m.tree(records, record_targets(m, records if isinstance(records, list) else []))
-    data = encode(records)
-    forge.replace_snapshot_file(store, "skills.msgpack", data)
-    if m.rng.random() < 0.5 and isinstance(records, list):  # keep the MANIFEST's count in step
-        manifest = forge.read_manifest_payload(store)
-        manifest["skills"] = len(records)
-        forge.rewrite_manifest_payload(store, manifest)
-
-
-def whole_records(rng: random.Random, records: list[Any]) -> tuple[list[Any], str]:
-    index = rng.randrange(len(records))
-    choice = rng.randrange(4)
-    if choice == 0:
-        return records[:index] + records[index + 1 :], f"record {index} dropped"
-    if choice == 1:
-        return [*records, copy.deepcopy(records[index])], f"record {index} repeated"
-    if choice == 2:
-        return records[::-1], "records reversed"
-    other = rng.randrange(len(records))
-    changed = copy.deepcopy(records)
-    if isinstance(changed[index], dict) and isinstance(records[other], dict):
-        changed[index]["id"] = records[other].get("id")
-    return changed, f"record {index} takes the id of record {other}"
+RECORD_FIELDS = ("name", "actions", "preconditions", "description", "metadata", "provenance")
+COLUMNS, RECORDS, VECTORS, GRAPH = "columns.bin", "records.bin", "vectors.f32", "index.faiss"
 
 
 def snapshot(store: Path) -> Path:
     return store / f"snap-{forge.read_manifest_payload(store)['generation']:08d}"
 
 
+def read_columns(store: Path) -> list[forge.Column]:
+    return forge.parse_columns((snapshot(store) / COLUMNS).read_bytes())
+
+
+def record_rows(store: Path, columns: list[forge.Column]) -> list[bytes]:
+    """The packed record of each row, cut from records.bin at the record offsets."""
+    offsets = forge.columns_by_name(columns)["record_offsets"].array().tolist()
+    data = (snapshot(store) / RECORDS).read_bytes()
+    return [data[start:end] for start, end in zip(offsets, offsets[1:], strict=False)]
+
+
+def offsets_of(parts: list[bytes]) -> np.ndarray:
+    offsets = np.zeros(len(parts) + 1, dtype="<u8")
+    np.cumsum([len(p) for p in parts], out=offsets[1:])
+    return offsets
+
+
+def record_targets(m: Mutator) -> dict[str, Callable[[Any], tuple[Any, str]]]:
+    rng = m.rng
+    return {
+        "name": pick(rng, ["", "n" * 4097, 1, None, b"name", ["n"], "\x00", "renamed by the forger",
+                           Raw(b"\xa3\xed\xa0\x80", "a lone surrogate")]),
+        "actions": pick(rng, [None, [], {"a": 1}, msgpack.ExtType(1, b""), [math.nan], b"raw", "go", nested(70),
+                              ["forged", 1]]),
+        "preconditions": pick(rng, [{"room": [1, 2]}, {1: 2}, {"k": {"nested": [1]}}, {"room": math.nan},
+                                    {"room": b"1"}, None, [], {"": None}, {"room": msgpack.ExtType(3, b"")}, {},
+                                    {"room": 0}, {"room": 1}, {"room": 1, "tool": ["key", 0]}, {"room": nested(70)}]),
+        "description": pick(rng, [None, 1, b"d", "d" * 100_000, "forged"]),
+        "metadata": pick(rng, [{"i": math.nan}, {"i": msgpack.ExtType(3, b"x")}, {b"k": 1}, None, [1],
+                               {"i": [1, {"2": 3}]}, {"i": 2**64 - 1}, {}, {"i": 1}, {"i": 2}, {"new": True},
+                               {"i": 0, "tags": []}, {"i": 1.0}, {"i": True}]),
+        "provenance": pick(rng, [[], [1], [{"at": math.nan}], ["x"], {"a": 1}, None,
+                                 [{"at": 1.0, "name": "n", "score": 0.5}] * 30, [{1: 2}], [{"at": 5.0}]]),
+        "at": pick(rng, TIMES),
+        "score": pick(rng, [math.nan, 2, "0.9", None, 1.5]),
+    }
+
+
+def mutated_record(m: Mutator, packed: bytes, rows: list[bytes], row: int) -> bytes:
+    """Row ``row``'s record rewritten: one of its fields changed (by name when it holds the six
+    fields), or the whole record swapped for another shape."""
+    rng = m.rng
+    fields = decode(packed)
+    if rng.random() < 0.7 and isinstance(fields, list):
+        tree: Any = dict(zip(RECORD_FIELDS, fields, strict=False)) if len(fields) == len(RECORD_FIELDS) else fields
+        tree = m.tree(tree, record_targets(m))
+        if isinstance(tree, dict) and set(tree) == set(RECORD_FIELDS):
+            tree = [tree[name] for name in RECORD_FIELDS]
+        return encode(tree)
+    other = rng.randrange(len(rows))
+    label, value = rng.choice([
+        ("the last field dropped", lambda: encode(fields[:-1]) if isinstance(fields, list) else b""),
+        ("a seventh field", lambda: encode([*fields, 0]) if isinstance(fields, list) else b""),
+        ("the fields as a map", lambda: encode(dict(zip(RECORD_FIELDS, fields, strict=False)))
+         if isinstance(fields, list) else b"\x80"),
+        (f"the record of row {other}", lambda: rows[other]),
+        ("cut by one byte", lambda: packed[:-1]),
+        ("a byte after it", lambda: packed + b"\xc0"),
+        ("two records in one", lambda: packed + rows[other]),
+        ("empty", lambda: b""),
+        ("an array header claiming 2**32-1 fields", lambda: b"\xdd\xff\xff\xff\xff" + packed[1:]),
+        ("nested 100000 deep", lambda: b"\x91" * 100_000 + b"\xc0"),
+        ("a hostile value", lambda: encode(m.hostile()[0])),
+    ])
+    m.note(f"row {row}: record {label}")
+    return value()  # type: ignore[no-any-return]
+
+
+def mutate_records(store: Path, m: Mutator) -> None:
+    """Rewrite one to three rows' records; the record offsets in columns.bin follow them (mostly:
+    a forger who forgets them is refused outright)."""
+    columns = read_columns(store)
+    rows = record_rows(store, columns)
+    for _ in range(mutation_count(m.rng)):
+        row = m.rng.randrange(len(rows))
+        if m.rng.random() < 0.1:
+            other = m.rng.randrange(len(rows))
+            rows[row], rows[other] = rows[other], rows[row]
+            m.note(f"records of rows {row} and {other} swapped")
+        else:
+            m.note(f"row {row}")
+            rows[row] = mutated_record(m, rows[row], rows, row)
+    files = {RECORDS: b"".join(rows)}
+    if m.rng.random() < 0.9:
+        forge.columns_by_name(columns)["record_offsets"].set(offsets_of(rows))
+        files[COLUMNS] = forge.build_columns(columns)
+    else:
+        m.note("record offsets left as they were")
+    forge.replace_snapshot_files(store, files)
+
+
+# the values worth trying in each column, beside the current value's neighbours
+U8_EDGES = [0, 1, 2**32, 2**63, 2**64 - 1]
+I8_EDGES = [-1, 0, 1, 2**31, 2**63 - 1, -(2**63)]
+COUNTER_EDGES = [-1, 0, 1, MAX_COUNTER, MAX_COUNTER + 1, 2**62, 2**63 - 1, -(2**63)]
+TIME_EDGES = [math.nan, math.inf, -math.inf, -1.0, -0.0, 0.0, 5e-324, MAX_TIMESTAMP, MAX_TIMESTAMP * (1 + 1e-15),
+              1e20]
+REWARD_EDGES = [math.nan, math.inf, -math.inf, 1e300, -1e300, 1.1e300, -0.0, 5e-324, 1.0]
+
+
+def column_values(column: forge.Column, values: np.ndarray, index: int, m: Mutator) -> list[Any]:
+    """Values to write at ``values[index]`` of ``column`` (any may be out of the column's range)."""
+    name, current = column.name, values[index].item()
+    n = len(m.base.ids)
+    if column.dtype == "|u1":
+        return [0, 0x7F, 0x80, 0xFF, (current + 1) % 256, ord("x"), ord(" ")]
+    if column.dtype == "<f8":
+        return REWARD_EDGES + [current + 1.0] if name == "total_reward" else TIME_EDGES + [current + 1.0]
+    if column.dtype == "<u4":
+        return [0, current ^ 1, 2**32 - 1]
+    near = [current - 1, current + 1, *(values[m.rng.randrange(len(values))].item() for _ in range(2))]
+    if column.dtype == "<u8":
+        return [v for v in U8_EDGES + near if 0 <= v < 2**64] + [current ^ 1, current ^ (1 << 63)]
+    if name in ("attempts", "successes", "failures", "observations"):
+        return COUNTER_EDGES + near
+    if name == "dim":
+        return [0, DIM - 1, DIM + 1, -1, 2**40, 65536, 65537]
+    return I8_EDGES + near + [n, n + 1, -2]
+
+
+def column_value_change(columns: list[forge.Column], m: Mutator) -> None:
+    """One value of one column (at its known place) set to a value chosen for that column."""
+    candidates = [c for c in columns if c.data and c.name not in ("signatures", "metadata_pairs")]
+    column = m.rng.choice(candidates)
+    values = column.array().copy()
+    index = m.rng.randrange(len(values))
+    value = m.rng.choice([v for v in column_values(column, values, index, m) if fits(v, values.dtype)])
+    values[index] = value
+    column.set(values)
+    m.note(f"columns {column.name}[{index}] = {value!r:.40}")
+
+
+def fits(value: Any, dtype: np.dtype) -> bool:
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return isinstance(value, int) and info.min <= value <= info.max
+    return True
+
+
+def consistent_change(columns: list[forge.Column], m: Mutator) -> None:
+    """A change a forger could make that keeps every column rule: the store must open with it."""
+    by = forge.columns_by_name(columns)
+    n = len(by["attempts"].data) // 8
+    row = m.rng.randrange(n)
+    choice = m.rng.randrange(4)
+    if choice == 0:
+        for name in ("attempts", "successes"):
+            values = by[name].array().copy()
+            values[row] += 1
+            by[name].set(values)
+        m.note(f"columns: row {row} one more attempt and success")
+    elif choice == 1:
+        for name in ("created_at", "updated_at", "last_used_at"):
+            values = by[name].array().copy()
+            values[row] = m.rng.choice([0.0, MAX_TIMESTAMP, 1.5])
+            by[name].set(values)
+        m.note(f"columns: row {row} timestamps changed")
+    elif choice == 2:
+        values = by["vector_crcs"].array().copy()
+        values[:] = m.rng.choice([0, 2**32 - 1])
+        by["vector_crcs"].set(values)
+        m.note("columns: every vector block checksum changed")
+    else:
+        values = by["observations"].array().copy()
+        values[row] = MAX_COUNTER
+        by["observations"].set(values)
+        m.note(f"columns: row {row} observed {MAX_COUNTER} times")
+
+
+def swap_values(columns: list[forge.Column], m: Mutator) -> None:
+    candidates = [c for c in columns if len(c.array()) >= 2 and c.name not in ("signatures", "metadata_pairs")]
+    column = m.rng.choice(candidates)
+    values = column.array().copy()
+    i, j = m.rng.sample(range(len(values)), 2)
+    values[[i, j]] = values[[j, i]]
+    column.set(values)
+    m.note(f"columns {column.name}: items {i} and {j} swapped")
+
+
+def resize_column(columns: list[forge.Column], m: Mutator) -> None:
+    column = m.rng.choice(columns)
+    values = column.array()
+    if len(values) and m.rng.random() < 0.5:
+        column.set(values[:-1] if m.rng.random() < 0.5 else values[1:])
+        m.note(f"columns {column.name}: one item fewer")
+    else:
+        extra = values[-1:] if len(values) and m.rng.random() < 0.5 else np.zeros(1, dtype=column.dtype)
+        column.set(np.concatenate([values, extra]))
+        m.note(f"columns {column.name}: one item more")
+
+
+def blob_change(columns: list[forge.Column], m: Mutator) -> None:
+    """The msgpack of the precondition signatures or the metadata pairs, rewritten."""
+    column = forge.columns_by_name(columns)[m.rng.choice(["signatures", "metadata_pairs"])]
+    tree = decode(column.data)
+    m.note(f"columns {column.name} (msgpack)")
+    if m.rng.random() < 0.15:
+        data = m.rng.choice([b"", b"\xc1", column.data[:-1], column.data + b"\xc0", b"\xdd\xff\xff\xff\xff",
+                             b"\x91" * 100_000 + b"\xc0"])
+        m.note(f"{len(data)} raw bytes")
+    else:
+        data = encode(m.tree(tree, {}))
+    column.data, column.shape = data, [len(data)]
+
+
+TABLE_FIELDS = ("name", "dtype", "shape", "offset", "nbytes")
+
+
+def table_change(columns: list[forge.Column], m: Mutator) -> bytes:
+    """The column table lying about a column, or malformed."""
+    rng = m.rng
+    names = [c.name for c in columns]
+    index = rng.randrange(len(columns))
+    field = rng.choice(TABLE_FIELDS)
+    label = ""
+
+    def edit(entries: list[list[Any]]) -> list[Any]:
+        nonlocal label
+        entry = entries[index]
+        size, shape, offset, nbytes = len(columns[index].data), entry[2], entry[3], entry[4]
+        choices: dict[str, list[Any]] = {
+            "name": [rng.choice(names), "", "x" * 65, 1, b"ids", "extra", None],
+            "dtype": ["<u8", "<i8", "<f8", "<i4", "<f4", "|u1", "|b1", ">i8", "|O", "<f2", "<c16", 1, None, ""],
+            "shape": [[shape[0] + 1] if shape else [1], [2**47], [2**48], [max(shape[0] if shape else 1, 1), 1],
+                      [1, shape[0] if shape else 0], [], [-1], [1, 2, 3], "8", [0], [2**24, 2**24]],
+            "offset": [offset + 1, offset - 64, offset + 64, 0, 16, 2**48 - 1, 2**48, -1, 2**64 - 1, 1.0],
+            "nbytes": [nbytes + 8, max(nbytes - 8, 0), 0, 2**48 - 1, -1, size * 2, None],
+        }
+        value = rng.choice(choices[field])
+        label = f"{entry[0]}'s {field} = {value!r:.30}"
+        entry[TABLE_FIELDS.index(field)] = value
+        return entries
+
+    whole: list[tuple[str, Callable[[list[list[Any]]], Any]]] = [
+        ("an entry dropped", lambda e: e[:index] + e[index + 1 :]),
+        ("an entry repeated", lambda e: [*e, list(e[index])]),
+        ("entries reversed", lambda e: e[::-1]),
+        ("an entry of four fields", lambda e: [*e[:index], e[index][:4], *e[index + 1 :]]),
+        ("an entry as a map", lambda e: [*e[:index], dict(zip(TABLE_FIELDS, e[index], strict=True)), *e[index + 1 :]]),
+        ("the table as a map", lambda e: {str(x[0]): x[1:] for x in e}),
+        ("an unknown column", lambda e: [*e, ["extra", "<i8", [1], e[-1][3] + 4096, 8]]),
+        ("two entries swapped", lambda e: [*e[:index], *e[index + 1 : index + 2], e[index], *e[index + 2 :]]),
+    ]
+    if rng.random() < 0.7:
+        data = forge.build_columns(columns, table_edit=edit)
+        m.note(f"column table: {label}")
+        return data
+    name, change = rng.choice(whole)
+    m.note(f"column table: {name}")
+    return forge.build_columns(columns, table_edit=change)
+
+
+def header_change(columns: list[forge.Column], m: Mutator) -> bytes:
+    rng = m.rng
+    choice = rng.randrange(3)
+    if choice == 0:
+        magic = rng.choice([b"SKMF", bytes(4), b"skcl"])
+        m.note(f"column file magic {magic!r}")
+        return forge.build_columns(columns, magic=magic)
+    if choice == 1:
+        version = rng.choice([0, 2, 2**32 - 1])
+        m.note(f"column layout version {version}")
+        return forge.build_columns(columns, version=version)
+    data = forge.build_columns(columns)
+    (true_size,) = struct.unpack_from("<Q", data, 8)
+    claimed = rng.choice([0, true_size - 1, true_size + 1, 1 << 20, (1 << 20) + 1, len(data), 2**64 - 1])
+    m.note(f"column table size claimed {claimed} (is {true_size})")
+    return data[:8] + struct.pack("<Q", claimed) + data[16:]
+
+
+def mutate_columns(store: Path, m: Mutator) -> None:
+    columns = read_columns(store)
+    data: bytes | None = None
+    for _ in range(mutation_count(m.rng)):
+        op = m.rng.choices(["value", "consistent", "swap", "resize", "blob", "table", "header", "truncate",
+                            "extend"], weights=[10, 2, 3, 2, 3, 4, 1, 1, 1])[0]
+        if op == "value":
+            column_value_change(columns, m)
+        elif op == "consistent":
+            consistent_change(columns, m)
+        elif op == "swap":
+            swap_values(columns, m)
+        elif op == "resize":
+            resize_column(columns, m)
+        elif op == "blob":
+            blob_change(columns, m)
+        elif op == "table":
+            data = table_change(columns, m)
+            break
+        elif op == "header":
+            data = header_change(columns, m)
+            break
+        elif op == "truncate":
+            whole = forge.build_columns(columns)
+            cut = m.rng.randrange(len(whole))
+            m.note(f"column file cut to {cut} of {len(whole)} bytes")
+            data = whole[:cut]
+            break
+        else:
+            extra = m.rng.choice([bytes(1), bytes(64), m.rng.randbytes(16)])
+            m.note(f"column file extended by {len(extra)} bytes")
+            data = forge.build_columns(columns) + extra
+            break
+    forge.replace_snapshot_file(store, COLUMNS, data if data is not None else forge.build_columns(columns))
+
+
+def mutate_vectors(store: Path, m: Mutator) -> str | None:
+    """Rewrite vectors.f32; returns what the refusal must say when the MANIFEST's checksum is left
+    as it was (the damage named by rows), None when the forger fixed it."""
+    path = snapshot(store) / VECTORS
+    vectors = np.frombuffer(path.read_bytes(), dtype="<f4").reshape(-1, DIM).copy()
+    n = len(vectors)
+    data: bytes | None = None
+    for _ in range(mutation_count(m.rng)):
+        row = m.rng.randrange(n)
+        op = m.rng.choice(["row", "row", "row", "swap", "copy", "shape"])
+        if op == "row":
+            new, label = m.vector(vectors[row].tobytes())
+            m.note(f"vectors row {row}: {label}")
+            if isinstance(new, bytes) and len(new) == 4 * DIM:
+                vectors[row] = np.frombuffer(new, dtype="<f4")
+            elif isinstance(new, bytes):  # a row of another size: the rows after it shift
+                data = b"".join(new if i == row else v.tobytes() for i, v in enumerate(vectors))
+                break
+            else:
+                vectors[row] = np.float32(np.nan)
+        elif op == "swap":
+            other = m.rng.randrange(n)
+            vectors[[row, other]] = vectors[[other, row]]
+            m.note(f"vectors rows {row} and {other} swapped")
+        elif op == "copy":
+            other = m.rng.randrange(n)
+            vectors[row] = vectors[other]
+            m.note(f"vectors row {row} = row {other}")
+        else:
+            change = m.rng.choice(["a row dropped", "a row added", "4 bytes cut", "emptied"])
+            m.note(f"vectors: {change}")
+            data = {"a row dropped": vectors[:-1].tobytes(), "4 bytes cut": vectors.tobytes()[:-4], "emptied": b"",
+                    "a row added": np.concatenate([vectors, vectors[:1]]).tobytes()}[change]
+            break
+    original = path.read_bytes()
+    if data is None:
+        data = vectors.tobytes()
+    if m.rng.random() < 0.8:
+        forge.replace_snapshot_file(store, VECTORS, data)
+        return None
+    m.note("the MANIFEST's checksum of the vectors left as it was")
+    path.write_bytes(data)
+    manifest = forge.read_manifest_payload(store)
+    manifest["files"][VECTORS][0] = len(data)
+    forge.rewrite_manifest_payload(store, manifest)
+    if data == original:
+        return None
+    if len(data) != len(original):
+        return ""  # not whole rows, or not one row per skill: refused, said in any way
+    first_block_last_row = min(n, VECTOR_BLOCK_ROWS) - 1
+    return f"vectors checksum mismatch; damaged rows: 0-{first_block_last_row}"
 # -- the FAISS index ------------------------------------------------------------------------------
 
 
@@ -860,6 +1195,51 @@ def renumber(store: Path, m: Mutator) -> None:
         forge.rewrite_manifest_payload(store, manifest)
 
 
+def permute_rows(store: Path, m: Mutator) -> None:
+    """The snapshot's rows in another order, every file in step: the columns of each row, the ids
+    and their lookup, both indexes, the records and the vectors (the HNSW graph then no longer
+    holds the snapshot's vectors and is rebuilt). The store must open with the same skills."""
+    columns = read_columns(store)
+    by = forge.columns_by_name(columns)
+    n = len(by["attempts"].array())
+    order = list(range(n))
+    while order == list(range(n)):
+        m.rng.shuffle(order)
+    m.note(f"rows reordered as {order} in every file")
+    new = np.asarray(order, dtype=np.int64)  # new row i holds old row new[i]
+    position = np.empty(n, dtype=np.int64)
+    position[new] = np.arange(n)
+    for name in ("attempts", "successes", "failures", "observations", "total_reward", "last_used_at", "created_at",
+                 "updated_at", "signature_of"):
+        by[name].set(by[name].array()[new])
+    for blob, offsets in (("ids", "id_offsets"), ("names", "name_offsets")):
+        bounds = by[offsets].array().tolist()
+        pieces = [by[blob].data[bounds[row] : bounds[row + 1]] for row in order]
+        by[blob].set(np.frombuffer(b"".join(pieces), dtype=np.uint8))
+        by[offsets].set(offsets_of(pieces))
+    by["id_rows"].set(position[by["id_rows"].array()])
+    for kind in ("signature", "metadata"):
+        starts = by[f"{kind}_starts"].array().tolist()
+        rows = position[by[f"{kind}_rows"].array()]
+        by[f"{kind}_rows"].set(np.concatenate([np.sort(rows[a:b]) for a, b in zip(starts, starts[1:], strict=False)]
+                                              or [rows]))
+    records = record_rows(store, columns)
+    reordered = [records[row] for row in order]
+    by["record_offsets"].set(offsets_of(reordered))
+    vectors = np.frombuffer((snapshot(store) / VECTORS).read_bytes(), dtype="<f4").reshape(n, DIM)[new]
+    by["vector_crcs"].set(np.array([crc32(vectors[a : a + VECTOR_BLOCK_ROWS].tobytes())
+                                    for a in range(0, n, VECTOR_BLOCK_ROWS)], dtype="<u4"))
+    forge.replace_snapshot_files(store, {COLUMNS: forge.build_columns(columns), RECORDS: b"".join(reordered),
+                                         VECTORS: vectors.tobytes()})
+
+
+def several_files(store: Path, m: Mutator) -> None:
+    if m.rng.random() < 0.35:
+        permute_rows(store, m)
+    else:
+        renumber(store, m)
+
+
 def as_next_generation(source: Path, target: Path, generation: int) -> None:
     """``source``'s current generation as generation ``generation``: what a reader of the base store
     sees after another process checkpoints into it."""
@@ -878,8 +1258,12 @@ def as_next_generation(source: Path, target: Path, generation: int) -> None:
 
 # -- the campaign ----------------------------------------------------------------------------------
 
-KINDS = ["MANIFEST", "skills.msgpack", "index.faiss", "log header", "log frame", "log append", "several files"]
-IN_STEP = {"skills.msgpack", "index.faiss", "log frame", "log append", "several files"}  # refresh == fresh open
+# columns and records hold the most structure: they get two slots each
+KINDS = ["MANIFEST", COLUMNS, RECORDS, COLUMNS, RECORDS, VECTORS, GRAPH, "log header", "log frame", "log append",
+         "several files"]
+SNAPSHOT_KINDS = {COLUMNS, RECORDS, VECTORS, GRAPH}
+IN_STEP = SNAPSHOT_KINDS | {"log frame", "log append", "several files"}  # refresh == fresh open
+SAME = {GRAPH, "several files"}  # must open with the base store's skills: derived data, or consistent changes
 
 
 @dataclass
@@ -890,21 +1274,29 @@ class Case:
     notes: list[str]
     format_changed: bool = False
     store_id_changed: bool = False
+    refusal: str | None = None  # what every way in must be refused with (a pattern of its message)
 
 
-def prepare(case_dir: Path, number: int, seed: int, bases: list[Base], other_index: dict[str, bytes]) -> Case:
+def prepare(case_dir: Path, number: int, seed: int, bases: list[Base]) -> Case:
     rng = random.Random(f"{seed}-{number}")
     kind = KINDS[number % len(KINDS)]
     base = bases[number // len(KINDS) % len(bases)]
+    if kind == GRAPH:  # only an HNSW store has a graph file
+        base = next(b for b in bases if b.kind == "hnsw")
     mutated = case_dir / "mutated"
     shutil.copytree(base.path, mutated)
     m = Mutator(rng, base)
+    refusal = None
     if kind == "MANIFEST":
         mutate_manifest(mutated, m)
-    elif kind == "skills.msgpack":
+    elif kind == COLUMNS:
+        mutate_columns(mutated, m)
+    elif kind == RECORDS:
         mutate_records(mutated, m)
-    elif kind == "index.faiss":
-        mutate_index(mutated, m, other_index[base.kind])
+    elif kind == VECTORS:
+        refusal = mutate_vectors(mutated, m)
+    elif kind == GRAPH:
+        mutate_index(mutated, m, base.other_graph)
     elif kind == "log header":
         mutate_log_header(mutated, m)
     elif kind == "log frame":
@@ -912,13 +1304,13 @@ def prepare(case_dir: Path, number: int, seed: int, bases: list[Base], other_ind
     elif kind == "log append":
         append_frames(mutated, m)
     else:
-        renumber(mutated, m)
-    case = Case(number, kind, base, m.notes)
+        several_files(mutated, m)
+    case = Case(number, kind, base, m.notes, refusal=refusal)
     raw = decode((mutated / "MANIFEST").read_bytes()[8:])
     case.format_changed = not (isinstance(raw, dict) and raw.get("format") == base.manifest["format"])
     case.store_id_changed = not (isinstance(raw, dict) and raw.get("store_id") == base.manifest["store_id"])
     shutil.copytree(base.path, case_dir / "reader")
-    if kind in ("skills.msgpack", "index.faiss"):
+    if kind in SNAPSHOT_KINDS:
         as_next_generation(mutated, case_dir / "next", base.generation + 1)
     else:
         shutil.copytree(mutated, case_dir / "next")
@@ -980,7 +1372,11 @@ class Worker:
 # Findings of this campaign that skillstore has yet to fix, by the problem text they show. Each has
 # a failing reproducer (marked xfail) in test_fuzz_findings.py; a case whose every problem matches
 # one of them is counted, not failed. Remove an entry together with its xfail once the fix lands.
-KNOWN_FINDINGS: dict[str, re.Pattern[str]] = {}
+KNOWN_FINDINGS: dict[str, re.Pattern[str]] = {
+    # test_iteration_over_a_row_the_id_lookup_does_not_lead_to_raises
+    "iteration skips a row its id lookup misses": re.compile(
+        r"iterate: Inconsistent at store: iteration gives \d+ skills and raises nothing, while .* are damaged"),
+}
 
 
 def known_findings(case: Case, found: list[str]) -> list[str] | None:
@@ -1012,6 +1408,16 @@ def problems(case: Case, result: dict[str, Any]) -> list[str]:
                 error == "StoreReplacedError" and side == "refresh" and case.store_id_changed)
             if not allowed:
                 found.append(f"{side} refused with {error}: {outcome['message'][:300]}")
+            elif case.kind in SAME and error != "StoreReplacedError":
+                found.append(f"{side}: a store with {case.kind} changed this way must open, it is refused: "
+                             f"{outcome['message'][:300]}")
+            elif case.refusal is not None and not re.search(case.refusal, outcome["message"]):
+                found.append(f"{side}: the refusal should say {case.refusal!r}: {outcome['message'][:300]}")
+        elif case.refusal is not None:
+            found.append(f"{side}: opened, must be refused ({case.refusal!r})")
+        elif case.kind in SAME and (outcome["digest"] != case.base.digest or outcome["damaged"]):
+            found.append(f"{side}: a store with {case.kind} changed this way opens with other contents "
+                         f"({outcome['damaged']} damaged rows)")
     ro, rw, refresh = result["ro"], result["rw"], result["refresh"]
     upgraded = case.format_changed and ro.get("error") == "FormatVersionError"  # a read-write open upgrades
     if "failed" not in (ro["outcome"], rw["outcome"]) and not upgraded:
@@ -1025,10 +1431,6 @@ def problems(case: Case, result: dict[str, Any]) -> list[str]:
             found.append(f"a fresh open {ro['outcome']}, a refreshed reader {refresh['outcome']}")
         elif ro["outcome"] == "opened" and ro["digest"] != refresh["digest"]:
             found.append("a refreshed reader differs from a fresh open")
-    if case.kind == "several files" and ro["outcome"] == "refused":
-        found.append("a consistently renumbered store is refused")
-    if case.kind == "several files" and ro["outcome"] == "opened" and ro["digest"] != case.base.digest:
-        found.append("a consistently renumbered store opens with other contents")
     if result["seconds"] > CASE_SECONDS:
         found.append(f"the case took {result['seconds']}s")
     if result["max_rss_mb"] > MAX_RSS_MB:
@@ -1039,8 +1441,6 @@ def problems(case: Case, result: dict[str, Any]) -> list[str]:
 def fuzz_campaign(tmp_path: Path, cases: int, seed: int) -> tuple[Figures, list[str]]:
     figures = Figures("structure fuzzing")
     bases = [build_base(tmp_path / f"base-{kind}", kind) for kind in ("flat", "hnsw")]
-    index_of = {b.kind: (snapshot(b.path) / "index.faiss").read_bytes() for b in bases}
-    other_index = {"flat": index_of["hnsw"], "hnsw": index_of["flat"]}
     worker = Worker(tmp_path / "worker-stderr.txt")
     failures: list[str] = []
     slowest = peak = 0.0
@@ -1049,7 +1449,7 @@ def fuzz_campaign(tmp_path: Path, cases: int, seed: int) -> tuple[Figures, list[
             case_dir = tmp_path / "case"
             shutil.rmtree(case_dir, ignore_errors=True)
             case_dir.mkdir()
-            case = prepare(case_dir, number, seed, bases, other_index)
+            case = prepare(case_dir, number, seed, bases)
             result = worker.examine(case_dir)
             found = problems(case, result)
             if any(sign in problem for problem in found for sign in ("MemoryError", " at index.py:", "reached")):
@@ -1067,6 +1467,8 @@ def fuzz_campaign(tmp_path: Path, cases: int, seed: int) -> tuple[Figures, list[
             else:
                 outcome = result["ro"]["outcome"]
                 figures.count(f"{case.kind}: {outcome}")
+                if result["ro"].get("damaged"):
+                    figures.count(f"{case.kind}: opened with damaged rows")
                 figures.count(f"refresh {result['refresh']['outcome']}")
                 if result["rw"].get("refused_writes"):
                     figures.count("stores at a limit: writes refused")

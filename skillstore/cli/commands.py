@@ -729,8 +729,10 @@ def delete(path: Location, ids: tuple[str, ...], where: dict[str, Any] | None) -
         skillstore delete ./skills acquire_key
         skillstore delete ./skills --where 'skill.attempts >= 10' --where 'skill.success_rate < 0.2'
     """
-    if bool(ids) == (where is not None):
+    if ids and where is not None:
         raise click.UsageError("give the skills to delete, or --where, not both")
+    if not ids and where is None:
+        raise click.UsageError("give the skills to delete (ids or exact names), or --where")
     with _open(path, write=True) as store:
         if where is not None:
             unique = store.delete_many(where=where)

@@ -171,7 +171,7 @@ def test_vector_the_store_rejects(store_path: Path, vector: str, fragment: str) 
         (["list", "--limit", "-1"], "--limit"),
         (["record", "x"], "--success or --failure"),
         (["record", "x", "--success", "--reward", "lots"], "--reward"),
-        (["delete"], "give the skills to delete, or --where"),
+        (["delete"], "give the skills to delete (ids or exact names), or --where"),
         (["show"], "Missing argument"),
         (["export", "--format", "xml"], "--format"),
         (["import", "no-such-file.jsonl"], "does not exist"),

@@ -27,11 +27,13 @@ from skillstore.errors import (
     StoreLockedError,
     StoreNotFoundError,
     StoreReplacedError,
+    VersionNotFoundError,
 )
-from skillstore.model import Match, Skill, SkillStats
+from skillstore.model import Match, Skill, SkillStats, SkillVersion, StatusChange, VersionStats
 from skillstore.peek import StoreInfo, peek, read_info
 from skillstore.protocol import SkillBackend
-from skillstore.ranking import BLEND_WEIGHT, RANK_MODES
+from skillstore.ranking import BLEND_WEIGHT, RANK_MODES, WILSON_Z
+from skillstore.records import STATUSES, VERSION_LIMIT
 from skillstore.repair import RepairReport, repair_store
 from skillstore.reports import VerifyReport
 from skillstore.restoring import (
@@ -55,6 +57,9 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_ID_LENGTH",
     "RANK_MODES",
+    "STATUSES",
+    "VERSION_LIMIT",
+    "WILSON_Z",
     "BackendConnectionError",
     "CounterOverflowError",
     "DimensionMismatchError",
@@ -72,6 +77,8 @@ __all__ = [
     "SkillStats",
     "SkillStore",
     "SkillStoreError",
+    "SkillVersion",
+    "StatusChange",
     "StoreCorruptError",
     "StoreIOError",
     "StoreInfo",
@@ -79,6 +86,8 @@ __all__ = [
     "StoreNotFoundError",
     "StoreReplacedError",
     "VerifyReport",
+    "VersionNotFoundError",
+    "VersionStats",
     "__version__",
     "check_restorable",
     "check_skill_id",

@@ -8,15 +8,16 @@ is also marked *stale*, so that the snapshot's persisted indexes skip it and the
 in-memory indexes answer for it instead. A deleted skill, or one whose embedding
 changed, leaves a tombstone at its old row until ``checkpoint()`` compacts the rows.
 
-Success counters are NumPy arrays over every row, so that ranking by success never
-loops over skills in Python. Iteration follows creation order: a skill keeps its
+Success counters, version numbers and status codes are NumPy arrays over every row, so
+that ranking by success and leaving out deprecated skills never loop over skills in Python.
+Iteration follows creation order: a skill keeps its
 place when it is updated (a new embedding moves it to a new row, not a new place).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from skillstore.errors import SkillNotFoundError
 from skillstore.masks import mask, simple_equalities
 from skillstore.preconditions import MetadataIndex, PreconditionIndex, RowBuckets, freeze, signature
 from skillstore.query import EVERYTHING, Node
+from skillstore.records import STATUS_CODES, STATUSES
+
+T = TypeVar("T")
 
 _EMPTY = np.empty(0, dtype=np.int64)
 
@@ -42,6 +46,10 @@ class Catalog:
         self._stale_count = 0
         self._attempts = _grown(np.array(base.counter("attempts")), n)
         self._successes = _grown(np.array(base.counter("successes")), n)
+        self._version = _grown(np.array(base.counter("version")), n)
+        self._status = _grown(np.array(base.counter("status")), n)
+        self._status_counts = np.bincount(base.counter("status"), minlength=len(STATUSES)).astype(np.int64)
+        self._status_rows: dict[frozenset[int], np.ndarray | None] = {}  # cached status_rows answers
         self._place = np.zeros(64, dtype=np.int64)  # creation place of each row past the base
         self._next_place = n
         self._moved = False  # whether a row past the base holds an earlier place than one before it
@@ -141,6 +149,8 @@ class Catalog:
         self._dead = _grown(self._dead, self._rows)
         self._attempts = _grown(self._attempts, self._rows)
         self._successes = _grown(self._successes, self._rows)
+        self._version = _grown(self._version, self._rows)
+        self._status = _grown(self._status, self._rows)
         offset = row - self.base.n
         self._place = _grown(self._place, offset + 1)
         if place is None:
@@ -148,7 +158,7 @@ class Catalog:
         else:
             self._moved = True
         self._place[offset] = place
-        self._sync_counts(row)
+        self._sync_counts(row, counted=False)
         self._index(row, record)
         self._live = None
         return row
@@ -168,6 +178,8 @@ class Catalog:
         else:
             del self._row_of[skill_id]
         self._dead[row] = True
+        self._status_counts[self._status[row]] -= 1
+        self._status_rows.clear()
         del self._overlay[row]
         self._live_count -= 1
         self._live = None
@@ -183,6 +195,22 @@ class Catalog:
         if row < self.base.n:
             self._mark_stale(row)
         self._index(row, record)
+        self._sync_counts(row)
+
+    def modify(self, skill_id: str, change: Callable[[dict[str, Any]], T]) -> T:
+        """Run ``change`` on the skill's record (which it changes in place), keeping the filter
+        lookups and the columns in step; returns what ``change`` returns."""
+        row = self.row(skill_id)
+        record = self.record(skill_id)
+        if self._indexed_in_memory(row):
+            self._unindex(row, record)
+        try:
+            return change(record)
+        finally:
+            if row < self.base.n:
+                self._mark_stale(row)
+            self._index(row, record)
+            self._sync_counts(row)
 
     def counts_changed(self, skill_id: str) -> None:
         self._sync_counts(self.row(skill_id))
@@ -200,10 +228,22 @@ class Catalog:
     def _indexed_in_memory(self, row: int) -> bool:
         return row >= self.base.n or bool(self._stale[row])
 
-    def _sync_counts(self, row: int) -> None:
-        stats = self._overlay[row]["stats"]
+    def _sync_counts(self, row: int, counted: bool = True) -> None:
+        """Copy a changed record's counters, version and status into the arrays; ``counted``
+        says whether the row's old status is in the status counts (not for a new row)."""
+        record = self._overlay[row]
+        stats = record["stats"]
         self._attempts[row] = stats["attempts"]
         self._successes[row] = stats["successes"]
+        self._version[row] = record["version"]
+        code = STATUS_CODES[record["status"]]
+        if counted:
+            if self._status[row] == code:
+                return
+            self._status_counts[self._status[row]] -= 1
+        self._status[row] = code
+        self._status_counts[code] += 1
+        self._status_rows.clear()
 
     def _index(self, row: int, record: dict[str, Any]) -> None:
         key = signature(record["preconditions"])
@@ -244,14 +284,20 @@ class Catalog:
         places[past] = self._place[rows[past] - self.base.n]
         return rows[np.argsort(places, kind="stable")]
 
-    def candidate_rows(self, state: Mapping[str, Any] | None, where: Node = EVERYTHING) -> np.ndarray | None:
-        """Rows of the skills that apply to ``state`` and match the filter ``where``.
+    def candidate_rows(
+        self, state: Mapping[str, Any] | None, where: Node = EVERYTHING, statuses: frozenset[str] | None = None
+    ) -> np.ndarray | None:
+        """Rows of the skills that apply to ``state``, match the filter ``where`` and have one of
+        ``statuses`` (any status when None).
 
         None means "every row", which lets search skip the filter altogether.
         """
         rows: np.ndarray | None = None
+        if statuses is not None:
+            rows = self.status_rows(statuses)
         if state is not None:
-            rows = self._applicable(state)
+            applicable = self._applicable(state)
+            rows = applicable if rows is None else np.intersect1d(rows, applicable, assume_unique=True)
         equalities = simple_equalities(where)
         if equalities is not None:  # plain equalities: the metadata index's rows, intersected
             for key, value in equalities.items():
@@ -265,6 +311,26 @@ class Catalog:
         if rows is None and self.tombstones:
             rows = self.live_rows()
         return rows
+
+    def status_rows(self, statuses: frozenset[str]) -> np.ndarray | None:
+        """Live rows whose status is one of ``statuses``, in row order; None when that is every
+        live row (known from the status counts, without looking at any row)."""
+        codes = frozenset(STATUS_CODES[status] for status in statuses)
+        if sum(int(self._status_counts[code]) for code in codes) == self._live_count:
+            return None
+        if codes not in self._status_rows:
+            live = self.live_rows()
+            self._status_rows[codes] = live[np.isin(self._status[live], np.fromiter(codes, dtype=np.int64))]
+        return self._status_rows[codes]
+
+    def has_status(self, rows: np.ndarray, statuses: frozenset[str]) -> np.ndarray:
+        """A mask of ``rows`` whose status is one of ``statuses``."""
+        codes = np.fromiter((STATUS_CODES[status] for status in statuses), dtype=np.int64)
+        return np.isin(self._status[rows], codes)
+
+    def status_counts(self) -> dict[str, int]:
+        """How many skills have each status."""
+        return {status: int(self._status_counts[code]) for code, status in enumerate(STATUSES)}
 
     def _applicable(self, state: Mapping[str, Any]) -> np.ndarray:
         parts = []

@@ -4,12 +4,14 @@ A snapshot holds three files (see ``storage.manifest``):
 
 - ``vectors.f32``: the unit vectors, raw float32 rows: the source of truth for embeddings;
 - ``columns.bin``: fixed-width columns (see ``storage.columns``): ids (a byte blob and
-  offsets, plus their hashes sorted for lookup), counters, timestamps, the offsets of
+  offsets, plus their hashes sorted for lookup), counters, timestamps, each skill's
+  current version number and lifecycle status (a code: 0 active, 1 candidate,
+  2 deprecated), so that search filters and ranks without decoding a row, the offsets of
   each row's record, the precondition signature of each row with the rows of each
   signature (the persisted precondition index), the rows of each metadata (key, value)
   pair (the persisted metadata index), and a CRC-32 of every block of vector rows;
-- ``records.bin``: each row's variable-size fields as one msgpack array, decoded only
-  when a caller asks for that row.
+- ``records.bin``: each row's variable-size fields (its version history among them) as
+  one msgpack array, decoded only when a caller asks for that row.
 
 Opening maps the files and checks them as wholes, with vectorised checks of every
 column (bounds, sortedness, the indexes against the row columns); nothing is decoded
@@ -30,14 +32,14 @@ import numpy as np
 from skillstore.codec import pack, unpack
 from skillstore.errors import InvalidInputError, StoreCorruptError
 from skillstore.preconditions import Signature, freeze, signature
-from skillstore.records import check_stored_record
+from skillstore.records import STATUS_CODES, STATUSES, check_stored_record
 from skillstore.storage.columns import ColumnFileError, decode_columns, encode_columns
 from skillstore.storage.files import crc32
 from skillstore.storage.manifest import COLUMNS_FILE, RECORDS_FILE
 from skillstore.validation import MAX_COUNTER, MAX_TIMESTAMP, MAX_TOTAL_REWARD
 
 VECTOR_BLOCK_ROWS = 4096  # rows per CRC-32 of the vectors: damage is named to this precision
-RECORD_FIELDS = ("name", "actions", "preconditions", "description", "metadata", "provenance")
+RECORD_FIELDS = ("name", "actions", "preconditions", "description", "metadata", "provenance", "history")
 COUNTERS = ("attempts", "successes", "failures", "observations")
 TIMES = ("total_reward", "last_used_at", "created_at", "updated_at")  # float64; a NaN last_used_at is None
 _EMPTY = np.empty(0, dtype=np.int64)
@@ -45,6 +47,7 @@ COLUMN_DTYPES = {
     "ids": "|u1", "id_offsets": "<u8", "id_hashes": "<u8", "id_rows": "<i8", "record_offsets": "<u8",
     "names": "|u1", "name_offsets": "<u8",
     **{name: "<i8" for name in COUNTERS}, **{name: "<f8" for name in TIMES},
+    "version": "<i8", "status": "<i8",  # the current version's number; the status code (STATUSES)
     "signature_of": "<i8", "signature_rows": "<i8", "signature_starts": "<i8", "signatures": "|u1",
     "metadata_rows": "<i8", "metadata_starts": "<i8", "metadata_pairs": "|u1", "vector_crcs": "<u4",
     "dim": "<i8",  # one value: the dimension of the vectors, told even when there are none
@@ -150,7 +153,8 @@ class Base:
                 raise InvalidInputError(f"holds {type(fields).__name__}, not the {len(RECORD_FIELDS)} record fields")
             raw = dict(zip(RECORD_FIELDS, fields, strict=True))
             raw.update(id=self.id_at(row), stats=self.stats(row), created_at=float(self._c["created_at"][row]),
-                       updated_at=float(self._c["updated_at"][row]))
+                       updated_at=float(self._c["updated_at"][row]), version=int(self._c["version"][row]),
+                       status=STATUSES[int(self._c["status"][row])])
             record = check_stored_record(raw, self.dim)
         except (ValueError, TypeError, InvalidInputError) as exc:
             raise StoreCorruptError(f"record of row {row} is damaged: {exc}", self.where) from None
@@ -257,7 +261,7 @@ def _checked_columns(c: dict[str, np.ndarray], records_size: int, vector_rows: i
     if c["dim"].tolist() != [dim]:
         raise _Invalid(f"describe vectors of dimension {c['dim'].tolist()[:2]}, the MANIFEST says {dim}")
     n = len(c["attempts"])
-    for name in ("id_hashes", "id_rows", *COUNTERS, *TIMES, "signature_of", "signature_rows"):
+    for name in ("id_hashes", "id_rows", *COUNTERS, *TIMES, "version", "status", "signature_of", "signature_rows"):
         if len(c[name]) != n:
             raise _Invalid(f"{name} holds {len(c[name])} values for {n} rows")
     if vector_rows != n:
@@ -283,6 +287,10 @@ def _checked_columns(c: dict[str, np.ndarray], records_size: int, vector_rows: i
             raise _Invalid(f"{name} out of range")
     if np.any(counts["successes"] + counts["failures"] != counts["attempts"]) or np.any(counts["observations"] < 1):
         raise _Invalid("counters are inconsistent (successes + failures != attempts, or no observation)")
+    if n and (c["version"].min() < 1 or c["version"].max() > MAX_COUNTER):
+        raise _Invalid("version out of range")
+    if n and (c["status"].min() < 0 or c["status"].max() >= len(STATUSES)):
+        raise _Invalid("a status code is out of range")
     reward = c["total_reward"]
     if not bool(np.all(np.abs(reward) <= MAX_TOTAL_REWARD)) or np.any((reward != 0) & (counts["attempts"] == 0)):
         raise _Invalid("total_reward out of range, or set without attempts")
@@ -412,6 +420,11 @@ def encode_base(
         column[clean] = c[name][old]
         column[dirty] = [r[name] for r in records]
         columns[name] = column
+    for name, value_of in (("version", lambda r: r["version"]), ("status", lambda r: STATUS_CODES[r["status"]])):
+        codes = np.empty(n, dtype=np.int64)
+        codes[clean] = c[name][old]
+        codes[dirty] = [value_of(r) for r in records]
+        columns[name] = codes
     columns.update(_signature_columns(base, clean, old, dirty, records))
     columns.update(_metadata_columns(base, rows, clean, dirty, records))
     vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(n, base.dim)

@@ -24,6 +24,11 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+class VersionNotFoundError(SkillStoreError, LookupError):
+    """Raised when a skill has no version of the number asked for (never made, or dropped by the
+    retention bound)."""
+
+
 class InvalidInputError(SkillStoreError, ValueError):
     """Raised when an argument is malformed; the store is left unchanged."""
 

@@ -13,10 +13,15 @@ Frames (every key required, no other key allowed)::
     {"op": "add", "items": [{"record": <record>, "vector": <bytes>}
                             | {"merge": <id>, "entry": {"at", "name", "score"}}, ...]}
     {"op": "update", "id": <id>, "fields": {<updatable field but embedding>: value},
-     "vector": <bytes> | None, "at": <time>}
+     "vector": <bytes> | None, "at": <time>, "reason": <str> | None, "status": <status> | None}
+    {"op": "rollback", "id": <id>, "version": <int>, "at": <time>, "reason": <str> | None}
     {"op": "restore", "items": [{"record": <record>, "vector": <bytes>}, ...]}
     {"op": "delete", "ids": [<id>, ...]}
     {"op": "outcome", "id": <id>, "success": <bool>, "reward": <number> | None, "at": <time>}
+
+An update frame of format 2 has no ``reason`` and ``status``: it is read as one with both None.
+Records are checked by ``records.check_stored_record`` (a format-2 record, without versions,
+becomes version 1, active, with a history of one version).
 """
 
 from __future__ import annotations
@@ -27,13 +32,20 @@ from typing import Any
 import numpy as np
 
 from skillstore.errors import InvalidInputError
-from skillstore.records import MAX_ID_LENGTH, check_stored_record
+from skillstore.records import (
+    MAX_ID_LENGTH,
+    check_reason,
+    check_status,
+    check_stored_record,
+    check_version_number,
+)
 from skillstore.validation import UPDATABLE_FIELDS, check_fields, check_name, check_outcome, check_timestamp
 
 VECTOR_NORM_TOLERANCE = 1e-4  # stored vectors are float32 unit vectors; their norms are within ~1e-6 of 1
 _KEYS = {
     "add": {"op", "items"},
-    "update": {"op", "id", "fields", "vector", "at"},
+    "update": {"op", "id", "fields", "vector", "at", "reason", "status"},
+    "rollback": {"op", "id", "version", "at", "reason"},
     "restore": {"op", "items"},
     "delete": {"op", "ids"},
     "outcome": {"op", "id", "success", "reward", "at"},
@@ -60,6 +72,8 @@ def _check(frame: Any, dim: int) -> dict[str, Any]:
     op = frame.get("op")
     if not isinstance(op, str) or op not in _KEYS:
         raise FrameError(f"unknown operation {op!r}")
+    if op == "update" and set(frame) == _KEYS[op] - {"reason", "status"}:
+        frame = {**frame, "reason": None, "status": None}  # written by format 2
     if set(frame) != _KEYS[op]:
         raise FrameError(f"{op} frame has fields {sorted(map(repr, frame))}, expected {sorted(_KEYS[op])}")
     if op in ("add", "restore"):
@@ -79,6 +93,9 @@ def _check(frame: Any, dim: int) -> dict[str, Any]:
             raise FrameError(f"success must be a bool, got {frame['success']!r}")
         success, reward = check_outcome(frame["success"], frame["reward"])
         return {"op": op, "id": _id(frame["id"]), "success": success, "reward": reward, "at": _time(frame["at"])}
+    if op == "rollback":
+        return {"op": op, "id": _id(frame["id"]), "version": check_version_number(frame["version"]),
+                "at": _time(frame["at"]), "reason": check_reason(frame["reason"])}
     fields = frame["fields"]
     if not isinstance(fields, dict) or not set(fields) <= UPDATABLE_FIELDS - {"embedding"}:
         raise FrameError(f"update fields must be a map of {sorted(UPDATABLE_FIELDS - {'embedding'})}")
@@ -89,6 +106,8 @@ def _check(frame: Any, dim: int) -> dict[str, Any]:
         "fields": check_fields(fields, dim),
         "vector": vector,
         "at": _time(frame["at"]),
+        "reason": check_reason(frame["reason"]),
+        "status": None if frame["status"] is None else check_status(frame["status"]),
     }
 
 

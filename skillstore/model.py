@@ -1,4 +1,5 @@
-"""The data model: :class:`Skill`, :class:`SkillStats` and :class:`Match`."""
+"""The data model: :class:`Skill`, :class:`SkillStats`, :class:`Match`, and a skill's
+versions (:class:`SkillVersion`, :class:`VersionStats`, :class:`StatusChange`)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,13 @@ class Skill:
     timestamps; skills read back from a store carry them. ``actions`` and ``metadata``
     hold any msgpack-serialisable value. Embeddings read back are L2-normalised float32.
     ``provenance`` lists the most recent duplicates merged into this skill.
+
+    ``version`` is the number of the skill's current version (1 when added; every change
+    of content makes a new one) and ``status`` its lifecycle status: ``"active"``,
+    ``"candidate"`` or ``"deprecated"``. ``add`` keeps the status given (``"active"`` by
+    default) and ignores ``version``. ``history`` is None on skills read from a store (ask
+    the store's ``history(id)``); a skill given to ``restore_many`` may carry its versions
+    there, as an export does, and they are restored with it.
     """
 
     name: str
@@ -74,6 +82,9 @@ class Skill:
     created_at: float | None = None
     updated_at: float | None = None
     provenance: list[dict[str, Any]] = field(default_factory=list)
+    version: int = 1
+    status: str = "active"
+    history: list[SkillVersion] | None = None
 
     def is_applicable(self, state: dict[str, Any]) -> bool:
         """True when every precondition equals the state's value for its key.
@@ -105,15 +116,86 @@ class Skill:
             and self.created_at == other.created_at
             and self.updated_at == other.updated_at
             and self.provenance == other.provenance
+            and self.version == other.version
+            and self.status == other.status
         )
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (
-            f"Skill(id={self.id!r}, name={self.name!r}, "
+            f"Skill(id={self.id!r}, name={self.name!r}, version={self.version}, status={self.status!r}, "
             f"attempts={self.stats.attempts}, success_rate={self.stats.success_rate:.2f})"
         )
+
+
+@dataclass(frozen=True)
+class VersionStats:
+    """The outcomes counted while one version was the skill's current version."""
+
+    attempts: int = 0
+    successes: int = 0
+    failures: int = 0
+    total_reward: float = 0.0
+
+    @property
+    def success_rate(self) -> float:
+        """``successes / attempts``, or 0.0 for a version never attempted."""
+        return self.successes / self.attempts if self.attempts else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attempts": self.attempts, "successes": self.successes, "failures": self.failures,
+                "total_reward": self.total_reward}
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A change of a skill's status, recorded in the history of the version current at the time."""
+
+    at: float
+    status: str
+    reason: str | None = None
+
+
+@dataclass(eq=False)
+class SkillVersion:
+    """One version of a skill, as ``history(id)`` gives it.
+
+    ``version`` is its number; ``created_at`` when it was made; ``reason`` why (as given
+    to ``update`` or ``rollback``); ``changed`` the content fields that differ from the
+    version before it; ``parent`` the version it was made from (None for the first one)
+    and ``rollback_of`` the version a rollback copied (None otherwise). ``stats`` counts
+    the outcomes recorded while it was current; ``events`` the status changes made while
+    it was current. The other fields are its full content.
+    """
+
+    version: int
+    created_at: float
+    name: str
+    actions: Any
+    embedding: Any
+    preconditions: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    changed: tuple[str, ...] = ()
+    parent: int | None = None
+    rollback_of: int | None = None
+    stats: VersionStats = field(default_factory=VersionStats)
+    events: tuple[StatusChange, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SkillVersion):
+            return NotImplemented
+        mine, theirs = vars(self).copy(), vars(other).copy()
+        vector, other_vector = mine.pop("embedding"), theirs.pop("embedding")
+        return mine == theirs and np.array_equal(np.asarray(vector), np.asarray(other_vector))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"SkillVersion(version={self.version}, reason={self.reason!r}, changed={self.changed!r}, "
+                f"attempts={self.stats.attempts}, success_rate={self.stats.success_rate:.2f})")
 
 
 class SkillSource(Protocol):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from skillstore.model import Match, Skill, SkillStats
+from skillstore.model import Match, Skill, SkillStats, SkillVersion
 
 
 @runtime_checkable
@@ -23,9 +23,17 @@ class SkillBackend(Protocol):
 
     def add_many(self, skills: Iterable[Skill]) -> list[str]: ...
 
-    def get(self, skill_id: str) -> Skill: ...
+    def get(self, skill_id: str, version: int | None = None) -> Skill: ...
 
-    def update(self, skill_id: str, **fields: Any) -> Skill: ...
+    def update(
+        self, skill_id: str, *, reason: str | None = None, status: str | None = None, **fields: Any
+    ) -> Skill: ...
+
+    def rollback(self, skill_id: str, version: int, *, reason: str | None = None) -> Skill: ...
+
+    def history(self, skill_id: str) -> list[SkillVersion]: ...
+
+    def skills(self, *, status: str | Sequence[str] | None = None) -> Iterator[Skill]: ...
 
     def delete(self, skill_id: str) -> None: ...
 
@@ -57,6 +65,7 @@ class SkillBackend(Protocol):
         where: Mapping[str, Any] | None = None,
         rank: str = "similarity",
         min_score: float | None = None,
+        status: str | Sequence[str] | None = None,
     ) -> list[Match]: ...
 
     def search_many(
@@ -68,6 +77,7 @@ class SkillBackend(Protocol):
         where: Mapping[str, Any] | None = None,
         rank: str = "similarity",
         min_score: float | None = None,
+        status: str | Sequence[str] | None = None,
     ) -> list[list[Match]]: ...
 
     def record_outcome(self, skill_id: str, success: bool, reward: float | None = None) -> SkillStats: ...

@@ -9,8 +9,16 @@ Rank modes:
   w = ``BLEND_WEIGHT`` = 0.3. The second term is the Laplace-smoothed success rate:
   an untried skill counts as 0.5, so one lucky success does not outrank a skill
   with a long record.
+- ``"wilson"``: score = (1 - w) * cosine + w * L, with w = ``BLEND_WEIGHT`` and L the lower
+  bound of the Wilson score interval of the success rate at z = ``WILSON_Z`` = 1.96 (95 %):
+  with n attempts, s successes and p = s / n,
 
-With no query embedding every mode ranks by success rate, the reference's fallback.
+      L = (p + z²/(2n) - z * sqrt(p(1 - p)/n + z²/(4n²))) / (1 + z²/n),   L = 0 when n = 0.
+
+  L accounts for how much evidence there is: 3 successes of 3 give L ≈ 0.44, 95 of 100
+  give L ≈ 0.89, so the long record wins. With no query embedding the score is L alone.
+
+With no query embedding the other modes rank by success rate, the reference's fallback.
 
 Order and ties: one rule for every backend and for the tests' reference rankings.
 
@@ -18,7 +26,9 @@ A candidate's key is (score, tie-breaker); the tie-breaker is the cosine in ``"s
 with a query, and nothing (a constant) otherwise. Its exact key is the key computed
 exactly from the stored float32 embedding, the query and the counts. A part of the key
 is *exact* when it is a success rate or the constant: a ratio of integer counts, which
-every backend computes correctly rounded. It is *approximate* when it involves a
+every backend computes correctly rounded. A Wilson bound involves a square root, so it is
+*approximate*, like a cosine; every backend computes it with this module's NumPy code, so
+two skills with equal counts always get equal bounds. It is *approximate* when it involves a
 cosine (the ``"similarity"`` and ``"blend"`` scores, the ``"success"`` tie-breaker):
 backends compute cosines in floating point in different ways (FAISS float32 SIMD kernels,
 NumPy's BLAS, pgvector's float accumulation), and one backend may even round the cosines
@@ -54,8 +64,9 @@ import numpy as np
 from skillstore.errors import InvalidInputError
 from skillstore.validation import shown
 
-RANK_MODES = ("similarity", "success", "blend")
+RANK_MODES = ("similarity", "success", "blend", "wilson")
 BLEND_WEIGHT = 0.3
+WILSON_Z = 1.96  # the normal quantile of a two-sided 95 % interval
 # How far a returned score may be from its exact value, and how close two exact scores must be
 # for either order to be correct (see the module docstring).
 SCORE_TOLERANCE = 1e-5
@@ -89,6 +100,16 @@ def success_rates(successes: np.ndarray, attempts: np.ndarray) -> np.ndarray:
     return np.where(attempts > 0, np.asarray(successes, dtype=np.float64) / safe, 0.0)
 
 
+def wilson_lower_bounds(successes: np.ndarray, attempts: np.ndarray) -> np.ndarray:
+    """The lower bound of the Wilson score interval of each success rate (0 with no attempts)."""
+    n = np.asarray(attempts, dtype=np.float64)
+    safe = np.where(n > 0, n, 1.0)
+    p = np.asarray(successes, dtype=np.float64) / safe
+    z2 = WILSON_Z * WILSON_Z
+    bound = (p + z2 / (2 * safe) - WILSON_Z * np.sqrt(p * (1 - p) / safe + z2 / (4 * safe * safe))) / (1 + z2 / safe)
+    return np.where(n > 0, np.maximum(bound, 0.0), 0.0)
+
+
 def similarity_scores(cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``scores("similarity", cosines, ...)``, which needs no counts."""
     return np.asarray(cosines, dtype=np.float64), np.zeros(len(cosines), dtype=np.float64)
@@ -102,6 +123,11 @@ def scores(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(primary score, secondary tie-breaker) for each candidate; higher is better."""
     zeros = np.zeros(len(successes), dtype=np.float64)
+    if rank == "wilson":
+        bounds = wilson_lower_bounds(successes, attempts)
+        if cosines is None:
+            return bounds, zeros
+        return (1.0 - BLEND_WEIGHT) * np.asarray(cosines, dtype=np.float64) + BLEND_WEIGHT * bounds, zeros
     if cosines is None or rank == "success":
         secondary = zeros if cosines is None else np.asarray(cosines, dtype=np.float64)
         return success_rates(successes, attempts), secondary

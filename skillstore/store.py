@@ -50,24 +50,33 @@ from skillstore.generation import (
     write_generation,
 )
 from skillstore.index import VectorIndex, active_kind, index_params
-from skillstore.model import Match, Skill, SkillStats
+from skillstore.model import Match, Skill, SkillStats, SkillVersion
 from skillstore.preconditions import freeze
 from skillstore.query import check_limit, check_order_by
 from skillstore.query import parse as parse_filter
 from skillstore.records import (
     apply_merge,
     apply_outcome,
+    apply_rollback,
+    apply_update,
     canonical_preconditions,
     check_merge_fits,
     check_outcome_fits,
+    check_reason,
+    check_status,
+    check_statuses,
+    check_version_number,
     load_record,
     merge_entry,
     new_id,
     new_record,
     prepare_restores,
     prepare_skills,
+    rollback_target,
     summarise_counts,
     to_skill,
+    version_of,
+    versions_of,
 )
 from skillstore.reports import VerifyReport
 from skillstore.storage import log
@@ -503,18 +512,29 @@ class SkillStore:
             if vectors:
                 self._index.add(np.stack(vectors))
         elif op == "update":
-            change = {**frame["fields"], "updated_at": frame["at"]}
-            if "preconditions" in change:  # decoded frames carry lists; keep tuples
-                change["preconditions"] = canonical_preconditions(change["preconditions"])
+            fields = dict(frame["fields"])
+            if "preconditions" in fields:  # decoded frames carry lists; keep tuples
+                fields["preconditions"] = canonical_preconditions(fields["preconditions"])
+            current = self._index.vector(catalog.row(frame["id"])).astype("<f4").tobytes()
+
+            def update(record: dict[str, Any]) -> bool:
+                return apply_update(record, fields, frame["at"], vector=frame["vector"], current_vector=current,
+                                    reason=frame["reason"], status=frame["status"])
+
             if frame["vector"] is None:
-                catalog.reindex(frame["id"], change)
+                catalog.modify(frame["id"], update)
             else:
-                # a new embedding means a new row (the old one becomes a tombstone), not a new place
-                place = catalog.place_of(frame["id"])
-                record = catalog.remove(frame["id"])
-                record.update(change)
-                catalog.append(load_record(record), place)
-                self._index.add(np.frombuffer(frame["vector"], dtype=np.float32)[None, :])
+                self._move(frame["id"], update, frame["vector"])
+        elif op == "rollback":
+            row = catalog.row(frame["id"])
+            current = self._index.vector(row).astype("<f4").tobytes()
+            target = rollback_target(catalog.record_at(row), frame["version"])  # refused before any change
+            if target["content"]["embedding"] == current:
+                catalog.modify(frame["id"], lambda r: apply_rollback(r, frame["version"], frame["at"],
+                                                                     frame["reason"], current))
+            else:
+                self._move(frame["id"], lambda r: apply_rollback(r, frame["version"], frame["at"], frame["reason"],
+                                                                 current), target["content"]["embedding"])
         elif op == "restore":
             for item in frame["items"]:
                 if item["record"]["id"] in catalog:  # a replaced skill goes last, as in every backend
@@ -534,6 +554,15 @@ class SkillStore:
             catalog.counts_changed(frame["id"])
         else:
             raise ValueError(f"unknown log operation {op!r}")
+
+    def _move(self, skill_id: str, change: Callable[[dict[str, Any]], Any], vector: bytes) -> None:
+        """Change a skill whose embedding becomes ``vector``: a new embedding means a new row (the
+        old one becomes a tombstone), not a new place in creation order."""
+        place = self._catalog.place_of(skill_id)
+        record = self._catalog.remove(skill_id)
+        change(record)
+        self._catalog.append(load_record(record), place)
+        self._index.add(np.frombuffer(vector, dtype=np.float32)[None, :])
 
     # -- writes --------------------------------------------------------------------
 
@@ -596,11 +625,16 @@ class SkillStore:
                 best = (float(score), skill_id)
         return None if best is None else (best[1], best[0])
 
-    def update(self, skill_id: str, **fields: Any) -> Skill:
+    def update(self, skill_id: str, *, reason: str | None = None, status: str | None = None, **fields: Any) -> Skill:
         """Change some of a skill's fields (name, actions, embedding, preconditions,
-        description, metadata); returns the updated skill."""
+        description, metadata) and/or its ``status``; returns the updated skill.
+
+        A change of content makes a new version (``reason`` says why; see ``history``); a
+        change of status is recorded as an event of the current version."""
         checked = check_fields(fields, self.dim)
         vector = checked.pop("embedding", None)
+        reason = check_reason(reason)
+        status = None if status is None else check_status(status)
 
         def build() -> tuple[dict[str, Any], None]:
             self._catalog.row(skill_id)  # raises SkillNotFoundError before anything is written
@@ -610,12 +644,36 @@ class SkillStore:
                 "fields": checked,
                 "vector": None if vector is None else vector.tobytes(),
                 "at": time.time(),
+                "reason": reason,
+                "status": status,
             }
             return frame, None
 
         with self._mutex:  # what this call committed, even if another thread deletes it next
             self._commit(build)
             return self.get(skill_id)
+
+    def rollback(self, skill_id: str, version: int, *, reason: str | None = None) -> Skill:
+        """Make a new version of the skill whose content equals version ``version``'s (history is
+        never rewritten); returns the skill. VersionNotFoundError when the skill keeps no such
+        version; InvalidInputError when it is the current one."""
+        number, reason = check_version_number(version), check_reason(reason)
+
+        def build() -> tuple[dict[str, Any], None]:
+            rollback_target(self._catalog.record_at(self._catalog.row(skill_id)), number)
+            return {"op": "rollback", "id": skill_id, "version": number, "at": time.time(), "reason": reason}, None
+
+        with self._mutex:
+            self._commit(build)
+            return self.get(skill_id)
+
+    def history(self, skill_id: str) -> list[SkillVersion]:
+        """Every version the skill keeps (the last ``VERSION_LIMIT``), oldest first, each with its
+        number, time, reason, changed fields, lineage, full content and outcome counts."""
+        with self._mutex:
+            self._check_open()
+            row = self._catalog.row(skill_id)
+            return versions_of(self._catalog.record_at(row), self._index.vector(row))
 
     def delete(self, skill_id: str) -> None:
         """Remove a skill; raises SkillNotFoundError when there is none with that id."""
@@ -772,11 +830,15 @@ class SkillStore:
     def _skill_at(self, row: int) -> Skill:
         return to_skill(self._catalog.record_at(row), self._index.vector(row))
 
-    def get(self, skill_id: str) -> Skill:
-        """The skill with this id; raises SkillNotFoundError when there is none."""
+    def get(self, skill_id: str, version: int | None = None) -> Skill:
+        """The skill with this id; raises SkillNotFoundError when there is none. With ``version``,
+        the content of that version (id, status, stats and times are the skill's own)."""
         with self._mutex:
             self._check_open()
-            return self._skill_at(self._catalog.row(skill_id))
+            row = self._catalog.row(skill_id)
+            if version is None:
+                return self._skill_at(row)
+            return version_of(self._catalog.record_at(row), self._index.vector(row), check_version_number(version))
 
     def __len__(self) -> int:
         return len(self._catalog)
@@ -785,11 +847,19 @@ class SkillStore:
         return isinstance(skill_id, str) and skill_id in self._catalog
 
     def __iter__(self) -> Iterator[Skill]:
-        """Every skill in creation order (the order they were first added; updating a skill
-        never moves it), as of when iteration starts."""
+        """Every skill but the deprecated ones, in creation order (see ``skills``)."""
+        return self.skills()
+
+    def skills(self, *, status: str | Sequence[str] | None = None) -> Iterator[Skill]:
+        """The skills with one of the statuses ``status`` names (None: active and candidate;
+        deprecated skills are left out), in creation order (the order they were first added;
+        updating a skill never moves it), as of when iteration starts."""
+        statuses = check_statuses(status)
         with self._mutex:
             self._check_open()
-            ids = [self._catalog.id_at(row) for row in self._catalog.ordered_rows().tolist()]
+            rows = self._catalog.ordered_rows()
+            rows = rows[self._catalog.has_status(rows, statuses)]
+            ids = [self._catalog.id_at(row) for row in rows.tolist()]
         for skill_id in ids:
             with contextlib.suppress(SkillNotFoundError):
                 yield self.get(skill_id)
@@ -826,21 +896,23 @@ class SkillStore:
         where: Mapping[str, Any] | None = None,
         rank: str = "similarity",
         min_score: float | None = None,
+        status: str | Sequence[str] | None = None,
     ) -> list[Match]:
         """The ``k`` best skills for ``embedding`` among those applicable to ``state``.
 
         ``where`` keeps skills whose metadata equals every given value. ``rank`` is
-        ``"similarity"``, ``"success"`` or ``"blend"`` (see ``skillstore.ranking``);
-        with ``embedding=None`` skills are ranked by success rate. ``min_score`` drops
-        results scoring below it.
+        ``"similarity"``, ``"success"``, ``"blend"`` or ``"wilson"`` (see ``skillstore.ranking``);
+        with ``embedding=None`` skills are ranked by success rate (``"wilson"``: by its lower
+        bound). ``min_score`` drops results scoring below it. ``status`` keeps skills of the
+        statuses named (None: active and candidate, deprecated skills are left out).
         """
         query = None if embedding is None else normalise_embedding(embedding, self.dim)
         k, state = check_k(k), check_state(state)
         checked_where, rank = parse_filter(where), ranking.check_rank(rank)
-        min_score = ranking.check_min_score(min_score)
+        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status)
         with self._mutex:
             self._check_open()
-            rows = self._catalog.candidate_rows(state, checked_where)
+            rows = self._catalog.candidate_rows(state, checked_where, statuses)
             return self._search_rows(query, k, rows, rank, min_score)
 
     def search_many(
@@ -852,24 +924,25 @@ class SkillStore:
         where: Mapping[str, Any] | None = None,
         rank: str = "similarity",
         min_score: float | None = None,
+        status: str | Sequence[str] | None = None,
     ) -> list[list[Match]]:
         """``search`` for each row of ``embeddings``; ``state`` is one state for all
         queries or a sequence with one per query. Shared filters use one batched FAISS call."""
         queries = normalise_queries(embeddings, self.dim)
         states = per_query_states(state, len(queries))
         k, checked_where, rank = check_k(k), parse_filter(where), ranking.check_rank(rank)
-        min_score = ranking.check_min_score(min_score)
+        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status)
         with self._mutex:
             self._check_open()
             shared = state is None or isinstance(state, Mapping)
             if shared and rank == "similarity" and len(queries) and len(self._catalog):
-                rows = self._catalog.candidate_rows(states[0], checked_where)
+                rows = self._catalog.candidate_rows(states[0], checked_where, statuses)
                 if rows is not None and not len(rows):
                     return [[] for _ in queries]
                 scores, labels = self._top_hits(queries, k, rows)
                 return [self._rank_hits(s, lab, k, rank, min_score) for s, lab in zip(scores, labels, strict=True)]
             return [
-                self._search_rows(q, k, self._catalog.candidate_rows(s, checked_where), rank, min_score)
+                self._search_rows(q, k, self._catalog.candidate_rows(s, checked_where, statuses), rank, min_score)
                 for q, s in zip(queries, states, strict=True)
             ]
 

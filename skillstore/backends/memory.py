@@ -16,16 +16,21 @@ import numpy as np
 
 from skillstore import ranking
 from skillstore.errors import InvalidInputError, SkillNotFoundError
-from skillstore.model import Match, Skill, SkillStats
+from skillstore.model import Match, Skill, SkillStats, SkillVersion
 from skillstore.preconditions import applies, freeze
 from skillstore.query import Node, check_limit, check_order_by, matches, sort_records
 from skillstore.query import parse as parse_filter
 from skillstore.records import (
     apply_merge,
     apply_outcome,
+    apply_rollback,
     apply_update,
     check_merge_fits,
     check_outcome_fits,
+    check_reason,
+    check_status,
+    check_statuses,
+    check_version_number,
     merge_entry,
     new_id,
     new_record,
@@ -33,6 +38,8 @@ from skillstore.records import (
     prepare_skills,
     summarise,
     to_skill,
+    version_of,
+    versions_of,
 )
 from skillstore.validation import (
     check_dim,
@@ -122,14 +129,28 @@ class MemoryBackend:
                 best = (score, skill_id)
         return None if best is None else (best[1], best[0])
 
-    def update(self, skill_id: str, **fields: Any) -> Skill:
+    def update(self, skill_id: str, *, reason: str | None = None, status: str | None = None, **fields: Any) -> Skill:
         record = self._record(skill_id)
         checked = check_fields(fields, self._dim)
+        reason = check_reason(reason)
+        status = None if status is None else check_status(status)
         vector = checked.pop("embedding", None)
-        apply_update(record, checked, time.time())
+        apply_update(record, checked, time.time(), vector=None if vector is None else vector.tobytes(),
+                     current_vector=self._vectors[skill_id].tobytes(), reason=reason, status=status)
         if vector is not None:
             self._vectors[skill_id] = vector
         return self.get(skill_id)
+
+    def rollback(self, skill_id: str, version: int, *, reason: str | None = None) -> Skill:
+        record = self._record(skill_id)
+        number, reason = check_version_number(version), check_reason(reason)
+        vector = apply_rollback(record, number, time.time(), reason, self._vectors[skill_id].tobytes())
+        if vector is not None:
+            self._vectors[skill_id] = np.frombuffer(vector, dtype="<f4").astype(np.float32)
+        return self.get(skill_id)
+
+    def history(self, skill_id: str) -> list[SkillVersion]:
+        return versions_of(self._record(skill_id), self._vectors[skill_id])
 
     def delete(self, skill_id: str) -> None:
         self.delete_many([skill_id])
@@ -192,8 +213,10 @@ class MemoryBackend:
         except (KeyError, TypeError):
             raise SkillNotFoundError(skill_id) from None
 
-    def get(self, skill_id: str) -> Skill:
-        return to_skill(self._record(skill_id), self._vectors[skill_id])
+    def get(self, skill_id: str, version: int | None = None) -> Skill:
+        if version is None:
+            return to_skill(self._record(skill_id), self._vectors[skill_id])
+        return version_of(self._record(skill_id), self._vectors[skill_id], check_version_number(version))
 
     def __len__(self) -> int:
         return len(self._records)
@@ -202,7 +225,11 @@ class MemoryBackend:
         return isinstance(skill_id, str) and skill_id in self._records
 
     def __iter__(self) -> Iterator[Skill]:
-        return iter([self.get(skill_id) for skill_id in self._records])
+        return self.skills()
+
+    def skills(self, *, status: str | Sequence[str] | None = None) -> Iterator[Skill]:
+        statuses = check_statuses(status)
+        return iter([self.get(i) for i, record in self._records.items() if record["status"] in statuses])
 
     def search(
         self,
@@ -213,10 +240,11 @@ class MemoryBackend:
         where: Mapping[str, Any] | None = None,
         rank: str = "similarity",
         min_score: float | None = None,
+        status: str | Sequence[str] | None = None,
     ) -> list[Match]:
         query = None if embedding is None else normalise_embedding(embedding, self._dim)
         return self._search(query, check_k(k), check_state(state), parse_filter(where),
-                            ranking.check_rank(rank), ranking.check_min_score(min_score))
+                            ranking.check_rank(rank), ranking.check_min_score(min_score), check_statuses(status))
 
     def search_many(
         self,
@@ -227,12 +255,14 @@ class MemoryBackend:
         where: Mapping[str, Any] | None = None,
         rank: str = "similarity",
         min_score: float | None = None,
+        status: str | Sequence[str] | None = None,
     ) -> list[list[Match]]:
         queries = normalise_queries(embeddings, self._dim)
         states = per_query_states(state, len(queries))
         k, checked_where, rank = check_k(k), parse_filter(where), ranking.check_rank(rank)
-        min_score = ranking.check_min_score(min_score)
-        return [self._search(q, k, s, checked_where, rank, min_score) for q, s in zip(queries, states, strict=True)]
+        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status)
+        return [self._search(q, k, s, checked_where, rank, min_score, statuses)
+                for q, s in zip(queries, states, strict=True)]
 
     def _search(
         self,
@@ -242,11 +272,13 @@ class MemoryBackend:
         where: Node,
         rank: str,
         min_score: float | None,
+        statuses: frozenset[str],
     ) -> list[Match]:
         ids = [
             skill_id
             for skill_id, record in self._records.items()
-            if (state is None or applies(record["preconditions"], state)) and matches(where, record)
+            if record["status"] in statuses
+            and (state is None or applies(record["preconditions"], state)) and matches(where, record)
         ]
         if not ids:
             return []

@@ -9,6 +9,12 @@ Columns that the store reads back (``fields``, ``provenance``) hold msgpack, so 
 actions, metadata and preconditions come back exactly as the embedded store gives
 them (bytes, floats and bools intact). The JSONB columns are for people and
 hand-written SQL; filters use the canonical ``*_items`` arrays (see ``canonical``).
+
+Versions (format 2 of a library): ``version`` and ``status`` are columns; ``history`` holds
+the version history as msgpack (``records.check_history``), NULL for a skill of a format-1
+library, which has one version; the outcomes of the current version are counted in the
+``version_*`` columns, so that ``record_outcome`` stays one atomic UPDATE. A format-1 library
+is upgraded in place when it is first opened for writing.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from skillstore.errors import DimensionMismatchError, InvalidInputError, SkillSt
 
 DEFAULT_LIBRARY = "skills"
 REGISTRY = "skillstore_libraries"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: versions and statuses
 HNSW_MAX_DIM = 2000  # pgvector cannot build an HNSW index over more dimensions
 VECTOR_MAX_DIM = 16000  # nor store a longer vector
 _LIBRARY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -87,6 +93,32 @@ def open_library(conn: psycopg.Connection[Any], library: str, dim: int | None, c
     if dim is not None and dim != stored:
         raise DimensionMismatchError(f"the library {library!r} at {where} has dim {stored}, not {dim}")
     return stored
+
+
+def read_format(conn: psycopg.Connection[Any], library: str) -> int:
+    row = conn.execute(
+        sql.SQL("SELECT format FROM {} WHERE name = %s").format(sql.Identifier(REGISTRY)), (library,)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def upgrade(conn: psycopg.Connection[Any], library: str) -> None:
+    """Add the version columns to a format-1 library: each skill gets version 1, active, whose
+    outcomes are all the skill's. Nothing to do for a library of the current format."""
+    if read_format(conn, library) >= FORMAT_VERSION:
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("skillstore", "create"),))
+        if read_format(conn, library) >= FORMAT_VERSION:
+            return
+        table = sql.Identifier(library)
+        conn.execute(sql.SQL("ALTER TABLE {} " + ", ".join(f"ADD COLUMN {c}" for c in _VERSION_COLUMNS)).format(table))
+        conn.execute(sql.SQL(
+            "UPDATE {} SET version_attempts = attempts, version_successes = successes,"
+            " version_failures = failures, version_reward = total_reward"
+        ).format(table))
+        conn.execute(sql.SQL("UPDATE {} SET format = %s WHERE name = %s").format(sql.Identifier(REGISTRY)),
+                     (FORMAT_VERSION, library))
 
 
 def _create(conn: psycopg.Connection[Any], library: str, dim: int) -> int:
@@ -164,10 +196,21 @@ _TABLE = sql.SQL(
         created_at double precision NOT NULL,
         updated_at double precision NOT NULL,
         provenance bytea NOT NULL,
+        {versions},
         CHECK (successes >= 0 AND failures >= 0 AND successes + failures = attempts)
     )
     """
 )
+_VERSION_COLUMNS = (
+    "version bigint NOT NULL DEFAULT 1",
+    "status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'candidate', 'deprecated'))",
+    "history bytea",
+    "version_attempts bigint NOT NULL DEFAULT 0",
+    "version_successes bigint NOT NULL DEFAULT 0",
+    "version_failures bigint NOT NULL DEFAULT 0",
+    "version_reward double precision NOT NULL DEFAULT 0",
+)
+_TABLE = sql.SQL(_TABLE.as_string(None).replace("{versions}", ",\n        ".join(_VERSION_COLUMNS)))
 _GIN = sql.SQL("CREATE INDEX {name} ON {table} USING gin ({column})")
 _SIGNATURE_INDEX = sql.SQL("CREATE INDEX {name} ON {table} (precondition_signature)")
 _HNSW = sql.SQL("CREATE INDEX {name} ON {table} USING hnsw (embedding vector_ip_ops)")

@@ -46,14 +46,21 @@ from skillstore.errors import (
     SkillStoreError,
     StoreNotFoundError,
 )
-from skillstore.model import Match, Skill, SkillStats
+from skillstore.model import Match, Skill, SkillStats, SkillVersion
 from skillstore.query import Node, check_limit, check_order_by
 from skillstore.query import parse as parse_filter
 from skillstore.records import (
     PROVENANCE_LIMIT,
+    apply_rollback,
+    apply_update,
     canonical_preconditions,
     check_merge_fits,
     check_outcome_fits,
+    check_reason,
+    check_status,
+    check_statuses,
+    check_version_number,
+    initial_entry,
     is_storable_id,
     merge_entry,
     new_id,
@@ -61,6 +68,8 @@ from skillstore.records import (
     prepare_skills,
     summarise,
     to_skill,
+    version_of,
+    versions_of,
 )
 from skillstore.reports import VerifyReport
 from skillstore.validation import (
@@ -92,9 +101,22 @@ _RETRIES = 5  # a transaction chosen as a deadlock victim is run again
 _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 _COLUMNS = sql.SQL(
     "id, fields, embedding, attempts, successes, failures, observations, total_reward,"
-    " last_used_at, created_at, updated_at, provenance"
+    " last_used_at, created_at, updated_at, provenance, version, status"
+)
+# what a change of versions reads: the skill and its history with the current version's counts
+_FULL_COLUMNS = sql.SQL(
+    "id, fields, embedding, attempts, successes, failures, observations, total_reward,"
+    " last_used_at, created_at, updated_at, provenance, version, status,"
+    " history, version_attempts, version_successes, version_failures, version_reward"
 )
 _RATE = "(CASE WHEN attempts > 0 THEN successes::float8 / attempts ELSE 0 END)"
+# ranking.wilson_lower_bounds in SQL (it only picks the candidates; NumPy computes the scores)
+_Z = ranking.WILSON_Z
+_WILSON = (
+    f"(CASE WHEN attempts > 0 THEN greatest(0, ({_RATE} + {_Z * _Z}::float8 / (2 * attempts)"
+    f" - {_Z} * sqrt(greatest(0, {_RATE} * (1 - {_RATE})) / attempts + {_Z * _Z}::float8 / (4 * attempts::float8"
+    f" * attempts))) / (1 + {_Z * _Z}::float8 / attempts)) ELSE 0 END)"
+)
 
 
 class PostgresBackend:
@@ -145,6 +167,8 @@ class PostgresBackend:
             self._dim = self._guard(lambda: pgschema.open_library(conn, self.library, dim, creates, self.url))
             self._guard(lambda: register_vector(conn))
             self._hnsw = self._guard(lambda: pgschema.has_hnsw(conn, self.library))
+            if not read_only:
+                self._guard(lambda: pgschema.upgrade(conn, self.library))
         except BaseException:
             self.close()
             raise
@@ -308,11 +332,12 @@ class PostgresBackend:
                 sql.SQL(
                     "INSERT INTO {} (id, name, description, fields, preconditions, metadata,"
                     " precondition_items, metadata_items, precondition_signature, embedding,"
-                    " created_at, updated_at, provenance)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " created_at, updated_at, provenance, status, history)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                     " ON CONFLICT (id) DO NOTHING RETURNING id"
                 ).format(self._table),
-                (skill_id, *values, signature, vector, at, at, pack([])),
+                (skill_id, *values, signature, vector, at, at, pack([]), fields.get("status", "active"),
+                 pack([initial_entry(1, at)])),
             ).fetchone()
             if row is not None:
                 return skill_id
@@ -328,31 +353,73 @@ class PostgresBackend:
             (pack([*provenance, entry][-PROVENANCE_LIMIT:]), entry["at"], skill_id),
         )
 
-    def update(self, skill_id: str, **fields: Any) -> Skill:
+    def update(self, skill_id: str, *, reason: str | None = None, status: str | None = None, **fields: Any) -> Skill:
         """Change some of a skill's fields (name, actions, embedding, preconditions,
-        description, metadata); returns the updated skill."""
+        description, metadata) and/or its ``status``; returns the updated skill. A change of
+        content makes a new version (see ``SkillStore.update``)."""
         checked = check_fields(fields, self._dim)
         vector = checked.pop("embedding", None)
+        reason = check_reason(reason)
+        status = None if status is None else check_status(status)
+
+        def change(record: dict[str, Any], current: bytes) -> bytes | None:
+            new = None if vector is None else vector.tobytes()
+            apply_update(record, checked, time.time(), vector=new, current_vector=current, reason=reason,
+                         status=status)
+            return new
+
+        self._check_id(skill_id)
+        return self._change(skill_id, change)
+
+    def rollback(self, skill_id: str, version: int, *, reason: str | None = None) -> Skill:
+        """Make a new version whose content equals version ``version``'s (see ``SkillStore.rollback``)."""
+        number, reason = check_version_number(version), check_reason(reason)
+
+        def change(record: dict[str, Any], current: bytes) -> bytes | None:
+            return apply_rollback(record, number, time.time(), reason, current)
+
+        self._check_id(skill_id)
+        return self._change(skill_id, change)
+
+    def _change(self, skill_id: str, change: Callable[[dict[str, Any], bytes], bytes | None]) -> Skill:
+        """Read the skill's whole record under a row lock, apply ``change`` (a function of
+        ``records``, as the other backends apply it) and write the row back, in one transaction."""
 
         def work(conn: psycopg.Connection[Any]) -> Skill:
             row = conn.execute(
-                sql.SQL("SELECT fields FROM {} WHERE id = %s FOR UPDATE").format(self._table), (skill_id,)
+                sql.SQL("SELECT {} FROM {} WHERE id = %s FOR UPDATE").format(_FULL_COLUMNS, self._table), (skill_id,)
             ).fetchone()
             if row is None:
                 raise SkillNotFoundError(skill_id)
-            merged = {**_decode_fields(row[0]), **checked}
+            record, vector = _full_record(row)
+            new_vector = change(record, vector.astype("<f4").tobytes())
+            embedding = None if new_vector is None else np.frombuffer(new_vector, dtype="<f4").astype(np.float32)
             updated = conn.execute(
                 sql.SQL(
                     "UPDATE {} SET name = %s, description = %s, fields = %s, preconditions = %s, metadata = %s,"
                     " precondition_items = %s, metadata_items = %s, precondition_signature = %s,"
-                    " embedding = COALESCE(%s, embedding), updated_at = %s WHERE id = %s RETURNING {}"
+                    " embedding = COALESCE(%s, embedding), updated_at = %s, version = %s, status = %s,"
+                    " history = %s, version_attempts = %s, version_successes = %s, version_failures = %s,"
+                    " version_reward = %s WHERE id = %s RETURNING {}"
                 ).format(self._table, _COLUMNS),
-                (*_content(merged), canonical.signature(merged["preconditions"]), vector, time.time(), skill_id),
+                (*_content(record), canonical.signature(record["preconditions"]), embedding, record["updated_at"],
+                 *_version_values(record), skill_id),
             ).fetchone()
             return _to_skill(updated)
 
-        self._check_id(skill_id)
         return self._run(work, write=True)
+
+    def history(self, skill_id: str) -> list[SkillVersion]:
+        """Every version the skill keeps, oldest first (see ``SkillStore.history``)."""
+        return versions_of(*self._full(skill_id))
+
+    def _full(self, skill_id: str) -> tuple[dict[str, Any], np.ndarray]:
+        self._check_id(skill_id)
+        statement = sql.SQL("SELECT {} FROM {} WHERE id = %s").format(_FULL_COLUMNS, self._table)
+        rows = self._fetch(statement, (skill_id,))
+        if not rows:
+            raise SkillNotFoundError(skill_id)
+        return _full_record(rows[0])
 
     def delete(self, skill_id: str) -> None:
         """Remove a skill; raises SkillNotFoundError when there is none with that id."""
@@ -457,8 +524,10 @@ class PostgresBackend:
                         "INSERT INTO {} (id, name, description, fields, preconditions, metadata,"
                         " precondition_items, metadata_items, precondition_signature, embedding,"
                         " attempts, successes, failures, observations, total_reward, last_used_at,"
-                        " created_at, updated_at, provenance)"
-                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                        " created_at, updated_at, provenance, version, status, history, version_attempts,"
+                        " version_successes, version_failures, version_reward)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                        " %s, %s, %s, %s, %s, %s, %s)"
                     ).format(self._table),
                     rows,
                 )
@@ -478,24 +547,28 @@ class PostgresBackend:
         added = 0.0 if value is None else value
         update = sql.SQL(
             "UPDATE {} SET attempts = attempts + 1, successes = successes + %s,"
-            " failures = failures + %s, total_reward = total_reward + %s, last_used_at = %s"
-            " WHERE id = %s AND attempts < %s AND abs(total_reward + %s) <= %s"
+            " failures = failures + %s, total_reward = total_reward + %s, last_used_at = %s,"
+            " version_attempts = version_attempts + 1, version_successes = version_successes + %s,"
+            " version_failures = version_failures + %s, version_reward = version_reward + %s"
+            " WHERE id = %s AND attempts < %s AND abs(total_reward + %s) <= %s AND abs(version_reward + %s) <= %s"
             " RETURNING attempts, successes, failures, observations, total_reward, last_used_at"
         ).format(self._table)
-        held = sql.SQL("SELECT id, attempts, total_reward FROM {} WHERE id = %s").format(self._table)
+        held = sql.SQL("SELECT id, attempts, total_reward, version_reward FROM {} WHERE id = %s").format(self._table)
 
         def work(conn: psycopg.Connection[Any]) -> SkillStats:
             for _ in range(_RETRIES):
                 row = conn.execute(
                     update,
-                    (int(ok), int(not ok), added, time.time(), skill_id, MAX_COUNTER, added, MAX_TOTAL_REWARD),
+                    (int(ok), int(not ok), added, time.time(), int(ok), int(not ok), added, skill_id, MAX_COUNTER,
+                     added, MAX_TOTAL_REWARD, added, MAX_TOTAL_REWARD),
                 ).fetchone()
                 if row is not None:
                     return SkillStats(*row)
                 found = conn.execute(held, (skill_id,)).fetchone()
                 if found is None:
                     raise SkillNotFoundError(skill_id)
-                check_outcome_fits({"id": found[0], "stats": {"attempts": found[1], "total_reward": found[2]}}, value)
+                check_outcome_fits({"id": found[0], "stats": {"attempts": found[1], "total_reward": found[2]},
+                                    "history": [{"stats": {"total_reward": found[3]}}]}, value)
                 # it fits now: the skill was replaced between the two statements; count again
             raise SkillStoreError(f"{self._where}: skill {skill_id!r} kept changing while its outcome was counted")
 
@@ -515,8 +588,12 @@ class PostgresBackend:
         """Rows of one read-only statement (a single statement needs no explicit transaction)."""
         return self._run(lambda conn: conn.execute(statement, params).fetchall(), atomic=False)
 
-    def get(self, skill_id: str) -> Skill:
-        """The skill with this id; raises SkillNotFoundError when there is none."""
+    def get(self, skill_id: str, version: int | None = None) -> Skill:
+        """The skill with this id; raises SkillNotFoundError when there is none. With ``version``,
+        the content of that version (see ``SkillStore.get``)."""
+        if version is not None:
+            number = check_version_number(version)
+            return version_of(*self._full(skill_id), number)
         self._check_id(skill_id)
         rows = self._fetch(sql.SQL("SELECT {} FROM {} WHERE id = %s").format(_COLUMNS, self._table), (skill_id,))
         if not rows:
@@ -533,8 +610,15 @@ class PostgresBackend:
         return bool(self._fetch(statement, (skill_id,)))
 
     def __iter__(self) -> Iterator[Skill]:
-        """Every skill, oldest first; skills deleted while iterating are skipped."""
-        ids = [row[0] for row in self._fetch(sql.SQL("SELECT id FROM {} ORDER BY seq").format(self._table))]
+        """Every skill but the deprecated ones (see ``skills``)."""
+        return self.skills()
+
+    def skills(self, *, status: str | Sequence[str] | None = None) -> Iterator[Skill]:
+        """The skills with one of the statuses ``status`` names (None: active and candidate),
+        oldest first; skills deleted while iterating are skipped."""
+        statuses = sorted(check_statuses(status))
+        ids = [row[0] for row in self._fetch(
+            sql.SQL("SELECT id FROM {} WHERE status = ANY(%s) ORDER BY seq").format(self._table), (statuses,))]
         batch = 256  # rows fetched per round trip: memory stays bounded for any library size
         statement = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s) ORDER BY seq").format(_COLUMNS, self._table)
         for start in range(0, len(ids), batch):
@@ -549,15 +633,16 @@ class PostgresBackend:
         where: Mapping[str, Any] | None = None,
         rank: str = "similarity",
         min_score: float | None = None,
+        status: str | Sequence[str] | None = None,
     ) -> list[Match]:
         """The ``k`` best skills for ``embedding`` among those applicable to ``state``
         (see ``SkillStore.search``; the semantics are the same)."""
         query = None if embedding is None else normalise_embedding(embedding, self._dim)
         k, state = check_k(k), check_state(state)
         checked_where, rank = parse_filter(where), ranking.check_rank(rank)
-        min_score = ranking.check_min_score(min_score)
+        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status)
         return self._run(
-            lambda conn: self._search(conn, query, k, state, checked_where, rank, min_score), atomic=False
+            lambda conn: self._search(conn, query, k, state, checked_where, rank, min_score, statuses), atomic=False
         )
 
     def search_many(
@@ -569,15 +654,16 @@ class PostgresBackend:
         where: Mapping[str, Any] | None = None,
         rank: str = "similarity",
         min_score: float | None = None,
+        status: str | Sequence[str] | None = None,
     ) -> list[list[Match]]:
         """``search`` for each row of ``embeddings``, all read in one transaction."""
         queries = normalise_queries(embeddings, self._dim)
         states = per_query_states(state, len(queries))
         k, checked_where, rank = check_k(k), parse_filter(where), ranking.check_rank(rank)
-        min_score = ranking.check_min_score(min_score)
+        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status)
         return self._run(
             lambda conn: [
-                self._search(conn, q, k, s, checked_where, rank, min_score)
+                self._search(conn, q, k, s, checked_where, rank, min_score, statuses)
                 for q, s in zip(queries, states, strict=True)
             ]
         )
@@ -591,9 +677,11 @@ class PostgresBackend:
         where: Node,
         rank: str,
         min_score: float | None,
+        statuses: frozenset[str],
     ) -> list[Match]:
         filters: list[sql.Composable] = []
         params: list[Any] = []
+        status_filter = sql.SQL("status = ANY(%s)")
         if state is not None:
             filters.append(sql.SQL("precondition_items <@ %s::text[]"))
             params.append(canonical.items(state))
@@ -603,21 +691,24 @@ class PostgresBackend:
             params.extend(condition_params)
         limit = min(k, MAX_FETCH) + RERANK_SLACK
         order_params: list[Any] = [] if query is None else [query]
-        if query is not None and rank == "blend":
+        if query is not None and rank in ("blend", "wilson"):
             order_params = [ranking.BLEND_WEIGHT, query, ranking.BLEND_WEIGHT]
         if query is not None and rank == "similarity" and not filters and self._large(conn):
-            # The one approximate path: the planner answers from the HNSW index.
-            statement = sql.SQL("SELECT {} FROM {} ORDER BY embedding <#> %s LIMIT %s").format(
-                _COLUMNS, self._table
+            # The one approximate path: the planner answers from the HNSW index; the status
+            # filter (deprecated skills are few) is applied to the rows the index scan yields.
+            statement = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY embedding <#> %s LIMIT %s").format(
+                _COLUMNS, self._table, status_filter
             )
             with conn.transaction():
                 conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(64, 2 * limit))),))
-                rows = conn.execute(statement, (query, limit)).fetchall()
+                rows = conn.execute(statement, (sorted(statuses), query, limit)).fetchall()
         else:
             # Exact. OFFSET 0 keeps the filtered subquery from being merged into the outer one,
             # so the planner cannot serve the ORDER BY from the HNSW index (an approximate scan
             # that loses recall under filters): every filtered row is scored.
-            where_sql = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(filters) if filters else sql.SQL("")
+            filters.append(status_filter)
+            params.append(sorted(statuses))
+            where_sql = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(filters)
             statement = sql.SQL(
                 "SELECT {} FROM (SELECT * FROM {}{} OFFSET 0) AS candidates ORDER BY {} LIMIT %s"
             ).format(_COLUMNS, self._table, where_sql, _exact_order(query, rank))
@@ -739,13 +830,15 @@ def _exact_order(query: np.ndarray | None, rank: str) -> sql.Composable:
     """ORDER BY for the rank mode, best first, ties broken by id as ``ranking.order`` does."""
     by_id = sql.SQL('id COLLATE "C"')
     if query is None:
-        return sql.SQL(f"{_RATE} DESC, ") + by_id
+        return sql.SQL(f"{_WILSON if rank == 'wilson' else _RATE} DESC, ") + by_id
     if rank == "success":
         return sql.SQL(f"{_RATE} DESC, embedding <#> %s, ") + by_id
     if rank == "blend":
         return sql.SQL(
             "((1 - %s) * -(embedding <#> %s) + %s * (successes + 1)::float8 / (attempts + 2)) DESC, "
         ) + by_id
+    if rank == "wilson":
+        return sql.SQL(f"((1 - %s) * -(embedding <#> %s) + %s * {_WILSON}) DESC, ") + by_id
     return sql.SQL("embedding <#> %s, ") + by_id
 
 
@@ -781,7 +874,37 @@ def _restore_row(record: dict[str, Any], vector: np.ndarray) -> tuple[Any, ...]:
         record["created_at"],
         record["updated_at"],
         pack(record["provenance"]),
+        *_version_values(record),
     )
+
+
+def _version_values(record: dict[str, Any]) -> tuple[Any, ...]:
+    """Column values for a record's versions: number, status, history, the current version's counts."""
+    counts = record["history"][-1]["stats"]
+    return (record["version"], record["status"], pack(record["history"]), counts["attempts"], counts["successes"],
+            counts["failures"], counts["total_reward"])
+
+
+def _full_record(row: Any) -> tuple[dict[str, Any], np.ndarray]:
+    """A whole record (history included, with the current version's counts) and its vector."""
+    skill = _to_skill(row[:14])
+    history, attempts, successes, failures, reward = row[14:]
+    record = {
+        "id": skill.id, "name": skill.name, "actions": skill.actions, "preconditions": skill.preconditions,
+        "description": skill.description, "metadata": skill.metadata, "stats": skill.stats.to_dict(),
+        "created_at": skill.created_at, "updated_at": skill.updated_at, "provenance": skill.provenance,
+        "version": skill.version, "status": skill.status,
+    }
+    counts = {"attempts": attempts, "successes": successes, "failures": failures, "total_reward": reward}
+    if history is None:  # a skill of a format-1 library: one version
+        record["history"] = [initial_entry(skill.version, skill.created_at or 0.0, counts)]
+    else:
+        record["history"] = unpack(history)
+        for entry in record["history"]:
+            if entry["content"] is not None:
+                entry["content"]["preconditions"] = canonical_preconditions(entry["content"]["preconditions"])
+        record["history"][-1]["stats"] = counts
+    return record, skill.embedding
 
 
 def _decode_fields(data: bytes) -> dict[str, Any]:
@@ -792,7 +915,7 @@ def _decode_fields(data: bytes) -> dict[str, Any]:
 
 def _to_skill(row: Any) -> Skill:
     (skill_id, fields, embedding, attempts, successes, failures, observations, total_reward,
-     last_used_at, created_at, updated_at, provenance) = row
+     last_used_at, created_at, updated_at, provenance, version, status) = row
     record = {
         "id": skill_id,
         **_decode_fields(fields),
@@ -800,6 +923,8 @@ def _to_skill(row: Any) -> Skill:
         "created_at": created_at,
         "updated_at": updated_at,
         "provenance": unpack(provenance),
+        "version": version,
+        "status": status,
     }
     return to_skill(record, _vector(embedding))
 

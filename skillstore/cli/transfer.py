@@ -1,7 +1,8 @@
 """Export a store's skills to a file, and import them into a store.
 
 Three formats, all holding every field of every skill (id, name, description,
-actions, preconditions, metadata, embedding, stats, timestamps, provenance):
+actions, preconditions, metadata, embedding, stats, timestamps, provenance, version,
+status and version history), deprecated skills included:
 
 - ``jsonl``: a header line ``{"skillstore_export": 1, "dim": .., "count": .., "embeddings": ..}``,
   then one JSON object per skill. Values JSON cannot hold (bytes, tuples, maps
@@ -15,8 +16,9 @@ actions, preconditions, metadata, embedding, stats, timestamps, provenance):
 Importing is split into validate, then execute: :func:`read_skills` reads and
 checks the whole file (bounded sizes, types, stats that add up, the store's own
 field checks) before :func:`import_skills` writes anything, and the skills are
-restored in one commit (``restore_many``) with their ids, stats, timestamps and
-provenance, so a hostile or damaged file raises a typed
+restored in one commit (``restore_many``) with their ids, stats, timestamps,
+provenance, versions (each with its content and outcome counts) and statuses, so a
+hostile or damaged file raises a typed
 :class:`~skillstore.errors.SkillStoreError` and leaves the store as it was.
 """
 
@@ -28,7 +30,7 @@ import io
 import json
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 import msgpack
@@ -36,6 +38,7 @@ import numpy as np
 
 from skillstore import (
     MAX_ID_LENGTH,
+    STATUSES,
     DimensionMismatchError,
     FormatVersionError,
     InvalidEmbeddingError,
@@ -45,6 +48,9 @@ from skillstore import (
     SkillBackend,
     SkillStats,
     SkillStoreError,
+    SkillVersion,
+    StatusChange,
+    VersionStats,
     check_restorable,
     check_skill_id,
     check_timestamp,
@@ -82,7 +88,12 @@ CSV_COLUMNS = (
     "created_at",
     "updated_at",
     "provenance",
+    "version",
+    "status",
+    "history",
 )
+_OPTIONAL_COLUMNS = {"provenance", "embedding", "version", "status", "history"}  # older exports lack some
+_VERSION_CONTENT = ("name", "actions", "embedding", "preconditions", "description", "metadata")
 _STAT_FIELDS = ("attempts", "successes", "failures", "observations", "total_reward", "last_used_at")
 _RECORD_FIELDS = (frozenset(CSV_COLUMNS) - set(_STAT_FIELDS)) | {"stats"}  # a JSON/msgpack record
 
@@ -105,7 +116,10 @@ def export_skills(
     binary ``stream`` in format ``fmt``; returns how many were written. ``embeddings=False``
     leaves vectors out (such a file documents a library but cannot be imported)."""
     check_format(fmt)
-    skills = list(store) if skills is None else skills  # one consistent view; the header states its size
+    # every status, each skill with its versions; the header states the count
+    if skills is None:
+        skills = list(store.skills(status=STATUSES))
+    skills = [replace(skill, history=store.history(str(skill.id))) for skill in skills]
     header = {HEADER_KEY: EXPORT_VERSION, "dim": store.dim, "count": len(skills), "embeddings": embeddings}
     if fmt == "csv":
         _write_csv(stream, skills, embeddings, progress)
@@ -140,7 +154,43 @@ def skill_to_record(skill: Skill, *, embeddings: bool = True, binary: bool = Fal
     record["created_at"] = skill.created_at
     record["updated_at"] = skill.updated_at
     record["provenance"] = value(skill.provenance)
+    record["version"] = skill.version
+    record["status"] = skill.status
+    history = _history_record(skill, embeddings=embeddings, binary=binary)
+    if history is not None:
+        record["history"] = value(history) if not binary else history
     return record
+
+
+def _history_record(skill: Skill, *, embeddings: bool, binary: bool) -> list[dict[str, Any]] | None:
+    """The skill's versions as plain values; None when the history is the one a skill restored
+    without any gets (a single version with all the skill's outcomes and no events). The current
+    version's content is the skill's own and is not repeated."""
+    versions = skill.history or []
+    stats = skill.stats
+    if not versions or (
+        len(versions) == 1 and versions[0].reason is None and not versions[0].events
+        and versions[0].parent is None and versions[0].rollback_of is None and versions[0].changed == ()
+        and versions[0].created_at == skill.created_at
+        and versions[0].stats == VersionStats(stats.attempts, stats.successes, stats.failures, stats.total_reward)
+    ):
+        return None
+    entries = []
+    for position, version in enumerate(versions):
+        entry: dict[str, Any] = {
+            "version": version.version, "created_at": version.created_at, "reason": version.reason,
+            "changed": list(version.changed), "parent": version.parent, "rollback_of": version.rollback_of,
+            "stats": version.stats.to_dict(),
+            "events": [{"at": e.at, "status": e.status, "reason": e.reason} for e in version.events],
+        }
+        if position < len(versions) - 1:
+            entry.update(name=version.name, actions=version.actions, preconditions=version.preconditions,
+                         description=version.description, metadata=version.metadata)
+            if embeddings:
+                vector = np.asarray(version.embedding, dtype="<f4")
+                entry["embedding"] = vector.tobytes() if binary else vector.astype(np.float64).tolist()
+        entries.append(entry)
+    return entries
 
 
 def _jsonl_writer(stream: IO[bytes]) -> Callable[[dict[str, Any]], None]:
@@ -187,6 +237,9 @@ def _write_csv(
                     _json_cell(skill.created_at),
                     _json_cell(skill.updated_at),
                     _json_cell(skill.provenance),
+                    _json_cell(skill.version),
+                    _json_cell(skill.status),
+                    _json_cell(_history_record(skill, embeddings=embeddings, binary=False)),
                 ]
             )
             if progress:
@@ -401,7 +454,7 @@ def _read_csv(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
                 return
             if head and head[0].startswith("\ufeff"):
                 head[0] = head[0][1:]  # a byte-order mark written by a spreadsheet
-            missing = set(CSV_COLUMNS) - set(head) - {"provenance", "embedding"}
+            missing = set(CSV_COLUMNS) - set(head) - _OPTIONAL_COLUMNS
             if missing:
                 raise InvalidInputError(f"not a skillstore CSV export: missing columns {sorted(missing)}")
             for row in rows:
@@ -431,6 +484,11 @@ def _csv_record(row: dict[str, str]) -> dict[str, Any]:
         record["provenance"] = cell("provenance")
     if row.get("embedding"):
         record["embedding"] = cell("embedding")
+    for name in ("version", "status", "history"):
+        if row.get(name):
+            value = cell(name)
+            if value is not None:
+                record[name] = value
     return record
 
 
@@ -474,7 +532,12 @@ def _record_to_skill(raw: Any, *, binary: bool) -> Skill:
     preconditions = record.get("preconditions")
     if isinstance(preconditions, dict):  # as a store gives them back: sequences are tuples
         preconditions = {key: _tuples(value) for key, value in preconditions.items()}
-    return Skill(
+    version, status = record.get("version", 1), record.get("status", "active")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InvalidInputError(f"version must be an integer, got a {type(version).__name__}")
+    if not isinstance(status, str) or status not in STATUSES:
+        raise InvalidInputError(f"status must be one of {STATUSES}, got {str(status)[:40]!r}")
+    skill = Skill(
         name=record["name"],
         actions=record["actions"],
         embedding=_embedding(record["embedding"]),
@@ -486,7 +549,45 @@ def _record_to_skill(raw: Any, *, binary: bool) -> Skill:
         created_at=record.get("created_at"),
         updated_at=record.get("updated_at"),
         provenance=provenance,
+        version=version,
+        status=status,
     )
+    if "history" in record:
+        skill.history = _versions(record["history"], skill)
+    return skill
+
+
+def _versions(raw: Any, skill: Skill) -> list[SkillVersion]:
+    """A record's history as SkillVersions (the store checks them as a restore does); the last
+    version's content is the skill's."""
+    if not isinstance(raw, list) or not raw or not all(isinstance(entry, dict) for entry in raw):
+        raise InvalidInputError("history must be a non-empty list of maps")
+    versions = []
+    for position, entry in enumerate(raw):
+        last = position == len(raw) - 1
+        known = {"version", "created_at", "reason", "changed", "parent", "rollback_of", "stats", "events"}
+        unknown = set(entry) - known - set(_VERSION_CONTENT)
+        if unknown or (not last and not set(_VERSION_CONTENT) <= set(entry)) or not known <= set(entry):
+            raise InvalidInputError(f"history entry {position + 1} does not hold the fields of a version")
+        events, changed, stats = entry["events"], entry["changed"], entry["stats"]
+        if (not isinstance(events, list) or not all(isinstance(e, dict) and set(e) == {"at", "status", "reason"}
+                                                    for e in events)
+                or not isinstance(changed, list) or not isinstance(stats, dict)
+                or set(stats) != {"attempts", "successes", "failures", "total_reward"}):
+            raise InvalidInputError(f"history entry {position + 1}: events, changed or stats are malformed")
+        source: Any = skill if last else None
+        content = {name: getattr(skill, name) for name in _VERSION_CONTENT} if last else {
+            name: entry[name] for name in _VERSION_CONTENT}
+        if source is None:
+            content["embedding"] = _embedding(content["embedding"])
+            if isinstance(content["preconditions"], dict):
+                content["preconditions"] = {k: _tuples(v) for k, v in content["preconditions"].items()}
+        versions.append(SkillVersion(
+            version=entry["version"], created_at=entry["created_at"], reason=entry["reason"],
+            changed=tuple(changed), parent=entry["parent"], rollback_of=entry["rollback_of"],
+            stats=VersionStats(**stats), events=tuple(StatusChange(**e) for e in events), **content,
+        ))
+    return versions
 
 
 def _tuples(value: Any) -> Any:
@@ -585,8 +686,9 @@ def import_skills(
         elif on_conflict == "replace":
             to_restore.append(skill)
             result.replaced += 1
-        elif on_conflict == "merge":
-            to_restore.append(merge_restored(store.get(skill_id), skill))
+        elif on_conflict == "merge":  # the store's skill keeps its versions
+            kept = replace(store.get(skill_id), history=store.history(skill_id))
+            to_restore.append(merge_restored(kept, skill))
             result.merged += 1
         else:
             result.skipped += 1

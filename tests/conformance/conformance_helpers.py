@@ -6,6 +6,7 @@ in float64, independently of any backend's code path.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,11 @@ def reference_scores(
         stats = skill.stats
         rate = stats.successes / stats.attempts if stats.attempts else 0.0
         cosine = None if unit is None else float(np.dot(np.asarray(skill.embedding, dtype=np.float64), unit))
-        if cosine is None:
+        if rank == "wilson":
+            bound = wilson_bound(stats.successes, stats.attempts)
+            score = bound if cosine is None else (1 - BLEND_WEIGHT) * cosine + BLEND_WEIGHT * bound
+            row = Candidate(str(skill.id), score, 0.0, True, False)
+        elif cosine is None:
             row = Candidate(str(skill.id), rate, 0.0, False, False)
         elif rank == "similarity":
             row = Candidate(str(skill.id), cosine, 0.0, True, False)
@@ -180,3 +185,14 @@ def random_where(rng: np.random.Generator) -> dict[str, Any] | None:
 def record_random_outcomes(backend: SkillBackend, ids: list[str], rng: np.random.Generator, count: int) -> None:
     for _ in range(count):
         backend.record_outcome(ids[int(rng.integers(len(ids)))], bool(rng.random() < 0.6), reward=1.0)
+
+
+def wilson_bound(successes: int, attempts: int, z: float = 1.96) -> float:
+    """The lower bound of the Wilson score interval, written out from the formula in
+    ``skillstore.ranking`` (0 for a skill never attempted)."""
+    if not attempts:
+        return 0.0
+    p = successes / attempts
+    centre = p + z * z / (2 * attempts)
+    spread = z * math.sqrt(p * (1 - p) / attempts + z * z / (4 * attempts * attempts))
+    return max(0.0, (centre - spread) / (1 + z * z / attempts))

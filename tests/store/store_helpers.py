@@ -4,6 +4,7 @@ and (from ``ranking_oracle``) the checker that accepts exactly the answers the t
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -91,7 +92,11 @@ def reference_ranking(
         rate = stats.successes / stats.attempts if stats.attempts else 0.0
         cos = None if q is None else float(np.asarray(skill.embedding, dtype=np.float64) @ q)
         skill_id = str(skill.id)
-        if cos is None:
+        if rank == "wilson":
+            bound = wilson_bound(stats.successes, stats.attempts)
+            score = bound if cos is None else (1 - BLEND_WEIGHT) * cos + BLEND_WEIGHT * bound
+            candidate = Candidate(skill_id, score, 0.0, True, False)
+        elif cos is None:
             candidate = Candidate(skill_id, rate, 0.0, False, False)
         elif rank == "success":
             candidate = Candidate(skill_id, rate, cos, False, True)
@@ -104,3 +109,14 @@ def reference_ranking(
             found.append(candidate)
     found.sort(key=lambda c: (-c.score, -c.secondary, c.id))
     return found
+
+
+def wilson_bound(successes: int, attempts: int, z: float = 1.96) -> float:
+    """The lower bound of the Wilson score interval, written out from the formula in
+    ``skillstore.ranking`` (0 for a skill never attempted)."""
+    if not attempts:
+        return 0.0
+    p = successes / attempts
+    centre = p + z * z / (2 * attempts)
+    spread = z * math.sqrt(p * (1 - p) / attempts + z * z / (4 * attempts * attempts))
+    return max(0.0, (centre - spread) / (1 + z * z / attempts))

@@ -33,9 +33,11 @@ from skillstore.records import (
     PROVENANCE_LIMIT,
     RECORD_KEYS,
     STAT_KEYS,
+    STATUSES,
     check_merge_fits,
     check_outcome_fits,
     check_stored_record,
+    initial_entry,
     load_record,
     merged_for_restore,
 )
@@ -403,6 +405,9 @@ good_records = st.fixed_dictionaries({
     "updated_at": stamps,
     "provenance": st.lists(st.fixed_dictionaries({"at": stamps, "name": good_text, "score": st.floats(-1, 1)}),
                            max_size=PROVENANCE_LIMIT),
+    "version": st.just(1),
+    "status": st.sampled_from(STATUSES),
+    "history": st.builds(lambda at: [initial_entry(1, at)], stamps),
 })
 
 

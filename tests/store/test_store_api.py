@@ -273,7 +273,7 @@ def test_rank_blend_uses_the_documented_formula(backend: SkillBackend) -> None:
     matches = {m.skill.id: m.score for m in backend.search(E0, k=2, rank="blend")}
     assert matches[a] == pytest.approx((1 - BLEND_WEIGHT) * 1.0 + BLEND_WEIGHT * 0.5, abs=1e-6)
     assert matches[b] == pytest.approx((1 - BLEND_WEIGHT) * np.sqrt(0.5) + BLEND_WEIGHT * 4 / 5, abs=1e-6)
-    assert RANK_MODES == ("similarity", "success", "blend")
+    assert RANK_MODES == ("similarity", "success", "blend", "wilson")
 
 
 def test_search_without_an_embedding_ranks_by_success_rate(backend: SkillBackend) -> None:
@@ -283,8 +283,9 @@ def test_search_without_an_embedding_ranks_by_success_rate(backend: SkillBackend
             backend.record_outcome(skill_id, attempt < i)
     assert ids_of(backend.search(None, k=4)) == ids[::-1]
     assert ids_of(backend.search(None, k=4, state={"p": 0})) == [ids[2], ids[0]]
-    for rank in RANK_MODES:
+    for rank in ("similarity", "success", "blend"):
         assert [m.score for m in backend.search(None, k=2, rank=rank)] == [0.75, 0.5]
+    assert ids_of(backend.search(None, k=4, rank="wilson")) == ids[::-1]  # the bound grows with the rate
 
 
 def test_min_score_drops_weaker_results(backend: SkillBackend) -> None:

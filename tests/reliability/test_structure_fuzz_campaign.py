@@ -1210,7 +1210,7 @@ def permute_rows(store: Path, m: Mutator) -> None:
     position = np.empty(n, dtype=np.int64)
     position[new] = np.arange(n)
     for name in ("attempts", "successes", "failures", "observations", "total_reward", "last_used_at", "created_at",
-                 "updated_at", "signature_of"):
+                 "updated_at", "version", "status", "signature_of"):
         by[name].set(by[name].array()[new])
     for blob, offsets in (("ids", "id_offsets"), ("names", "name_offsets")):
         bounds = by[offsets].array().tolist()

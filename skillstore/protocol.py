@@ -46,6 +46,7 @@ class SkillBackend(Protocol):
         state: Mapping[str, Any] | None = None,
         order_by: str | None = None,
         limit: int | None = None,
+        status: str | Sequence[str] | None = None,
     ) -> list[Skill]: ...
 
     def restore_many(self, skills: Iterable[Skill], *, replace: bool = False) -> list[str]: ...

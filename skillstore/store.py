@@ -871,17 +871,19 @@ class SkillStore:
         state: Mapping[str, Any] | None = None,
         order_by: str | None = None,
         limit: int | None = None,
+        status: str | Sequence[str] | None = None,
     ) -> list[Skill]:
         """The skills the filter ``where`` matches (and that apply to ``state``), without a
         query vector: in creation order, or by ``order_by`` (a field of
         ``skillstore.query.SKILL_FIELDS``, ``"-"`` first for descending; ties keep creation
-        order; a skill never used comes last by ``last_used_at``); at most ``limit`` of them."""
+        order; a skill never used comes last by ``last_used_at``); at most ``limit`` of them.
+        ``status`` keeps skills of the statuses named (None: active and candidate)."""
         node, state = parse_filter(where), check_state(state)
         field, descending = check_order_by(order_by)
-        limit = check_limit(limit)
+        limit, statuses = check_limit(limit), check_statuses(status)
         with self._mutex:
             self._check_open()
-            rows = self._catalog.candidate_rows(state, node)
+            rows = self._catalog.candidate_rows(state, node, statuses)
             rows = self._catalog.ordered_rows() if rows is None else self._catalog.in_creation_order(rows)
             if field is not None:
                 rows = _sorted_rows(rows, self._catalog.field_values(field)[rows], descending)

@@ -176,13 +176,15 @@ class MemoryBackend:
         state: Mapping[str, Any] | None = None,
         order_by: str | None = None,
         limit: int | None = None,
+        status: str | Sequence[str] | None = None,
     ) -> list[Skill]:
         node, checked_state = parse_filter(where), check_state(state)
         field, descending = check_order_by(order_by)
-        limit = check_limit(limit)
+        limit, statuses = check_limit(limit), check_statuses(status)
         records = [
             record for record in self._records.values()
-            if (checked_state is None or applies(record["preconditions"], checked_state)) and matches(node, record)
+            if record["status"] in statuses
+            and (checked_state is None or applies(record["preconditions"], checked_state)) and matches(node, record)
         ]
         return [self.get(record["id"]) for record in sort_records(records, field, descending)[:limit]]
 

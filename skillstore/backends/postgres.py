@@ -472,13 +472,14 @@ class PostgresBackend:
         state: Mapping[str, Any] | None = None,
         order_by: str | None = None,
         limit: int | None = None,
+        status: str | Sequence[str] | None = None,
     ) -> list[Skill]:
         """The skills the filter matches (and that apply to ``state``), as ``SkillStore.find``."""
         node, checked_state = parse_filter(where), check_state(state)
         field, descending = check_order_by(order_by)
-        limit = check_limit(limit)
-        filters: list[sql.Composable] = []
-        params: list[Any] = []
+        limit, statuses = check_limit(limit), check_statuses(status)
+        filters: list[sql.Composable] = [sql.SQL("status = ANY(%s)")]
+        params: list[Any] = [sorted(statuses)]
         if checked_state is not None:
             filters.append(sql.SQL("precondition_items <@ %s::text[]"))
             params.append(canonical.items(checked_state))
@@ -486,7 +487,7 @@ class PostgresBackend:
         if condition is not None:
             filters.append(condition)
             params.extend(condition_params)
-        where_sql = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(filters) if filters else sql.SQL("")
+        where_sql = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(filters)
         order: sql.Composable = sql.SQL("seq")
         if field is not None:
             expression = sql.SQL('name COLLATE "C"') if field == "name" else sql.SQL(_ORDER_SQL.get(field, field))

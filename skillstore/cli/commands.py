@@ -27,6 +27,8 @@ import click
 from skillstore import (
     BLEND_WEIGHT,
     RANK_MODES,
+    STATUSES,
+    WILSON_Z,
     InvalidInputError,
     Match,
     RepairReport,
@@ -218,6 +220,22 @@ def _by_position(stream: Any, advance: Callable[[int], None] | None) -> Callable
     return update
 
 
+def status_option(function: F) -> F:
+    """``--status``, repeatable: the statuses a command keeps (``all`` for every one)."""
+    return click.option(
+        "--status", "status", multiple=True, type=click.Choice([*STATUSES, "all"]),
+        help="Keep skills of this status (repeatable; 'all' for every status). By default active and "
+        "candidate skills are kept and deprecated ones left out.",
+    )(function)
+
+
+def _statuses(chosen: tuple[str, ...]) -> list[str] | None:
+    """The ``status`` argument of the library call for ``--status`` values (None: the default)."""
+    if not chosen:
+        return None
+    return list(STATUSES) if "all" in chosen else list(dict.fromkeys(chosen))
+
+
 def _get_by_id_or_name(store: Library, key: str) -> Skill:
     return store.get(_resolve(store, [key])[0])
 
@@ -229,7 +247,7 @@ def _resolve(store: Library, keys: list[str]) -> list[str]:
     if not unknown:
         return keys
     named: dict[str, list[str]] = {key: [] for key in unknown}
-    for skill in store:
+    for skill in store.skills(status=STATUSES):
         if skill.name in named:
             named[skill.name].append(str(skill.id))
     for key, ids in named.items():
@@ -340,6 +358,7 @@ def info(path: Location, output: str) -> None:
 @assignments_option(
     "--state", "--applicable", "state", help="Keep skills applicable in a state with KEY=VALUE (repeatable)."
 )
+@status_option
 @output_options
 def list_skills(
     path: Location,
@@ -349,9 +368,11 @@ def list_skills(
     offset: int,
     where: dict[str, Any] | None,
     state: dict[str, Any],
+    status: tuple[str, ...],
     output: str,
 ) -> None:
     """List the skills in PATH, in the order they were added unless --sort says otherwise.
+    Deprecated skills are left out unless --status asks for them.
 
     --state (or --applicable) keeps skills whose preconditions all hold in the given
     state (a skill without preconditions applies everywhere).
@@ -361,13 +382,14 @@ def list_skills(
         skillstore list ./skills --sort success --limit 10
         skillstore list ./skills --state has_key=true --state agent_pos=[2,2] --json
         skillstore list ./skills --where 'room in [3,4]' --where 'skill.attempts >= 3'
+        skillstore list ./skills --status deprecated
     """
     with _open(path) as store:
         total = len(store)
         # the library's own filters and its own order (creation order); only a page is read when that is all
         # shown (not for --limit 0, whose message counts the matches; an empty page past them holds them all)
         page_end = offset + limit if limit and sort == "created" and not reverse else None
-        skills = store.find(where or None, state=state or None, limit=page_end)
+        skills = store.find(where or None, state=state or None, limit=page_end, status=_statuses(status))
     if sort != "created":
         skills.sort(key=SORT_KEYS[sort])
     if reverse:
@@ -410,6 +432,8 @@ def show(path: Location, id_or_name: str, embedding: bool, as_json: bool) -> Non
     fields: dict[str, Any] = {
         "id": skill.id,
         "name": skill.name,
+        "version": skill.version,
+        "status": skill.status,
         "description": skill.description,
         "actions": skill.actions,
         "preconditions": format_conditions(skill.preconditions),
@@ -465,9 +489,12 @@ def _parse_vector(ctx: click.Context, param: click.Parameter, value: str | None)
     show_default=True,
     help=f"similarity: the cosine of the query and the skill; success: the skill's success rate, ties to "
     f"the higher cosine; blend: {1 - BLEND_WEIGHT:g} x cosine + {BLEND_WEIGHT:g} x (successes + 1) / "
-    "(attempts + 2), so an untried skill counts as half successful.",
+    f"(attempts + 2), so an untried skill counts as half successful; wilson: {1 - BLEND_WEIGHT:g} x cosine + "
+    f"{BLEND_WEIGHT:g} x the lower bound of the Wilson interval of the success rate (z = {WILSON_Z:g}), so "
+    "3 successes of 3 rank below 95 of 100.",
 )
 @click.option("--min-score", type=float, default=None, help="Drop results scoring below this.")
+@status_option
 @output_options
 def search(
     path: Location,
@@ -478,9 +505,11 @@ def search(
     k: int,
     rank: str,
     min_score: float | None,
+    status: tuple[str, ...],
     output: str,
 ) -> None:
-    """Find the skills that best fit a query embedding, best first.
+    """Find the skills that best fit a query embedding, best first (deprecated skills only
+    when --status asks for them).
 
     Give the query with --vector (a JSON list of dim numbers) or --like ID.
 
@@ -496,7 +525,8 @@ def search(
         query = vector if like_id is None else store.get(like_id).embedding
         extra = 0 if like_id is None else 1  # the skill itself would come first
         found = store.search(
-            query, k + extra, state=state or None, where=where, rank=rank, min_score=min_score
+            query, k + extra, state=state or None, where=where, rank=rank, min_score=min_score,
+            status=_statuses(status),
         )
         matches: list[Match] = [m for m in found if m.skill.id != like_id][:k]
         if not matches and state and output == "table":
@@ -512,6 +542,76 @@ def search(
         {"rank": i, "score": f"{m.score:.4f}", **skill_row(m.skill)} for i, m in enumerate(matches, start=1)
     ]
     emit_records(records, output, table_rows=rows, columns=("rank", "score", *SUMMARY_COLUMNS))
+
+
+@main.command()
+@path_argument
+@click.argument("skill_id", metavar="ID|NAME")
+@output_options
+def history(path: Location, skill_id: str, output: str) -> None:
+    """Show the versions a skill keeps, oldest first: when and why each was made, the fields
+    it changed, the version it came from (or rolled back to), its outcomes and status changes.
+
+    \b
+    Example:
+        skillstore history ./skills 3f2a9c0d1b2e4f60
+        skillstore history ./skills acquire_key --json
+    """
+    with _open(path) as store:
+        versions = store.history(_resolve(store, [skill_id])[0])
+    records = [
+        {"version": v.version, "created_at": v.created_at, "reason": v.reason, "changed": list(v.changed),
+         "parent": v.parent, "rollback_of": v.rollback_of, **v.stats.to_dict(), "success_rate": v.stats.success_rate,
+         "events": [{"at": e.at, "status": e.status, "reason": e.reason} for e in v.events],
+         "name": v.name, "actions": v.actions}
+        for v in versions
+    ]
+    rows = [
+        {"version": f"{v.version}{' (current)' if v is versions[-1] else ''}", "created": iso_time(v.created_at),
+         "from": "" if v.parent is None else f"rollback to {v.rollback_of}" if v.rollback_of else str(v.parent),
+         "changed": ", ".join(v.changed), "reason": v.reason or "", "uses": v.stats.attempts,
+         "success": f"{v.stats.success_rate:.2f}",
+         "status changes": "; ".join(e.status + (f" ({e.reason})" if e.reason else "") for e in v.events)}
+        for v in versions
+    ]
+    emit_records(records, output, table_rows=rows, columns=tuple(records[0]) if records else None)
+
+
+@main.command()
+@path_argument
+@click.argument("skill_id", metavar="ID|NAME")
+@click.argument("version", type=click.IntRange(min=1))
+@click.option("--reason", default=None, help="Why (kept in the history).")
+def rollback(path: Location, skill_id: str, version: int, reason: str | None) -> None:
+    """Make a new version of a skill whose content equals VERSION's (the history keeps every
+    version in between).
+
+    \b
+    Example:
+        skillstore rollback ./skills 3f2a9c0d1b2e4f60 2 --reason "version 3 keeps failing"
+    """
+    with _open(path, write=True) as store:
+        skill_id = _resolve(store, [skill_id])[0]
+        skill = store.rollback(skill_id, version, reason=reason)
+    click.echo(f"{skill_id}: version {skill.version}, a copy of version {version}")
+
+
+@main.command()
+@path_argument
+@click.argument("skill_id", metavar="ID|NAME")
+@click.option("--reason", default=None, help="Why (kept in the history).")
+def deprecate(path: Location, skill_id: str, reason: str | None) -> None:
+    """Mark a skill deprecated: search, list and iteration leave it out unless --status asks for
+    it; it keeps its versions and can be made active again.
+
+    \b
+    Example:
+        skillstore deprecate ./skills acquire_key --reason "fails on the new layouts"
+    """
+    with _open(path, write=True) as store:
+        skill_id = _resolve(store, [skill_id])[0]
+        store.update(skill_id, status="deprecated", reason=reason)
+    click.echo(f"{skill_id}: deprecated")
 
 
 def _missing_keys(store: Library, state: dict[str, Any]) -> list[str]:

@@ -176,6 +176,8 @@ class Base:
         if int(self._meta_counts[row]) != len(metadata):
             return False
         for key, value in metadata.items():
+            if _holds_nan(value):  # equal to no copy of itself: no lookup finds it, in any store
+                continue
             rows = self.metadata_rows(key, freeze(value))  # sorted: a binary search
             at = int(np.searchsorted(rows, row))
             if at == len(rows) or int(rows[at]) != row:
@@ -248,6 +250,16 @@ class Base:
 
 class _Invalid(Exception):
     pass
+
+
+def _holds_nan(value: Any) -> bool:
+    if isinstance(value, float):
+        return value != value
+    if isinstance(value, list | tuple):
+        return any(_holds_nan(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_nan(v) for v in value.values())
+    return False
 
 
 def _checked_columns(c: dict[str, np.ndarray], records_size: int, vector_rows: int, dim: int) -> dict[str, np.ndarray]:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from reliability_helpers import peak_memory_mb
 
-from skillstore import Skill, SkillNotFoundError, SkillStore, SkillStoreError, StoreCorruptError
+from skillstore import Skill, SkillNotFoundError, SkillStore, SkillStoreError, StoreCorruptError, query
 
 # Errors a damaged or crafted store may legitimately raise on open or refresh; the parent
 # decides which of them fits the rewrite it made.
@@ -176,6 +176,7 @@ def exercise(store: SkillStore, *, check_files: bool, when: str = "") -> Seen:
         if sorted(skill_repr(s) for s in listed) != sorted(skill_repr(s) for s in readable.values()):
             raise Failed(f"{when}iterate", "Inconsistent", "iteration differs from a search of everything", "store")
     filtered(store, readable, damaged, count, when)
+    expressions(store, readable, damaged, count, when)
     query = np.linspace(-1.0, 1.0, store.dim) + 0.25
     step(f"{when}search", lambda: store.search(query, k=3))
     step(f"{when}search", lambda: store.search(query, k=2, rank="blend", where={"i": 1}))
@@ -193,6 +194,32 @@ def exercise(store: SkillStore, *, check_files: bool, when: str = "") -> Seen:
                      f"{report.problems[:3]}", "integrity")
     lines = sorted(skill_repr(s) for s in readable.values()) + [f"damaged {i}" for i in sorted(damaged)]
     return Seen(hashlib.sha256("\n".join(lines).encode()).hexdigest(), list(readable), sorted(damaged))
+
+
+# Filter expressions over metadata and the skill's own fields (the columns a store masks):
+# what a search finds must be what the reference evaluation says of the skills read.
+EXPRESSIONS: list[dict[str, Any]] = [
+    {"i": {"$gte": 1}}, {"i": {"$in": [0, 2, "x"]}}, {"tags": {"$exists": True}}, {"$not": {"i": 3}},
+    {"$or": [{"i": {"$lt": 2}}, {"new": True}]}, {"$skill": {"attempts": {"$gt": 0}}},
+    {"$skill": {"name": {"$gte": "s3"}}}, {"$skill": {"success_rate": {"$gte": 0.5}}},
+    {"$skill": {"last_used_at": {"$exists": True}}}, {"$skill": {"total_reward": {"$gt": 0}}},
+    {"$skill": {"created_at": {"$lt": 1e9}, "observations": {"$gte": 2}}},
+]
+
+
+def expressions(store: SkillStore, readable: dict[str, Skill], damaged: dict[str, int], count: int,
+                when: str) -> None:
+    for expression in EXPRESSIONS:
+        tree = query.parse(expression)
+        found = step(f"{when}filter expression",
+                     lambda expression=expression: store.search(None, k=count + 2, where=expression, rank="success"))
+        got = {match.id for match in found} - set(damaged)
+        expected = {skill_id for skill_id, skill in readable.items() if query.matches(tree, {
+            "metadata": skill.metadata, "stats": skill.stats.to_dict(), "created_at": skill.created_at,
+            "updated_at": skill.updated_at, "name": skill.name})}
+        if got != expected:
+            raise Failed(f"{when}filter expression", "Inconsistent", f"{expression} finds {sorted(got)[:4]}, the "
+                         f"skills read say {sorted(expected)[:4]}", "store")
 
 
 def holds_nan(value: Any) -> bool:

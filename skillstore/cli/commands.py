@@ -721,7 +721,7 @@ def export_command(
     """
     fmt = fmt or format_for(out) or "jsonl"
     with _open(path) as store:
-        skills = None if where is None else store.find(where)
+        skills = None if where is None else store.find(where, status=STATUSES)  # deprecated ones too
         with _progress(len(store) if skills is None else len(skills), "Exporting") as progress:
             if out == "-":
                 with click.open_file("-", "wb") as stdout:

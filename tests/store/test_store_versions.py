@@ -149,3 +149,20 @@ def test_a_converted_format_2_store_gives_every_skill_one_active_version(tmp_pat
         assert updated.version == first.version + 1
     with SkillStore.open(path, read_only=True) as store:
         assert store.history(first.id)[-1].reason == "after the conversion"
+
+
+def test_the_readme_versions_example_prints_what_its_comments_say() -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("### Versions and lifecycle") :]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start : section.index("```", start)]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                            check=True)
+    promised = [line.split("  # ", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")]
+    assert result.stdout.splitlines() == promised

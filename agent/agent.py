@@ -20,7 +20,8 @@ or the episode ended inside it. After every episode, each piece that made progre
 (key, door, goal) teaches skills (:mod:`agent.skills`); a shorter route replaces a
 longer one recorded in the same situation. Once every situation on the way has a skill,
 nothing new is tried, so while learning the agent may *scout*: explore a whole phase
-with probability ``scout``, which is how better routes are found.
+with probability ``scout``, which is how better routes are found; a scouted phase
+teaches a route from every pose it visited.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import numpy as np
 
 from agent.embedding import StateEmbedder
 from agent.exploration import EXPLORE_MODES, Explorer
-from agent.skills import KINDS, PROGRESS, Step, build_skills, event_of, shortest_route, split_at_events
+from agent.skills import KINDS, PROGRESS, Step, event_of, routes_to_learn, skill_for, split_at_events
 from agent.worlds import Snapshot, effect, view_of
 from skillstore import BLEND_WEIGHT, Skill, SkillBackend
 
@@ -175,7 +176,7 @@ class ProceduralMemoryAgent:
                     and not scouting):
                 running = self._start(here, tried, result)
             action = running.actions[running.index] if running is not None else self.explorer.choose(here)
-            after, done, terminated = self._take(here, action, running, result)
+            after, done, terminated = self._take(here, action, running, result, scouting)
             if running is not None:
                 expected = running.effects[running.index]
                 running.index += 1
@@ -249,14 +250,14 @@ class ProceduralMemoryAgent:
         return skill, unpacked
 
     def _take(self, here: Snapshot, action: str, running: _Running | None,
-              result: EpisodeResult) -> tuple[Snapshot, bool, bool]:
+              result: EpisodeResult, scouting: bool = False) -> tuple[Snapshot, bool, bool]:
         """Step the env; returns the new snapshot, whether the episode is over, and success."""
         _, reward, terminated, truncated, _ = self.env.step(self.world.actions.index(action))
         after = self.world.observe()
         event = event_of(here, after, bool(terminated))
         skill_id = str(running.skill.id) if running is not None else None
         replayed = running is not None and running.trace[running.index] == here.situation.key()
-        result.trajectory.append(Step(here, action, float(reward), after, event, skill_id, replayed))
+        result.trajectory.append(Step(here, action, float(reward), after, event, skill_id, replayed, scouting))
         self.explorer.observe(here, action, after)
         result.reward += float(reward)
         result.steps += 1
@@ -281,9 +282,8 @@ class ProceduralMemoryAgent:
         for segment in split_at_events(result.trajectory):
             if segment.event not in PROGRESS or not segment.explored:
                 continue  # a regression teaches nothing; a replayed segment nothing new
-            route = shortest_route(segment)
-            for skill in build_skills(segment.event, route, self.embedder, self.world.family,
-                                      self.frames):
+            for route in routes_to_learn(segment):
+                skill = skill_for(segment.event, route, self.embedder, self.world.family, self.frames)
                 outcome = self._remember(backend, skill)
                 if outcome == "added":
                     result.learned.append(skill.name)

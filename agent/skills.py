@@ -3,10 +3,11 @@
 An episode is cut wherever the phase changes (key picked up or dropped, door opened
 or closed, goal reached). A piece that ends in progress (key, door, goal) teaches a
 route: the fewest actions from its first pose to its event through the moves the
-piece actually observed (loops, bumps into walls and wasted actions are cut out).
-Every step of that route starts a skill: the rest of the route, keyed by the
-situation the agent was in at that step, with the situations and effects it expects
-on the way (its trace), so that execution can tell when it is off course.
+piece actually observed (loops, bumps into walls and wasted actions are cut out):
+from the piece's first pose and every step on that route or, for a phase the agent
+scouted (explored on purpose), from every pose it visited. Each route is a skill keyed
+by the situation the agent was in at its start, with the situations and effects it
+expects on the way (its trace), so that execution can tell when it is off course.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Step:
     event: str | None  # "key", "door", "goal" (progress), "lost_key", "door_closed", or None
     skill_id: str | None = None  # the skill that chose this action, None for exploration
     replayed: bool = False  # a skill chose it in the very situation its trace expected
+    scouting: bool = False  # taken while scouting: exploring a whole phase on purpose
 
 
 def event_of(before: Snapshot, after: Snapshot, terminated: bool) -> str | None:
@@ -74,6 +76,11 @@ class Segment:
         """True when some step came from exploration or transfer, so it may teach something new."""
         return not all(step.replayed for step in self.steps)
 
+    @property
+    def scouted(self) -> bool:
+        """True when the agent explored this phase on purpose instead of using skills."""
+        return any(step.scouting for step in self.steps)
+
 
 @dataclass(frozen=True)
 class Route:
@@ -96,68 +103,94 @@ def split_at_events(steps: Sequence[Step]) -> list[Segment]:
     return segments
 
 
-def shortest_route(segment: Segment) -> Route:
-    """The fewest actions that reach the segment's event through transitions it observed.
+def shortest_routes(segment: Segment) -> dict[Pose, Route]:
+    """From every pose the segment visited, the fewest actions to its event through the
+    transitions it observed, then the event's own action.
 
-    Breadth-first search over the poses visited in the segment using only the moves
-    seen there (both worlds are deterministic, so a move seen once works again), then
-    the event's own action. This shortens the agent's own experience; it never
-    invents a move it has not made.
+    A breadth-first search backwards from the event's pose over the moves seen in the
+    segment (both worlds are deterministic, so a move seen once works again). This
+    shortens the agent's own experience; it never invents a move it has not made. A
+    segment that explored widely (a scouted phase) thus teaches a short route from every
+    place it passed, not only from where it began.
     """
     final = segment.steps[-1]
-    start, target = segment.steps[0].before.pose, final.before.pose
+    target = final.before.pose
     seen: dict[Pose, Snapshot] = {}
-    edges: dict[Pose, list[Step]] = {}
+    arriving: dict[Pose, list[Step]] = {}
     for step in segment.steps:
         seen.setdefault(step.before.pose, step.before)
     for step in segment.steps[:-1]:
         if step.after.pose != step.before.pose and step.event is None:
-            edges.setdefault(step.before.pose, []).append(step)
-    came_from: dict[Pose, Step | None] = {start: None}
-    queue = deque([start])
-    while queue and target not in came_from:
-        here = queue.popleft()
-        for step in edges.get(here, []):
-            if step.after.pose not in came_from:
-                came_from[step.after.pose] = step
-                queue.append(step.after.pose)
-    # The segment itself walked from start to target, so the search always gets there.
-    path: list[Step] = []
-    pose = target
-    while (previous := came_from[pose]) is not None:
-        path.append(previous)
-        pose = previous.before.pose
-    path.reverse()
-    path.append(final)
-    return Route(
-        actions=tuple(step.action for step in path),
-        situations=tuple(seen[step.before.pose].situation for step in path),
-        effects=tuple(effect(step.before, step.after) for step in path),
+            arriving.setdefault(step.after.pose, []).append(step)
+    onward: dict[Pose, Step | None] = {target: None}  # the first step of a shortest route
+    queue = deque([target])
+    while queue:
+        there = queue.popleft()
+        for step in arriving.get(there, []):
+            if step.before.pose not in onward:
+                onward[step.before.pose] = step
+                queue.append(step.before.pose)
+    routes: dict[Pose, Route] = {}
+    for pose in seen:  # every visited pose walked on to the event, so every one is reached
+        path: list[Step] = []
+        here = pose
+        while (step := onward[here]) is not None:
+            path.append(step)
+            here = step.after.pose
+        path.append(final)
+        routes[pose] = Route(
+            actions=tuple(step.action for step in path),
+            situations=tuple(seen[step.before.pose].situation for step in path),
+            effects=tuple(effect(step.before, step.after) for step in path),
+        )
+    return routes
+
+
+def shortest_route(segment: Segment) -> Route:
+    """The fewest actions from the segment's first pose to its event (see ``shortest_routes``)."""
+    return shortest_routes(segment)[segment.steps[0].before.pose]
+
+
+def suffixes(route: Route) -> list[Route]:
+    """The route from each of its steps on."""
+    return [Route(route.actions[index:], route.situations[index:], route.effects[index:])
+            for index in range(len(route.actions))]
+
+
+def routes_to_learn(segment: Segment) -> list[Route]:
+    """What a segment teaches: from a scouted phase, a route from every pose it visited (it
+    explored on purpose, so many are short); otherwise the route from its start and every
+    step on it (elsewhere it wandered, and transfer from nearby situations does better)."""
+    if segment.scouted:
+        return list(shortest_routes(segment).values())
+    return suffixes(shortest_route(segment))
+
+
+def skill_for(event: str, route: Route, embedder: StateEmbedder, family: str, frames: int = 0) -> Skill:
+    """The skill that runs ``route``, keyed by the situation where it starts.
+
+    ``frames`` (the environment steps the learner had taken) is stamped on it.
+    """
+    kind = KINDS[event]
+    situation = route.situations[0]
+    return Skill(
+        name=kind.name,
+        actions=list(route.actions),
+        embedding=embedder.embed(situation),
+        preconditions=situation.preconditions(),
+        description=f"to {kind.what}: {situation.describe()}",
+        metadata={
+            "subgoal": kind.subgoal,
+            "world": family,
+            "situation": situation.key(),
+            "trace": [s.key() for s in route.situations],
+            "effects": list(route.effects),
+            "frames": int(frames),
+        },
     )
 
 
 def build_skills(event: str, route: Route, embedder: StateEmbedder, family: str,
                  frames: int = 0) -> list[Skill]:
-    """One skill per step of ``route``: the rest of the route, keyed by the situation there.
-
-    ``frames`` (the environment steps the learner had taken) is stamped on each skill.
-    """
-    kind = KINDS[event]
-    skills = []
-    for index, situation in enumerate(route.situations):
-        skills.append(Skill(
-            name=kind.name,
-            actions=list(route.actions[index:]),
-            embedding=embedder.embed(situation),
-            preconditions=situation.preconditions(),
-            description=f"to {kind.what}: {situation.describe()}",
-            metadata={
-                "subgoal": kind.subgoal,
-                "world": family,
-                "situation": situation.key(),
-                "trace": [s.key() for s in route.situations[index:]],
-                "effects": list(route.effects[index:]),
-                "frames": int(frames),
-            },
-        ))
-    return skills
+    """One skill per step of ``route``: the rest of the route, keyed by the situation there."""
+    return [skill_for(event, suffix, embedder, family, frames) for suffix in suffixes(route)]

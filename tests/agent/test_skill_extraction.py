@@ -7,11 +7,21 @@ import pytest
 
 from agent import StateEmbedder
 from agent.gridworld import ACTIONS, GridWorld, Layout
-from agent.skills import Segment, Step, build_skills, event_of, shortest_route, split_at_events
+from agent.skills import (
+    Segment,
+    Step,
+    build_skills,
+    event_of,
+    routes_to_learn,
+    shortest_route,
+    shortest_routes,
+    split_at_events,
+)
 from agent.worlds import GridWorldView
 
 
-def play(actions: list[str], skill_id: str | None = None, layout: Layout | None = None) -> list[Step]:
+def play(actions: list[str], skill_id: str | None = None, layout: Layout | None = None,
+         scouting: bool = False) -> list[Step]:
     """Play ``actions`` on GridWorld (the fixed layout unless told) as the agent would record them."""
     env = GridWorld()
     env.reset(seed=0)
@@ -24,7 +34,7 @@ def play(actions: list[str], skill_id: str | None = None, layout: Layout | None 
         _, reward, terminated, _, _ = env.step(ACTIONS.index(action))
         after = view.observe()
         steps.append(Step(before, action, float(reward), after, event_of(before, after, terminated),
-                          skill_id, replayed=skill_id is not None))
+                          skill_id, replayed=skill_id is not None, scouting=scouting))
     return steps
 
 
@@ -92,3 +102,26 @@ def test_event_of_names_progress_and_regressions() -> None:
     before, after = steps[-1].before, steps[-1].after
     assert event_of(after, before, False) == "lost_key"
     assert event_of(before, before, True) == "goal"
+
+
+def test_shortest_routes_start_from_every_pose_the_segment_visited() -> None:
+    (segment,) = split_at_events(play(WANDERING_TO_KEY))
+    routes = shortest_routes(segment)
+    visited = {step.before.pose for step in segment.steps}
+    assert set(routes) == visited
+    assert list(routes[(0, 0)].actions) == [U, U, R, D, R, U, "pickup_key"]
+    assert list(routes[(1, 2)].actions) == [D, R, U, "pickup_key"]  # observed moves only
+    assert list(routes[(2, 2)].actions) == ["pickup_key"]
+    for pose, route in routes.items():
+        assert route.situations[0] == next(s.before for s in segment.steps if s.before.pose == pose).situation
+
+
+def test_a_scouted_phase_teaches_from_every_pose_another_only_along_its_route() -> None:
+    (wandered,) = split_at_events(play(WANDERING_TO_KEY))
+    (scouted,) = split_at_events(play(WANDERING_TO_KEY, scouting=True))
+    assert not wandered.scouted and scouted.scouted
+    along = routes_to_learn(wandered)
+    assert [len(route.actions) for route in along] == [7, 6, 5, 4, 3, 2, 1]
+    everywhere = routes_to_learn(scouted)
+    assert len(everywhere) == len({step.before.pose for step in scouted.steps}) > len(along) - 1
+    assert {r.situations[0].key() for r in along} <= {r.situations[0].key() for r in everywhere}

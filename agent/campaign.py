@@ -72,7 +72,10 @@ def evaluate(setting: Setting, backend: SkillBackend, seed: int, episodes: int,
     while unseen ones can be found."""
     agent = setting.make_agent(seed, backend)
     replay = setting.make_env(seed)  # resets in lockstep with the agent's env, for the optimum
-    steps, optimum, successes, rewards = [], [], [], []
+    steps: list[int] = []
+    optimum: list[int] = []
+    successes: list[bool] = []
+    rewards: list[float] = []
     unseen = draws = 0
     while len(steps) < episodes:
         result = agent.run_episode(learn=False)
@@ -155,7 +158,7 @@ def postgres_url() -> Iterator[str | None]:
         yield None
         return
     parent = Path(tempfile.mkdtemp(prefix="skillstore-campaign-pg-"))
-    server = pgserver.get_server(parent / "data", cleanup_mode="delete")
+    server = pgserver.get_server(parent / "data", cleanup_mode="delete")  # type: ignore[attr-defined]
     try:
         yield str(server.get_uri())
     finally:

@@ -74,7 +74,7 @@ class MiniGridDoorKey(gym.Env[np.ndarray, np.int64]):
         self.env_id = env_id
         # MiniGrid computes its partial 7x7 view after every step; the adapter shows the full grid
         # instead, so that view is never built (it is pure: skipping it changes nothing else).
-        inner.gen_obs = _no_partial_view
+        inner.gen_obs = _no_partial_view  # type: ignore[method-assign]
         self.inner = inner
         self.size = int(inner.width)
         self.max_steps = int(inner.max_steps)

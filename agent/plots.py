@@ -138,12 +138,24 @@ def _save(figure: Any, path: str | Path) -> Path:
     return target
 
 
-# Published reference points on DoorKey (frames, mean episode return, label), quoted for comparison only.
-PPO_REFERENCES: dict[int, list[tuple[float, float, str]]] = {
-    5: [(100_000, 0.964, "PPO, 100k frames (RL Baselines3 Zoo)")],
-    8: [(123_000, 0.91, "PPO + episodic novelty (DEIR), 123k"),
-        (800_000, 0.9, "PPO, ~800k frames, raised max_steps (rl-starter-files #53)")],
+# Published reference points on DoorKey, quoted for comparison only: (frames, mean episode return,
+# label); a return of None is a run length without a published return (drawn as a vertical line).
+PPO_REFERENCES: dict[int, list[tuple[float, float | None, str]]] = {
+    5: [(100_000, 0.964, "PPO: 0.964 at 100k frames (RL Baselines3 Zoo)")],
+    8: [(123_000, 0.91, "PPO + episodic novelty: 0.91 at 123k (DEIR)"),
+        (800_000, None, "PPO: ~800k frames, raised max_steps (rl-starter-files #53)")],
 }
+
+
+def _frames_axis(ax: Any) -> None:
+    """A log axis of frames labelled 1k, 10k, 100k, 1M."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_formatter(FuncFormatter(
+        lambda value, _: f"{value / 1e6:g}M" if value >= 1e6 else f"{value / 1e3:g}k"))
 
 
 def _size_of(env: str) -> int:
@@ -171,7 +183,7 @@ def plot_doorkey_curves(results: dict[str, Any], path: str | Path) -> Path:
             ax.plot(x, values.mean(axis=0), marker="o", color="tab:blue",
                     label=f"skill memory ({len(runs)} seeds)")
             ax.fill_between(x, values.min(axis=0), values.max(axis=0), color="tab:blue", alpha=0.2)
-            ax.set_xscale("log")
+            _frames_axis(ax)
             ax.set_xlabel("training frames (environment steps)")
             ax.set_ylabel(label)
         top, bottom = axes[0, column], axes[1, column]
@@ -179,10 +191,16 @@ def plot_doorkey_curves(results: dict[str, Any], path: str | Path) -> Path:
             if baseline["env"] == env:
                 top.axhline(baseline["mean_reward"], color="tab:gray", linestyle="--",
                             label="no memory (same exploration)")
-        for frames_at, value, text in PPO_REFERENCES.get(size, []):
-            top.scatter([frames_at], [value], marker="*", s=140, zorder=3, label=text)
+        references = PPO_REFERENCES.get(size, [])
+        for frames_at, value, text in references:
+            if value is None:
+                top.axvline(frames_at, color="tab:orange", linestyle="-.", label=text)
+            else:
+                top.scatter([frames_at], [value], marker="*", s=140, zorder=3, label=text)
         top.set_ylim(0, 1.02)
-        top.set_xlim(right=max(x.max(), *(f for f, _, _ in PPO_REFERENCES.get(size, [(0, 0, "")]))) * 1.5)
+        reach = max([float(x.max()), *(frames_at for frames_at, _, _ in references)])
+        for ax in (top, bottom):
+            ax.set_xlim(left=float(x.min()) / 1.5, right=reach * 1.5)
         top.set_title(f"DoorKey-{size}x{size}: return on fresh layouts")
         top.legend(fontsize=8, loc="lower right")
         bottom.axhline(1.0, color="black", linewidth=0.8, linestyle=":", label="optimal")

@@ -134,9 +134,9 @@ def shortest_routes(segment: Segment) -> dict[Pose, Route]:
     for pose in seen:  # every visited pose walked on to the event, so every one is reached
         path: list[Step] = []
         here = pose
-        while (step := onward[here]) is not None:
-            path.append(step)
-            here = step.after.pose
+        while (following := onward[here]) is not None:
+            path.append(following)
+            here = following.after.pose
         path.append(final)
         routes[pose] = Route(
             actions=tuple(step.action for step in path),

@@ -27,6 +27,7 @@ from skillstore.masks import mask, simple_equalities
 from skillstore.preconditions import MetadataIndex, PreconditionIndex, RowBuckets, freeze, signature
 from skillstore.query import EVERYTHING, Node
 from skillstore.records import STATUS_CODES, STATUSES
+from skillstore.text import document, term_scores
 
 T = TypeVar("T")
 
@@ -57,6 +58,8 @@ class Catalog:
         self._preconditions = PreconditionIndex()
         self._metadata = MetadataIndex()
         self._by_signature = RowBuckets()
+        self._postings: dict[str, dict[int, int]] = {}  # term -> row -> count, for the in-memory rows
+        self._doc_lengths = _grown(np.array(base.counter("doc_lengths"), dtype=np.int64), n)
         self._base_keys = _keys_of(base)
         self._base_cache: dict[int, np.ndarray] = {}  # signature code -> its live base rows
         self._live: np.ndarray | None = None
@@ -250,12 +253,23 @@ class Catalog:
         self._preconditions.add(row, key)
         self._metadata.add(row, record["metadata"])
         self._by_signature.add(key, row)
+        counts = document(record)
+        self._doc_lengths = _grown(self._doc_lengths, row + 1)
+        self._doc_lengths[row] = sum(counts.values())
+        for term, count in counts.items():
+            self._postings.setdefault(term, {})[row] = count
 
     def _unindex(self, row: int, record: dict[str, Any]) -> None:
         key = signature(record["preconditions"])
         self._preconditions.remove(row, key)
         self._metadata.remove(row, record["metadata"])
         self._by_signature.remove(key, row)
+        for term in document(record):
+            held = self._postings.get(term)
+            if held is not None:
+                held.pop(row, None)
+                if not held:
+                    del self._postings[term]
 
     # -- queries ----------------------------------------------------------------
 
@@ -407,6 +421,27 @@ class Catalog:
         if code < 0:
             return in_memory
         return _union([p for p in (self._base_signature_rows(code), in_memory) if len(p)])
+
+    def text_scores(self, terms: list[str]) -> np.ndarray:
+        """BM25 (``skillstore.text``) of every row for the query ``terms``; 0 where no term
+        matches or the row is not a live skill."""
+        scores = np.zeros(self._rows, dtype=np.float64)
+        live = self.live_rows()
+        if not len(live) or not terms:
+            return scores
+        average = float(self._doc_lengths[live].mean())
+        for term in terms:
+            rows, counts = self.base.term_postings(term)
+            if len(rows) and self._stale_count:
+                keep = ~self._stale[rows]
+                rows, counts = rows[keep], counts[keep]
+            held = self._postings.get(term, {})
+            if held:
+                rows = np.concatenate([rows, np.fromiter(held, dtype=np.int64, count=len(held))])
+                counts = np.concatenate([counts, np.fromiter(held.values(), dtype=np.int64, count=len(held))])
+            if len(rows):
+                scores[rows] += term_scores(counts, self._doc_lengths[rows], len(live), len(rows), average)
+        return scores
 
     def counts(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(successes, attempts) for ``rows`` (every row when None)."""

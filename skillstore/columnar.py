@@ -36,6 +36,7 @@ from skillstore.records import STATUS_CODES, STATUSES, check_stored_record
 from skillstore.storage.columns import ColumnFileError, decode_columns, encode_columns
 from skillstore.storage.files import crc32
 from skillstore.storage.manifest import COLUMNS_FILE, RECORDS_FILE
+from skillstore.text import document
 from skillstore.validation import MAX_COUNTER, MAX_TIMESTAMP, MAX_TOTAL_REWARD
 
 VECTOR_BLOCK_ROWS = 4096  # rows per CRC-32 of the vectors: damage is named to this precision
@@ -50,6 +51,7 @@ COLUMN_DTYPES = {
     "version": "<i8", "status": "<i8",  # the current version's number; the status code (STATUSES)
     "signature_of": "<i8", "signature_rows": "<i8", "signature_starts": "<i8", "signatures": "|u1",
     "metadata_rows": "<i8", "metadata_starts": "<i8", "metadata_pairs": "|u1", "vector_crcs": "<u4",
+    "terms": "|u1", "term_starts": "<i8", "term_rows": "<i8", "term_counts": "<u4", "doc_lengths": "<u4",
     "dim": "<i8",  # one value: the dimension of the vectors, told even when there are none
 }
 
@@ -83,12 +85,13 @@ class Base:
         self._meta_codes: dict[tuple[str, Hashable], int] | None = None  # decoded when first queried
         self._meta_values: dict[str, list[Hashable]] | None = None
         self._meta_counts: np.ndarray | None = None  # metadata index entries of each row, counted when first read
+        self._term_codes: dict[str, int] | None = None  # the lexical index's terms, decoded when first searched
 
     @classmethod
     def empty(cls, dim: int) -> Base:
         columns = {name: np.zeros(1 if name.endswith(("_offsets", "_starts")) else 0, dtype=dtype)
                    for name, dtype in COLUMN_DTYPES.items()}
-        columns["signatures"] = columns["metadata_pairs"] = np.frombuffer(pack([]), dtype=np.uint8)
+        columns["signatures"] = columns["metadata_pairs"] = columns["terms"] = np.frombuffer(pack([]), dtype=np.uint8)
         columns["dim"] = np.array([dim], dtype=np.int64)
         return cls(dim, columns, b"", np.empty((0, dim), dtype=np.float32))
 
@@ -210,6 +213,24 @@ class Base:
             self._meta_values = values
         return self._meta_values.get(key, [])
 
+    def term_postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, counts) of the snapshot's rows whose document holds ``term``."""
+        if self._term_codes is None:
+            self._term_codes = {t: code for code, t in enumerate(self.terms())}
+        code = self._term_codes.get(term)
+        if code is None:
+            return _EMPTY, _EMPTY
+        start, stop = int(self._c["term_starts"][code]), int(self._c["term_starts"][code + 1])
+        return self._c["term_rows"][start:stop], self._c["term_counts"][start:stop]
+
+    def terms(self) -> list[str]:
+        terms = unpack(self._c["terms"].tobytes())
+        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+            raise StoreCorruptError("the lexical index's terms are malformed", self.where)
+        if len(terms) != len(self._c["term_starts"]) - 1:
+            raise StoreCorruptError("the lexical index's terms do not match their postings", self.where)
+        return terms
+
     def names(self) -> list[str]:
         """Every row's name, in row order."""
         blob, offsets = self._c["names"].tobytes(), self._c["name_offsets"].tolist()
@@ -321,6 +342,14 @@ def _checked_columns(c: dict[str, np.ndarray], records_size: int, vector_rows: i
     if not np.array_equal(c["signature_of"][c["signature_rows"]], codes):
         raise _Invalid("the precondition index disagrees with the rows' signatures")
     _check_postings(c["metadata_starts"], c["metadata_rows"], n, "metadata", exact=False)
+    _check_postings(c["term_starts"], c["term_rows"], n, "lexical", exact=False)
+    if len(c["doc_lengths"]) != n or len(c["term_counts"]) != len(c["term_rows"]):
+        raise _Invalid("the lexical index's counts or document lengths do not match the rows")
+    if len(c["term_counts"]) and c["term_counts"].min() < 1:
+        raise _Invalid("the lexical index holds a term counted zero times")
+    totals = np.bincount(c["term_rows"], weights=c["term_counts"], minlength=n) if n else np.zeros(0)
+    if not np.array_equal(totals, c["doc_lengths"].astype(np.float64)):
+        raise _Invalid("the lexical index's counts do not add up to the document lengths")
     return c
 
 
@@ -439,6 +468,7 @@ def encode_base(
         columns[name] = codes
     columns.update(_signature_columns(base, clean, old, dirty, records))
     columns.update(_metadata_columns(base, rows, clean, dirty, records))
+    columns.update(_text_columns(base, rows, clean, dirty, records))
     vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(n, base.dim)
     columns["vector_crcs"] = block_crcs(vectors)
     columns["dim"] = np.array([base.dim], dtype=np.int64)
@@ -520,6 +550,52 @@ def _metadata_columns(
         "metadata_rows": all_rows[order],
         "metadata_starts": starts,
         "metadata_pairs": np.frombuffer(pack([pairs[int(code)] for code in used]), dtype=np.uint8),
+    }
+
+
+def _text_columns(
+    base: Base, rows: np.ndarray, clean: np.ndarray, dirty: np.ndarray, records: list[Mapping[str, Any]]
+) -> dict[str, np.ndarray]:
+    """The lexical index: the rows holding each term with their counts, and each row's
+    document length. Rows copied as they are keep their postings; changed rows are tokenized."""
+    terms: list[str] = base.terms() if base.n else []
+    codes = {term: code for code, term in enumerate(terms)}
+    new_row_of = np.full(base.n, -1, dtype=np.int64)
+    new_row_of[rows[clean]] = np.flatnonzero(clean)
+    starts = base._c["term_starts"]
+    base_codes = np.repeat(np.arange(len(starts) - 1, dtype=np.int64), np.diff(starts))
+    base_rows, base_counts = base._c["term_rows"], base._c["term_counts"]
+    kept = new_row_of[base_rows] >= 0
+    lengths = np.zeros(len(rows), dtype=np.uint32)
+    lengths[clean] = base._c["doc_lengths"][rows[clean]]
+    entry_codes: list[int] = []
+    entry_rows: list[int] = []
+    entry_counts: list[int] = []
+    for position, record in zip(dirty.tolist(), records, strict=True):
+        counts = document(record)
+        lengths[position] = sum(counts.values())
+        for term, count in counts.items():
+            code = codes.get(term)
+            if code is None:
+                code = codes[term] = len(terms)
+                terms.append(term)
+            entry_codes.append(code)
+            entry_rows.append(position)
+            entry_counts.append(count)
+    all_codes = np.concatenate([base_codes[kept], np.asarray(entry_codes, dtype=np.int64)])
+    all_rows = np.concatenate([new_row_of[base_rows[kept]], np.asarray(entry_rows, dtype=np.int64)])
+    all_counts = np.concatenate([base_counts[kept], np.asarray(entry_counts, dtype=np.uint32)])
+    used, all_codes = np.unique(all_codes, return_inverse=True)
+    all_codes = all_codes.astype(np.int64).reshape(-1)
+    order = np.lexsort((all_rows, all_codes))
+    term_starts = np.zeros(len(used) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(all_codes, minlength=len(used)), out=term_starts[1:])
+    return {
+        "terms": np.frombuffer(pack([terms[int(code)] for code in used]), dtype=np.uint8),
+        "term_starts": term_starts,
+        "term_rows": all_rows[order],
+        "term_counts": all_counts[order].astype(np.uint32),
+        "doc_lengths": lengths,
     }
 
 

@@ -97,6 +97,7 @@ from skillstore.storage.manifest import (
 )
 from skillstore.storage.manifest import NAME as MANIFEST_NAME
 from skillstore.storage.snapshot import GENERATION_NAME, next_generation, remove_stale, write_snapshot
+from skillstore.text import check_text_query, fused
 from skillstore.upgrade import manifest_format, upgrade_format_1
 from skillstore.validation import (
     check_batch_size,
@@ -899,23 +900,51 @@ class SkillStore:
         rank: str = "similarity",
         min_score: float | None = None,
         status: str | Sequence[str] | None = None,
+        text: str | None = None,
     ) -> list[Match]:
         """The ``k`` best skills for ``embedding`` among those applicable to ``state``.
 
-        ``where`` keeps skills whose metadata equals every given value. ``rank`` is
+        ``where`` is a filter expression (``skillstore.query``). ``rank`` is
         ``"similarity"``, ``"success"``, ``"blend"`` or ``"wilson"`` (see ``skillstore.ranking``);
         with ``embedding=None`` skills are ranked by success rate (``"wilson"``: by its lower
         bound). ``min_score`` drops results scoring below it. ``status`` keeps skills of the
-        statuses named (None: active and candidate, deprecated skills are left out).
+        statuses named (None: active and candidate, deprecated skills are left out). ``text``
+        searches names, descriptions and textual actions by BM25, fused with the embedding's
+        ranking when there is one (see ``skillstore.text``).
         """
         query = None if embedding is None else normalise_embedding(embedding, self.dim)
         k, state = check_k(k), check_state(state)
         checked_where, rank = parse_filter(where), ranking.check_rank(rank)
         min_score, statuses = ranking.check_min_score(min_score), check_statuses(status)
+        terms = None if text is None else check_text_query(text, rank)
         with self._mutex:
             self._check_open()
             rows = self._catalog.candidate_rows(state, checked_where, statuses)
+            if terms is not None:
+                return self._text_search(query, terms, k, rows, min_score)
             return self._search_rows(query, k, rows, rank, min_score)
+
+    def _text_search(
+        self, query: np.ndarray | None, terms: list[str], k: int, rows: np.ndarray | None, min_score: float | None
+    ) -> list[Match]:
+        scores = self._catalog.text_scores(terms)
+        candidates = self._catalog.live_rows() if rows is None else rows
+        if query is None:
+            candidates = candidates[scores[candidates] > 0]
+            primary = scores[candidates]
+        else:
+            ids = [self._catalog.id_at(row) for row in candidates.tolist()]
+            primary = fused(self._index.cosines(query, candidates), scores[candidates], ids)
+        zeros = np.zeros(len(candidates))
+        best = ranking.order(primary, zeros, lambda i: self._catalog.id_at(int(candidates[i])), k, min_score)
+        changed, base, index = self._catalog.changed_records(), self._catalog.base, self._index
+        matches = []
+        for row, score in zip(candidates[best].tolist(), primary[best].tolist(), strict=True):
+            record = changed.get(row)
+            if record is not None:
+                record = {**record, "stats": dict(record["stats"])}
+            matches.append(Match(score=score, source=_RowSource(base, index, row, record)))
+        return matches
 
     def search_many(
         self,

@@ -67,6 +67,7 @@ class SkillBackend(Protocol):
         rank: str = "similarity",
         min_score: float | None = None,
         status: str | Sequence[str] | None = None,
+        text: str | None = None,
     ) -> list[Match]: ...
 
     def search_many(

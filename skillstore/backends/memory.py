@@ -41,6 +41,7 @@ from skillstore.records import (
     version_of,
     versions_of,
 )
+from skillstore.text import check_text_query, document, fused, reference_scores
 from skillstore.validation import (
     check_dim,
     check_fields,
@@ -243,10 +244,43 @@ class MemoryBackend:
         rank: str = "similarity",
         min_score: float | None = None,
         status: str | Sequence[str] | None = None,
+        text: str | None = None,
     ) -> list[Match]:
         query = None if embedding is None else normalise_embedding(embedding, self._dim)
-        return self._search(query, check_k(k), check_state(state), parse_filter(where),
-                            ranking.check_rank(rank), ranking.check_min_score(min_score), check_statuses(status))
+        k, state, node, rank = check_k(k), check_state(state), parse_filter(where), ranking.check_rank(rank)
+        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status)
+        if text is not None:
+            return self._text_search(query, check_text_query(text, rank), k, state, node, min_score, statuses)
+        return self._search(query, k, state, node, rank, min_score, statuses)
+
+    def _text_search(
+        self,
+        query: np.ndarray | None,
+        terms: list[str],
+        k: int,
+        state: Mapping[str, Any] | None,
+        where: Node,
+        min_score: float | None,
+        statuses: frozenset[str],
+    ) -> list[Match]:
+        """BM25 over the whole library's documents (``skillstore.text``), one skill at a time."""
+        documents = {skill_id: document(record) for skill_id, record in self._records.items()}
+        scores = reference_scores(" ".join(terms), documents)
+        ids = [
+            skill_id
+            for skill_id, record in self._records.items()
+            if (state is None or applies(record["preconditions"], state)) and matches(where, record)
+            and record["status"] in statuses and (query is not None or skill_id in scores)
+        ]
+        if not ids:
+            return []
+        text_scores = np.array([scores.get(i, 0.0) for i in ids])
+        if query is None:
+            primary = text_scores
+        else:
+            primary = fused(np.stack([self._vectors[i] for i in ids]) @ query, text_scores, ids)
+        best = ranking.order(primary, np.zeros(len(ids)), ranking.ids_lookup(ids), k, min_score)
+        return [Match(self.get(ids[i]), float(primary[i])) for i in best]
 
     def search_many(
         self,

@@ -72,6 +72,8 @@ from skillstore.records import (
     versions_of,
 )
 from skillstore.reports import VerifyReport
+from skillstore.text import check_text_query
+from skillstore.text import fused as ranking_fused
 from skillstore.validation import (
     MAX_COUNTER,
     MAX_TOTAL_REWARD,
@@ -635,13 +637,21 @@ class PostgresBackend:
         rank: str = "similarity",
         min_score: float | None = None,
         status: str | Sequence[str] | None = None,
+        text: str | None = None,
     ) -> list[Match]:
         """The ``k`` best skills for ``embedding`` among those applicable to ``state``
-        (see ``SkillStore.search``; the semantics are the same)."""
+        (see ``SkillStore.search``; the semantics are the same, except for ``text``: see
+        ``_text_search``)."""
         query = None if embedding is None else normalise_embedding(embedding, self._dim)
         k, state = check_k(k), check_state(state)
         checked_where, rank = parse_filter(where), ranking.check_rank(rank)
         min_score, statuses = ranking.check_min_score(min_score), check_statuses(status)
+        if text is not None:
+            terms = check_text_query(text, rank)
+            return self._run(
+                lambda conn: self._text_search(conn, query, terms, k, state, checked_where, min_score, statuses),
+                atomic=False,
+            )
         return self._run(
             lambda conn: self._search(conn, query, k, state, checked_where, rank, min_score, statuses), atomic=False
         )
@@ -724,6 +734,51 @@ class PostgresBackend:
         primary, secondary = ranking.scores(rank, cosines, successes, attempts)
         best = ranking.order(primary, secondary, ranking.ids_lookup(ids), k, min_score)
         return [Match(_to_skill(rows[i]), float(primary[i])) for i in best]
+
+    def _text_search(
+        self,
+        conn: psycopg.Connection[Any],
+        query: np.ndarray | None,
+        terms: list[str],
+        k: int,
+        state: Mapping[str, Any] | None,
+        where: Node,
+        min_score: float | None,
+        statuses: frozenset[str],
+    ) -> list[Match]:
+        """Text search with PostgreSQL's own full-text machinery: the 'simple' configuration
+        over name and description, ranked by ``ts_rank``, fused with the cosine ranking as
+        the embedded store fuses BM25 (``skillstore.text.fused``). Its scores are not BM25's
+        and its parser is PostgreSQL's (lower-casing, not case folding; actions are not
+        searched), so only clear-cut cases rank alike on every backend."""
+        filters: list[sql.Composable] = [sql.SQL("status = ANY(%s)")]
+        params: list[Any] = [sorted(statuses)]
+        if state is not None:
+            filters.append(sql.SQL("precondition_items <@ %s::text[]"))
+            params.append(canonical.items(state))
+        condition, condition_params = filter_sql(where)
+        if condition is not None:
+            filters.append(condition)
+            params.extend(condition_params)
+        tsquery = " | ".join(f"'{term}'" for term in terms)
+        document = sql.SQL("to_tsvector('simple', name || ' ' || description)")
+        if query is None:
+            filters.append(sql.SQL("{} @@ to_tsquery('simple', %s)").format(document))
+            params.append(tsquery)
+        where_sql = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(filters) if filters else sql.SQL("")
+        statement = sql.SQL("SELECT {}, ts_rank({}, to_tsquery('simple', %s)) FROM {}{}").format(
+            _COLUMNS, document, self._table, where_sql)
+        rows = conn.execute(statement, (tsquery, *params)).fetchall()
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        text_scores = np.array([float(row[-1]) for row in rows])
+        if query is None:
+            primary = text_scores
+        else:
+            primary = ranking_fused(np.stack([_vector(row[2]) for row in rows]) @ query, text_scores, ids)
+        best = ranking.order(primary, np.zeros(len(ids)), ranking.ids_lookup(ids), k, min_score)
+        return [Match(_to_skill(rows[i][:-1]), float(primary[i])) for i in best]
 
     def _large(self, conn: psycopg.Connection[Any]) -> bool:
         """True when the library is big enough for the approximate HNSW path.

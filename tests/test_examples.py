@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -19,9 +21,10 @@ def test_quickstart_example_runs_and_survives_reopen(tmp_path: Path) -> None:
 
 
 
-def test_the_readme_filter_example_prints_what_its_comments_say() -> None:
+@pytest.mark.parametrize("heading", ["### Filters", "### Text search"])
+def test_a_readme_example_prints_what_its_comments_say(heading: str) -> None:
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Filters") :]
+    section = readme[readme.index(heading) :]
     start = section.index("```python\n") + len("```python\n")
     code = section[start : section.index("```", start)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

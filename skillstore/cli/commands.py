@@ -477,6 +477,10 @@ def _parse_vector(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option(
     "--like", metavar="ID|NAME", help="Use this skill's embedding as the query (the skill is left out)."
 )
+@click.option(
+    "--text", metavar="WORDS", help="Search names, descriptions and textual actions by BM25 (alone, or fused "
+    "with --vector/--like by reciprocal rank)."
+)
 @assignments_option(
     "--state", "--applicable", "state", help="Only skills applicable in a state with KEY=VALUE (repeatable)."
 )
@@ -500,6 +504,7 @@ def search(
     path: Location,
     vector: list[float] | None,
     like: str | None,
+    text: str | None,
     state: dict[str, Any],
     where: dict[str, Any] | None,
     k: int,
@@ -511,22 +516,26 @@ def search(
     """Find the skills that best fit a query embedding, best first (deprecated skills only
     when --status asks for them).
 
-    Give the query with --vector (a JSON list of dim numbers) or --like ID.
+    Give the query with --vector (a JSON list of dim numbers) or --like ID, or as words
+    with --text (both, to fuse the two rankings).
 
     \b
     Example:
         skillstore search ./skills --vector "[0.1, 0.9, 0.0, 0.3]" --state has_key=true -k 3
         skillstore search ./skills --like 3f2a9c0d1b2e4f60 --rank blend --json
+        skillstore search ./skills --text "open door" --where 'room in [3,4]'
     """
-    if (vector is None) == (like is None):
+    if vector is not None and like is not None:
         raise click.UsageError("give exactly one of --vector and --like")
+    if vector is None and like is None and text is None:
+        raise click.UsageError("give --text, or exactly one of --vector and --like")
     with _open(path) as store:
         like_id = None if like is None else _resolve(store, [like])[0]
         query = vector if like_id is None else store.get(like_id).embedding
         extra = 0 if like_id is None else 1  # the skill itself would come first
         found = store.search(
             query, k + extra, state=state or None, where=where, rank=rank, min_score=min_score,
-            status=_statuses(status),
+            status=_statuses(status), text=text,
         )
         matches: list[Match] = [m for m in found if m.skill.id != like_id][:k]
         if not matches and state and output == "table":

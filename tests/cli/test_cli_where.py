@@ -60,3 +60,12 @@ def test_a_where_naming_an_unknown_skill_field_is_one_line_and_changes_nothing(s
     result = run("delete", store_path, "--where", "skill.colour = red")
     assert result.exit_code == 1 and "unknown skill field 'colour'" in result.output
     assert contents(store_path) == before
+
+
+def test_search_text(store_path: Path) -> None:
+    found = ok("search", store_path, "--text", "door", "--json")
+    assert names(found.stdout) == ["open door"]
+    hybrid = ok("search", store_path, "--text", "key", "--vector", "[0,1,0,0]", "-k", "1", "--json")
+    assert names(hybrid.stdout) == ["鍵を拾う ☃"]
+    result = run("search", store_path)
+    assert result.exit_code == 2 and "give --text" in result.output

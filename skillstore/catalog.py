@@ -218,6 +218,9 @@ class Catalog:
     def counts_changed(self, skill_id: str) -> None:
         self._sync_counts(self.row(skill_id))
 
+    def is_live(self, row: int) -> bool:
+        return row < self._rows and not bool(self._dead[row])
+
     def is_stale(self, row: int) -> bool:
         """Whether a base row's entries in the snapshot's indexes no longer describe it."""
         return bool(self._stale[row])

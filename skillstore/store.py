@@ -858,12 +858,21 @@ class SkillStore:
         statuses = check_statuses(status)
         with self._mutex:
             self._check_open()
-            rows = self._catalog.ordered_rows()
-            rows = rows[self._catalog.has_status(rows, statuses)]
-            ids = [self._catalog.id_at(row) for row in rows.tolist()]
-        for skill_id in ids:
-            with contextlib.suppress(SkillNotFoundError):
-                yield self.get(skill_id)
+            catalog = self._catalog
+            rows = catalog.ordered_rows()
+            rows = rows[catalog.has_status(rows, statuses)].tolist()
+            ids = [catalog.id_at(row) for row in rows]
+        for row, skill_id in zip(rows, ids, strict=True):
+            with self._mutex:
+                self._check_open()
+                if self._catalog is catalog and catalog.is_live(row):
+                    skill = self._skill_at(row)  # the row itself: damage to its id lookup is reported, not skipped
+                else:  # the store was reloaded meanwhile: the skill, if it still exists
+                    try:
+                        skill = self.get(skill_id)
+                    except SkillNotFoundError:
+                        continue
+            yield skill
 
     def find(
         self,

@@ -259,7 +259,6 @@ def test_a_row_the_id_lookup_does_not_lead_to_is_damaged_when_read(tmp_path: Pat
         assert any("row 0" in p for p in problems) and any("row 1" in p for p in problems)
 
 
-@pytest.mark.xfail(reason="SkillStore.__iter__ looks each skill up by id and skips ids it cannot find", strict=True)
 def test_iteration_over_a_row_the_id_lookup_does_not_lead_to_raises(tmp_path: Path) -> None:
     path = tmp_path / "store"
     columnar_store(path)

@@ -202,7 +202,8 @@ def run_round(path: Path, journal: Path, model: Model, figures: Figures) -> None
 def test_sixty_kills_lose_no_acknowledged_write_and_half_apply_nothing(tmp_path: Path) -> None:
     figures = crash_campaign(tmp_path, kills=60, max_delay=0.12, seed=1)
     assert figures.counts["kills"] == 60
-    assert figures.counts["acknowledged writes"] > 200  # the kills did land among writes
+    # the kills did land among writes (about 350 on an idle machine, fewer on a busy one)
+    assert figures.counts["acknowledged writes"] > 100
 
 
 @pytest.mark.slow

@@ -310,8 +310,6 @@ def test_metadata_holding_nan_reads_back_after_a_checkpoint(tmp_path: Path) -> N
         assert math.isnan(metadata["i"]) and metadata["k"] == 1
 
 
-@pytest.mark.xfail(reason="verify looks every metadata value up in the snapshot's metadata index, NaN too",
-                   strict=True)
 def test_verify_finds_nothing_wrong_with_metadata_holding_nan(tmp_path: Path) -> None:
     path = tmp_path / "store"
     with SkillStore.open(path, dim=2) as store:

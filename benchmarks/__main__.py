@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
-from benchmarks import million, overhead, plots, report, retrieval, writes
+from benchmarks import filterplots, filters, million, overhead, plots, report, retrieval, writes
 from benchmarks.data import SELECTIVITY_ZONES
 from benchmarks.systems import SYSTEMS
 
@@ -20,6 +21,8 @@ PRESETS = {
     "full": ([1_000, 10_000, 100_000, 1_000_000], [8, 64, 384], 200, {384: 200_000}),
 }
 MILLION = "million"  # its own pipeline: see benchmarks/million.py
+# filtered, text and hybrid search against Chroma, LanceDB and Qdrant (benchmarks/filters.py): sizes, d, queries
+FILTER_PRESETS = {"filters": ([10_000, 100_000], 64, 100), "filters-quick": ([10_000], 64, 50)}
 # per-call fixed cost: sizes and dimensions per preset
 FIXED_COST = {
     "smoke": ([100, 1000], [8]),
@@ -36,11 +39,13 @@ def _ints(text: str) -> list[int]:
 @click.command()
 @click.option(
     "--preset",
-    type=click.Choice([*PRESETS, MILLION]),
+    type=click.Choice([*PRESETS, MILLION, *FILTER_PRESETS]),
     default="quick",
     show_default=True,
     help="Sizes and dimensions to run; 'full' adds N = 10^6 (and 2*10^5 at d = 384); "
-    "'million' builds (once, cached) a 10^6 x 64 skillstore and measures its open, memory and per-call cost.",
+    "'million' builds (once, cached) a 10^6 x 64 skillstore and measures its open, memory and per-call cost; "
+    "'filters' (10^4 and 10^5 x 64) and 'filters-quick' (10^4) measure range, $in and $or/$and filters, "
+    "text and hybrid search against Chroma, LanceDB and Qdrant at equal recall.",
 )
 @click.option("--sizes", help="Override the preset's sizes, e.g. 1e3,1e4,2e5.")
 @click.option("--dims", help="Override the preset's dimensions, e.g. 8,64.")
@@ -115,6 +120,9 @@ def main(
         click.echo(text)
         click.echo(f"results in {out / 'million'}/ (results.json, summary.md)")
         return
+    if preset in FILTER_PRESETS:
+        _filters(preset, sizes, dims, system_names, queries, out)
+        return
     preset_sizes, preset_dims, preset_queries, caps = PRESETS[preset]
     names = [s for s in system_names.split(",") if s]
     unknown = set(names) - set(SYSTEMS)
@@ -154,6 +162,29 @@ def main(
         f"results in {out}/ (results.json, retrieval.csv, summary.md, "
         "latency_vs_n.png, recall_vs_latency.png, open_memory_vs_n.png)"
     )
+
+
+def _filters(
+    preset: str, sizes: str | None, dims: str | None, system_names: str, queries: int | None, out: Path
+) -> None:
+    preset_sizes, dim, preset_queries = FILTER_PRESETS[preset]
+    names = [s for s in system_names.split(",") if s in filters.FILTER_SYSTEMS]
+    if not names:
+        raise click.BadParameter(f"no filter benchmark system named; known: {', '.join(filters.FILTER_SYSTEMS)}")
+    with tempfile.TemporaryDirectory(prefix="skillstore-filters-") as tmp:
+        figures = filters.run(
+            _ints(sizes) if sizes else preset_sizes,
+            _ints(dims)[0] if dims else dim,
+            names,
+            queries or preset_queries,
+            Path(tmp),
+        )
+    command = " ".join(["python -m benchmarks", *sys.argv[1:]])
+    text = filters.markdown(figures, report.machine(), command)
+    filters.save(out / "filters", figures, report.machine(), text)
+    filterplots.latency_vs_selectivity(figures, out / "filters" / "filters.png")
+    click.echo(text)
+    click.echo(f"results in {out / 'filters'}/ (results.json, summary.md, filters.png)")
 
 
 if __name__ == "__main__":

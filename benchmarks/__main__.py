@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -180,8 +181,9 @@ def _filters(
             Path(tmp),
         )
     command = " ".join(["python -m benchmarks", *sys.argv[1:]])
-    text = filters.markdown(figures, report.machine(), command)
-    filters.save(out / "filters", figures, report.machine(), text)
+    machine = {**report.machine(), "load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+    text = filters.markdown(figures, machine, command)
+    filters.save(out / "filters", figures, machine, text)
     filterplots.latency_vs_selectivity(figures, out / "filters" / "filters.png")
     click.echo(text)
     click.echo(f"results in {out / 'filters'}/ (results.json, summary.md, filters.png)")

@@ -1,5 +1,6 @@
 """Corruption campaign: truncations, zeroed ranges and bit flips in every file of a store
-(MANIFEST, both snapshot files, the log), on a flat and on an HNSW store.
+(MANIFEST, every snapshot file: columns, records, vectors and the HNSW graph; the log), on a flat
+and on an HNSW store.
 
 Each damaged store is examined in a child process (``corruption_worker``) with a time
 limit, so a loader that crashes or hangs fails the case instead of the run. Opening must

@@ -447,7 +447,7 @@ def manifest_targets(m: Mutator) -> dict[str, Callable[[Any], tuple[Any, str]]]:
     kinds = [{"kind": k, "active": a} for k in ("flat", "hnsw", "auto", "x", "") for a in ("flat", "hnsw", "auto")]
     tunables = [0, 1, 4, 100_000, 100_001, -1, 2**40, "4", 4.0, True]
     return {
-        "format": pick(rng, [1, 3, 2.0, "2", None, True, -1, 2**64 - 1]),
+        "format": pick(rng, [1, 2, 4, 3.0, "3", None, True, -1, 2**64 - 1]),
         "dim": pick(rng, [0, 1, 3, 5, 8, 65536, 65537, -4, 4.0, "4", True]),
         "generation": pick(rng, [0, 1, g - 1, g + 1, 99_999_999, 10**8, -1, 2**64 - 1, float(g)]),
         "seq": pick(rng, [0, seq - 1, seq + 1, 2**62, 2**62 + 1, 2**63, -1, float(seq)]),
@@ -465,9 +465,14 @@ def manifest_targets(m: Mutator) -> dict[str, Callable[[Any], tuple[Any, str]]]:
             ({str(i): i for i in range(17)}, "17 entries"),
         ]),
         "files": lambda old: rng.choice([
-            ({k: v for k, v in old.items() if k != "skills.msgpack"}, "skills.msgpack unlisted"),
-            ({k: v for k, v in old.items() if k != "index.faiss"}, "index.faiss unlisted"),
+            *[({k: v for k, v in old.items() if k != name}, f"{name} unlisted")
+              for name in (COLUMNS, RECORDS, VECTORS, GRAPH) if isinstance(old, dict) and name in old],
+            ({**old, GRAPH: [0, 0]} if isinstance(old, dict) else {}, "index.faiss listed, empty"),
+            ({**old, "skills.msgpack": [0, 0]} if isinstance(old, dict) else {}, "format 2's skills.msgpack listed"),
+            ({**old, COLUMNS: old.get(RECORDS), RECORDS: old.get(COLUMNS)} if isinstance(old, dict) else {},
+             "columns and records entries swapped"),
             ({**old, "other": [0, 0]}, "an unknown file listed"),
+            ({**old, b"columns.bin": [0, 0]}, "a file named in bytes"),
             ({**old, "../MANIFEST": [0, 0]}, "a path outside listed"),
             ({k: [v[0] + 1, v[1]] for k, v in old.items()}, "sizes + 1"),
             ({k: [v[0], v[1] ^ 1] for k, v in old.items()}, "checksums changed"),
@@ -653,8 +658,10 @@ def consistent_change(columns: list[forge.Column], m: Mutator) -> None:
     by = forge.columns_by_name(columns)
     n = len(by["attempts"].data) // 8
     row = m.rng.randrange(n)
-    choice = m.rng.randrange(4)
-    if choice == 0:
+    choice = m.rng.randrange(6)
+    if choice >= 4:
+        index_change(by, row, m, "signature" if choice == 4 else "metadata")
+    elif choice == 0:
         for name in ("attempts", "successes"):
             values = by[name].array().copy()
             values[row] += 1
@@ -676,6 +683,38 @@ def consistent_change(columns: list[forge.Column], m: Mutator) -> None:
         values[row] = MAX_COUNTER
         by["observations"].set(values)
         m.note(f"columns: row {row} observed {MAX_COUNTER} times")
+
+
+def index_change(by: dict[str, forge.Column], row: int, m: Mutator, kind: str) -> None:
+    """Row ``row`` moved to another precondition signature, or listed under one more (or one
+    fewer) metadata pair, with the postings rebuilt to every rule: what its record says then
+    differs from the index that leads to it."""
+    starts = by[f"{kind}_starts"].array()
+    groups = len(starts) - 1
+    rows = by[f"{kind}_rows"].array().copy()
+    if groups < 1 or np.any(np.diff(starts) < 0) or starts[0] != 0 or starts[-1] != len(rows):
+        m.note(f"columns: the {kind} postings, already broken, left as they are")
+        return
+    codes = np.repeat(np.arange(groups, dtype=np.int64), np.diff(starts))
+    if kind == "signature":
+        of = by["signature_of"].array().copy()
+        of[row] = m.rng.randrange(groups)
+        by["signature_of"].set(of)
+        codes, rows = of, np.arange(len(of), dtype=np.int64)
+        m.note(f"columns: row {row} moved to precondition signature {of[row]}")
+    elif m.rng.random() < 0.5 and np.any(rows == row):
+        keep = np.ones(len(rows), dtype=bool)
+        keep[m.rng.choice(np.flatnonzero(rows == row).tolist())] = False
+        codes, rows = codes[keep], rows[keep]
+        m.note(f"columns: row {row} taken out of a metadata pair's postings")
+    else:
+        code = m.rng.randrange(groups)
+        codes, rows = np.append(codes, code), np.append(rows, row)
+        m.note(f"columns: row {row} added to metadata pair {code}'s postings")
+    order = np.lexsort((rows, codes))
+    counts = np.bincount(codes, minlength=groups)
+    by[f"{kind}_rows"].set(rows[order])
+    by[f"{kind}_starts"].set(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
 
 
 def swap_values(columns: list[forge.Column], m: Mutator) -> None:
@@ -1497,6 +1536,8 @@ def test_rewritten_store_files_open_usable_or_are_refused_as_corrupt(tmp_path: P
     assert figures.counts["cases"] == FAST_CASES
     assert all(figures.counts.get(f"{kind}: opened", 0) + figures.counts.get(f"{kind}: refused", 0)
                for kind in KINDS)
+    assert figures.counts.get(f"{RECORDS}: opened with damaged rows")  # the property's third case is reached
+    assert figures.counts.get(f"{GRAPH}: opened") == sum(kind == GRAPH for kind in (KINDS * FAST_CASES)[:FAST_CASES])
 
 
 @pytest.mark.slow

@@ -4,8 +4,7 @@ rewritten store either opens and stays usable (reads, verify, checkpoint, reopen
 refused with ``StoreCorruptError``; a reader's refresh is refused the same way, without
 changing what the reader answers; nothing crashes the process.
 
-Every finding is fixed but those marked xfail (each named in the campaign's ``KNOWN_FINDINGS``);
-each stays here as a regression test.
+Every finding is fixed; each stays here as a regression test.
 """
 
 from __future__ import annotations

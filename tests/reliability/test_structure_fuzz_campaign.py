@@ -1411,15 +1411,7 @@ class Worker:
 # Findings of this campaign that skillstore has yet to fix, by the problem text they show. Each has
 # a failing reproducer (marked xfail) in test_fuzz_findings.py; a case whose every problem matches
 # one of them is counted, not failed. Remove an entry together with its xfail once the fix lands.
-KNOWN_FINDINGS: dict[str, re.Pattern[str]] = {
-    # test_iteration_over_a_row_the_id_lookup_does_not_lead_to_raises
-    "iteration skips a row its id lookup misses": re.compile(
-        r"iterate: Inconsistent at store: iteration gives \d+ skills and raises nothing, while .* are damaged"),
-    # test_verify_finds_nothing_wrong_with_metadata_holding_nan
-    "verify looks NaN up in the metadata index": re.compile(
-        r"nan.* => .*verify: Inconsistent at integrity: opened, but verify reports \[\"skill '[^']*': the metadata "
-        r"index lacks its"),
-}
+KNOWN_FINDINGS: dict[str, re.Pattern[str]] = {}
 
 
 def known_findings(case: Case, found: list[str]) -> list[str] | None:

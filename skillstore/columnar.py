@@ -21,6 +21,7 @@ Rows are in creation order: the row number is the skill's place in iteration.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 from collections.abc import Hashable, Iterable, Mapping
@@ -366,8 +367,10 @@ def _check_utf8(blob: np.ndarray, offsets: np.ndarray, name: str) -> None:
     starts = offsets[:-1][offsets[1:] > offsets[:-1]]
     if np.any((blob[starts] & 0xC0) == 0x80):
         raise _Invalid(f"{name}: a string starts inside a character")
+    if not len(blob) or int(blob.max()) < 0x80:
+        return  # ASCII, the common case (ids are hex), is UTF-8: no need to build the string
     try:
-        blob.tobytes().decode("utf-8")
+        codecs.utf_8_decode(blob.data, "strict", True)
     except UnicodeDecodeError as exc:
         raise _Invalid(f"{name} are not UTF-8 (byte {exc.start})") from None
 

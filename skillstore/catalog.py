@@ -310,11 +310,8 @@ class Catalog:
         None means "every row", which lets search skip the filter altogether.
         """
         rows: np.ndarray | None = None
-        if statuses is not None:
-            rows = self.status_rows(statuses)
         if state is not None:
-            applicable = self._applicable(state)
-            rows = applicable if rows is None else np.intersect1d(rows, applicable, assume_unique=True)
+            rows = self._applicable(state)
         equalities = simple_equalities(where)
         if equalities is not None:  # plain equalities: the metadata index's rows, intersected
             for key, value in equalities.items():
@@ -325,6 +322,9 @@ class Catalog:
         else:
             allowed = mask(where, self) & ~self._dead[: self._rows]
             rows = np.flatnonzero(allowed) if rows is None else rows[allowed[rows]]
+        if statuses is not None and (with_status := self.status_rows(statuses)) is not None:
+            # last, and by a lookup per candidate: a few deprecated skills never cost a pass over all rows
+            rows = with_status if rows is None else rows[self.has_status(rows, statuses)]
         if rows is None and self.tombstones:
             rows = self.live_rows()
         return rows

@@ -401,6 +401,15 @@ class Catalog:
             values[row] = np.nan if held is None else held
         return values
 
+    def metadata_key_rows(self, key: str) -> np.ndarray:
+        """Live rows whose metadata holds ``key``, whatever its value."""
+        base_rows = self.base.metadata_key_rows(key)
+        if len(base_rows) and self._stale_count:
+            base_rows = base_rows[~self._stale[base_rows]]
+        in_memory = [row for row, record in self._overlay.items()
+                     if self._indexed_in_memory(row) and not self._dead[row] and key in record["metadata"]]
+        return _union([base_rows, np.array(sorted(in_memory), dtype=np.int64)]) if in_memory else base_rows
+
     def metadata_rows(self, key: str, value: Hashable) -> np.ndarray:
         """Rows whose metadata ``key`` equals the frozen ``value``."""
         return self._metadata_rows(key, value)

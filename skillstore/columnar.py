@@ -205,6 +205,13 @@ class Base:
         starts = self._c["metadata_starts"]
         return self._c["metadata_rows"][int(starts[code]) : int(starts[code + 1])]
 
+    def metadata_key_rows(self, key: str) -> np.ndarray:
+        """Rows whose metadata holds ``key``, whatever its value (NaN included), sorted."""
+        starts, rows = self._c["metadata_starts"], self._c["metadata_rows"]
+        parts = [rows[int(starts[code]) : int(starts[code + 1])]
+                 for code, (k, _) in enumerate(self.metadata_pairs()) if k == key]
+        return np.unique(np.concatenate(parts)) if parts else _EMPTY
+
     def metadata_values(self, key: str) -> list[Hashable]:
         """The distinct (frozen) values metadata ``key`` takes in the snapshot."""
         if self._meta_values is None:

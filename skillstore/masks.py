@@ -75,8 +75,7 @@ def _metadata(node: Condition, catalog: Catalog) -> np.ndarray:
         for value in node.value:
             result[catalog.metadata_rows(key, value)] = True
     elif node.op == "$exists":
-        for value in catalog.metadata_values(key):
-            result[catalog.metadata_rows(key, value)] = True
+        result[catalog.metadata_key_rows(key)] = True
     else:
         for value in catalog.metadata_values(key):
             if ordered(value, node.op, node.value):

@@ -311,3 +311,15 @@ def test_delete_many_by_filter_removes_exactly_the_matches_at_once(make_backend:
     reopened = make_backend.reopen(backend)
     if reopened is not None:
         assert [str(s.id) for s in reopened] == kept
+
+
+def test_a_key_holding_nan_exists_and_equals_nothing(make_backend: Backends) -> None:
+    backend = make_backend(DIM)
+    backend.add(Skill("nan", [1], np.ones(DIM), metadata={"score": math.nan, "pair": [1, math.nan]}))
+    if isinstance(backend, SkillStore):
+        backend.checkpoint()
+    backend.add(Skill("plain", [2], np.ones(DIM), metadata={"score": 1.0}))
+    assert sorted(s.name for s in backend.find({"score": {"$exists": True}})) == ["nan", "plain"]
+    assert [s.name for s in backend.find({"pair": {"$exists": True}})] == ["nan"]
+    assert [s.name for s in backend.find({"score": {"$ne": 1.0}})] == ["nan"]
+    assert backend.find({"score": {"$gt": 0.5}, "pair": {"$exists": True}}) == []

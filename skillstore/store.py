@@ -1051,6 +1051,7 @@ class SkillStore:
                 "log_frames": self._log_frames,
                 "log_bytes": self._cursor.end,
                 "tombstones": self._catalog.tombstones,
+                "statuses": self._catalog.status_counts(),
                 "precondition_signatures": self._catalog.signature_count(),
                 "durability": self.durability,
                 "bytes_on_disk": _disk_usage(self.path),

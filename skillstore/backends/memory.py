@@ -21,6 +21,7 @@ from skillstore.preconditions import applies, freeze
 from skillstore.query import Node, check_limit, check_order_by, matches, sort_records
 from skillstore.query import parse as parse_filter
 from skillstore.records import (
+    STATUSES,
     apply_merge,
     apply_outcome,
     apply_rollback,
@@ -329,5 +330,7 @@ class MemoryBackend:
         return [Match(self.get(ids[i]), float(primary[i])) for i in best]
 
     def stats(self) -> dict[str, Any]:
-        return {**summarise(list(self._records.values())), "dim": self._dim, "backend": "memory"}
+        statuses = Counter(record["status"] for record in self._records.values())
+        return {**summarise(list(self._records.values())), "statuses": {s: statuses[s] for s in STATUSES},
+                "dim": self._dim, "backend": "memory"}
 

@@ -51,6 +51,7 @@ from skillstore.query import Node, check_limit, check_order_by
 from skillstore.query import parse as parse_filter
 from skillstore.records import (
     PROVENANCE_LIMIT,
+    STATUSES,
     apply_rollback,
     apply_update,
     canonical_preconditions,
@@ -812,6 +813,8 @@ class PostgresBackend:
                 (self.library,),
             ).fetchone()
             assert facts is not None
+            statuses = dict(conn.execute(
+                sql.SQL("SELECT status, count(*) FROM {} GROUP BY status").format(self._table)).fetchall())
             return {
                 **summarise(records),
                 "dim": self._dim,
@@ -821,6 +824,7 @@ class PostgresBackend:
                 "index": "hnsw" if self._hnsw else "exact",
                 "exact_limit": self.exact_limit,
                 "precondition_signatures": int(facts[0]),
+                "statuses": {status: int(statuses.get(status, 0)) for status in STATUSES},
                 "bytes_on_disk": int(facts[1]),
                 "server_version": facts[2],
             }

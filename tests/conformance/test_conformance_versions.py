@@ -142,6 +142,8 @@ def test_deprecated_skills_are_left_out_of_search_and_iteration_by_default(make_
     assert [s.id for s in backend.skills(status=list(STATUSES))] == [active, candidate, old]
     assert [s.id for s in backend.skills(status="deprecated")] == [old]
     assert len(backend) == 3 and old in backend and backend.get(old).status == "deprecated"
+    assert backend.stats()["statuses"] == {"active": 1, "candidate": 1, "deprecated": 1}
+    assert backend.stats()["total_skills"] == 3
     assert [s.id for s in backend.find()] == [active, candidate]
     assert [s.id for s in backend.find({"$skill": {"attempts": 0}}, status="deprecated")] == [old]
     assert [s.id for s in backend.find(status=["candidate", "deprecated"], limit=1)] == [candidate]

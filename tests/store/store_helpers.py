@@ -52,6 +52,8 @@ def skill_fields(skill: Skill, *, timestamps: bool = True) -> dict[str, Any]:
         "metadata": skill.metadata or {},
         "stats": stats,
         "provenance": [p["name"] for p in skill.provenance],
+        "version": skill.version,
+        "status": skill.status,
     }
     if timestamps:
         fields["created_at"] = skill.created_at

@@ -29,7 +29,7 @@ from store_helpers import assert_valid_result, contents, reference_ranking
 
 import skillstore.backends.memory
 import skillstore.store
-from skillstore import RANK_MODES, Match, MemoryBackend, Skill, SkillStore
+from skillstore import RANK_MODES, STATUSES, Match, MemoryBackend, Skill, SkillBackend, SkillStore, SkillStoreError
 
 DIM = 4
 # chosen so that no cosine of two small integer vectors lands on it exactly
@@ -96,6 +96,8 @@ updates = st.fixed_dictionaries(
         "metadata": metadata,
     },
 )
+reasons = st.one_of(st.none(), st.sampled_from(["shorter", "fix"]))
+status_filters = st.sampled_from([None, "deprecated", "candidate", ["active", "deprecated"], list(STATUSES)])
 queries = st.one_of(st.none(), embeddings, st.lists(st.floats(-1, 1), min_size=DIM, max_size=DIM).filter(any))
 
 
@@ -122,7 +124,7 @@ class StoreAgreesWithMemory(RuleBasedStateMachine):
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def ids(self) -> list[str]:
-        return sorted(skill.id for skill in self.model)  # type: ignore[misc]
+        return sorted(skill.id for skill in self.model.skills(status=STATUSES))  # type: ignore[misc]
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -146,12 +148,33 @@ class StoreAgreesWithMemory(RuleBasedStateMachine):
         self._add(batch)
 
     @precondition(lambda self: len(self.model) > 0)
-    @rule(data=st.data(), fields=updates)
-    def update(self, data: st.DataObject, fields: dict[str, Any]) -> None:
+    @rule(data=st.data(), fields=updates, reason=reasons, status=st.one_of(st.none(), st.sampled_from(STATUSES)))
+    def update(self, data: st.DataObject, fields: dict[str, Any], reason: str | None, status: str | None) -> None:
         skill_id = data.draw(st.sampled_from(self.ids()))
-        got = self.store.update(skill_id, **fields)
-        expected = self.model.update(skill_id, **fields)
+        got = self.store.update(skill_id, reason=reason, status=status, **fields)
+        expected = self.model.update(skill_id, reason=reason, status=status, **fields)
         assert contents([got], timestamps=False) == contents([expected], timestamps=False)
+        assert versions(self.store, skill_id) == versions(self.model, skill_id)
+
+    @precondition(lambda self: len(self.model) > 0)
+    @rule(data=st.data(), reason=reasons)
+    def rollback(self, data: st.DataObject, reason: str | None) -> None:
+        skill_id = data.draw(st.sampled_from(self.ids()))
+        kept = [v.version for v in self.model.history(skill_id)]
+        version = data.draw(st.sampled_from([*kept, kept[0] - 1 or 99]))  # one it keeps, or one it does not
+        outcomes = []
+        for backend in (self.store, self.model):
+            try:
+                outcomes.append(backend.rollback(skill_id, version, reason=reason))
+            except SkillStoreError as exc:
+                outcomes.append(type(exc))
+        got, expected = outcomes
+        if isinstance(expected, Skill):
+            assert isinstance(got, Skill)
+            assert contents([got], timestamps=False) == contents([expected], timestamps=False)
+        else:
+            assert got is expected
+        assert versions(self.store, skill_id) == versions(self.model, skill_id)
 
     @precondition(lambda self: len(self.model) > 0)
     @rule(data=st.data())
@@ -180,6 +203,8 @@ class StoreAgreesWithMemory(RuleBasedStateMachine):
             with SkillStore.open(self.path, read_only=True) as reader:
                 assert contents(reader, timestamps=False) == contents(self.model, timestamps=False)
         self.store = SkillStore.open(self.path, dim=DIM, dedup_threshold=self.threshold, durability="flush")
+        for skill_id in self.ids():  # the versions came back from the log and the snapshot
+            assert versions(self.store, skill_id) == versions(self.model, skill_id)
 
     @rule()
     def checkpoint(self) -> None:
@@ -198,6 +223,7 @@ class StoreAgreesWithMemory(RuleBasedStateMachine):
         where=wheres,
         rank=st.sampled_from(RANK_MODES),
         min_score=st.one_of(st.none(), st.sampled_from(MIN_SCORES)),
+        status=status_filters,
     )
     def search(
         self,
@@ -207,10 +233,13 @@ class StoreAgreesWithMemory(RuleBasedStateMachine):
         where: dict[str, Any] | None,
         rank: str,
         min_score: float | None,
+        status: Any,
     ) -> None:
-        got = self.store.search(query, k, state=state, where=where, rank=rank, min_score=min_score)
-        expected = self.model.search(query, k, state=state, where=where, rank=rank, min_score=min_score)
-        self._agree(got, expected, query, k, state=state, where=where, rank=rank, min_score=min_score)
+        got = self.store.search(query, k, state=state, where=where, rank=rank, min_score=min_score, status=status)
+        expected = self.model.search(query, k, state=state, where=where, rank=rank, min_score=min_score,
+                                     status=status)
+        self._agree(got, expected, query, k, list(self.model.skills(status=status)), state=state, where=where,
+                    rank=rank, min_score=min_score)
 
     @rule(
         batch=st.lists(embeddings, min_size=1, max_size=3),
@@ -230,11 +259,14 @@ class StoreAgreesWithMemory(RuleBasedStateMachine):
         assert len(got) == len(expected) == len(batch)
         for i, query in enumerate(batch):
             one_state = per_query[0] if shared else per_query[i]
-            self._agree(got[i], expected[i], query, k, state=one_state, where=where, rank=rank, min_score=None)
+            self._agree(got[i], expected[i], query, k, list(self.model), state=one_state, where=where, rank=rank,
+                        min_score=None)
 
-    def _agree(self, got: list[Match], expected: list[Match], query: Any, k: int, **filters: Any) -> None:
+    def _agree(
+        self, got: list[Match], expected: list[Match], query: Any, k: int, eligible: list[Skill], **filters: Any
+    ) -> None:
         """Both answers are ones the tie rule allows; they may differ only where it leaves a choice."""
-        reference = reference_ranking(list(self.model), query, **filters)
+        reference = reference_ranking(eligible, query, **filters)
         assert_valid_result(expected, reference, k, min_score=filters["min_score"])
         assert_valid_result(got, reference, k, min_score=filters["min_score"])
         for match in got:
@@ -247,7 +279,9 @@ class StoreAgreesWithMemory(RuleBasedStateMachine):
     @invariant()
     def same_skills(self) -> None:
         assert len(self.store) == len(self.model)
-        assert contents(self.store, timestamps=False) == contents(self.model, timestamps=False)
+        every = list(STATUSES)  # deprecated skills too (leaving them out is checked by search)
+        assert contents(self.store.skills(status=every), timestamps=False) == contents(
+            self.model.skills(status=every), timestamps=False)
         for skill_id in self.ids():
             assert skill_id in self.store
 
@@ -258,6 +292,15 @@ class StoreAgreesWithMemory(RuleBasedStateMachine):
             assert got[key] == expected[key], key
         assert got["avg_success_rate"] == pytest.approx(expected["avg_success_rate"])
         assert got["tombstones"] >= 0 and got["log_frames"] >= 0
+
+
+def versions(backend: SkillBackend, skill_id: str) -> list[tuple[Any, ...]]:
+    """A skill's history, times aside (each backend stamps its own writes)."""
+    return [
+        (v.version, v.reason, v.changed, v.parent, v.rollback_of, v.stats, [(e.status, e.reason) for e in v.events],
+         v.name, v.actions, v.embedding.tobytes(), v.preconditions, v.description, v.metadata)
+        for v in backend.history(skill_id)
+    ]
 
 
 def test_store_agrees_with_memory_backend(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from skillstore import SkillStore, StoreCorruptError, VersionStats
+from skillstore import STATUSES, SkillStore, StoreCorruptError, VersionStats
 from skillstore.model import Skill
 from skillstore.records import initial_entry
 from skillstore.storage import log
@@ -166,3 +166,49 @@ def test_the_readme_versions_example_prints_what_its_comments_say() -> None:
                             check=True)
     promised = [line.split("  # ", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")]
     assert result.stdout.splitlines() == promised
+
+
+def test_a_writer_killed_amid_version_writes_loses_no_acknowledged_version(tmp_path: Path) -> None:
+    """SIGKILL a process that updates, rolls back, changes statuses, counts outcomes and
+    checkpoints, at a different moment each round: every acknowledged version is there, with
+    a history that adds up."""
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    worker = Path(__file__).parent / "versions_worker.py"
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    path = tmp_path / "skills"
+    with SkillStore.open(path, dim=DIM) as store:
+        store.add_many([Skill(f"s{i}", [i], AXES[i]) for i in range(3)])
+    acknowledged: dict[str, tuple[int, str, int]] = {}
+    for round_number, writes in enumerate((7, 40, 90, 23)):
+        child = subprocess.Popen([sys.executable, str(worker), str(path)], stdout=subprocess.PIPE, text=True,
+                                 env=env, cwd=root)
+        assert child.stdout is not None
+        lines = []
+        for _ in range(writes):
+            line = child.stdout.readline()
+            assert line, f"the writer died on its own in round {round_number}"
+            lines.append(line.split())
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        lines += [line.split() for line in child.stdout.read().splitlines()]  # acknowledged before the kill
+        child.stdout.close()
+        for skill_id, version, status, attempts in lines:
+            acknowledged[skill_id] = (int(version), status, int(attempts))
+        with SkillStore.open(path) as store:
+            assert store.verify().ok, store.verify().problems
+            ahead = 0  # at most one write more than acknowledged (killed after the append, before the print)
+            for skill_id, (version, _, attempts) in acknowledged.items():
+                skill = store.get(skill_id)
+                assert skill.version in (version, version + 1) and skill.stats.attempts in (attempts, attempts + 1)
+                ahead += (skill.version - version) + (skill.stats.attempts - attempts)
+                history = store.history(skill_id)
+                assert [v.version for v in history] == list(range(history[0].version, skill.version + 1))
+                assert sum(v.stats.attempts for v in history) <= skill.stats.attempts
+                np.testing.assert_array_equal(history[-1].embedding, skill.embedding)
+            assert ahead <= 1
+            acknowledged = {s.id: (s.version, s.status, s.stats.attempts)  # type: ignore[misc]
+                            for s in store.skills(status=list(STATUSES))}

@@ -40,6 +40,7 @@ from skillstore.backends.pgfilter import filter_sql
 from skillstore.codec import pack, unpack
 from skillstore.errors import (
     BackendConnectionError,
+    FormatVersionError,
     InvalidInputError,
     ReadOnlyStoreError,
     SkillNotFoundError,
@@ -172,6 +173,11 @@ class PostgresBackend:
             self._hnsw = self._guard(lambda: pgschema.has_hnsw(conn, self.library))
             if not read_only:
                 self._guard(lambda: pgschema.upgrade(conn, self.library))
+            elif self._guard(lambda: pgschema.read_format(conn, self.library)) < pgschema.FORMAT_VERSION:
+                raise FormatVersionError(
+                    f"{self._where} was made by an earlier release (no versions yet); open it read-write once"
+                    " to upgrade it"
+                )
         except BaseException:
             self.close()
             raise

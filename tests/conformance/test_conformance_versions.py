@@ -3,6 +3,7 @@ the Wilson rank mode: one set of tests for MemoryBackend, SkillStore and Postgre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -332,3 +333,36 @@ def test_export_and_import_carry_versions_statuses_and_their_counts(make_backend
     for skill_id in (first, second, third):
         assert target.history(skill_id) == source.history(skill_id)
     assert [m.id for m in target.search(np.ones(DIM), k=5)] == [second]
+
+
+def test_a_postgres_library_made_before_versions_is_upgraded_by_a_read_write_open(
+    pg_library: Callable[[], str],
+) -> None:
+    import psycopg
+    from psycopg import sql
+
+    from skillstore import FormatVersionError, SkillStore
+    from skillstore.backends import pgschema
+
+    url = pg_library()
+    with SkillStore.open(url, dim=DIM) as library:
+        skill_id = add(library)
+        for success in (True, False, True):
+            library.record_outcome(skill_id, success, reward=1.0)
+        library_name = library.library  # type: ignore[union-attr]
+        conninfo, _ = pgschema.split_url(url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:  # what a library of the previous release holds
+        columns = ", ".join(f"DROP COLUMN {c.split()[0]}" for c in pgschema._VERSION_COLUMNS)
+        conn.execute(sql.SQL("ALTER TABLE {} " + columns).format(sql.Identifier(library_name)))
+        conn.execute(sql.SQL("UPDATE {} SET format = 1 WHERE name = %s").format(sql.Identifier(pgschema.REGISTRY)),
+                     (library_name,))
+    with pytest.raises(FormatVersionError, match="open it read-write once"):
+        SkillStore.open(url, read_only=True)
+    with SkillStore.open(url) as library:
+        skill = library.get(skill_id)
+        assert (skill.version, skill.status, skill.stats.attempts) == (1, "active", 3)
+        [only] = library.history(skill_id)
+        assert only.stats == VersionStats(3, 2, 1, 3.0) and only.created_at == skill.created_at
+        assert library.update(skill_id, actions=["v2"], reason="after the upgrade").version == 2
+    with SkillStore.open(url, read_only=True) as reader:
+        assert [v.version for v in reader.history(skill_id)] == [1, 2]

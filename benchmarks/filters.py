@@ -252,9 +252,9 @@ def markdown(figures: dict[str, Any], machine: dict[str, Any], command: str) -> 
     ]
     for kind in FILTER_KINDS:
         for label in SELECTIVITIES:
-            found = {r["system"]: r for r in figures["filters"] if r["filter"] == kind and r["selectivity"] == label}
-            for n in sorted({r["n"] for r in found.values()}):
-                at_n = {s: r for s, r in found.items() if r["n"] == n}
+            found = [r for r in figures["filters"] if r["filter"] == kind and r["selectivity"] == label]
+            for n in sorted({r["n"] for r in found}):
+                at_n = {r["system"]: r for r in found if r["n"] == n}
                 kept = next(iter(at_n.values()))["kept_share"]
                 cells = [_cell(at_n.get(s), target) for s in names]
                 lines.append(f"| {n:,} | {kind} | {kept:.2%} | " + " | ".join(cells) + " |")
@@ -269,9 +269,9 @@ def markdown(figures: dict[str, Any], machine: dict[str, Any], command: str) -> 
     ]
     for mode in ("text", "hybrid"):
         for band in dict.fromkeys(r["query"] for r in figures["text"]):
-            found = {r["system"]: r for r in figures["text"] if r["mode"] == mode and r["query"] == band}
-            for n in sorted({r["n"] for r in found.values()}):
-                at_n = {s: r for s, r in found.items() if r["n"] == n}
+            found = [r for r in figures["text"] if r["mode"] == mode and r["query"] == band]
+            for n in sorted({r["n"] for r in found}):
+                at_n = {r["system"]: r for r in found if r["n"] == n}
                 matched = next(iter(at_n.values()))["matched_share"]
                 cells = [_cell(at_n.get(s), 0.0) for s in text_names]
                 lines.append(f"| {n:,} | {mode} | {band} | {matched:.2%} | " + " | ".join(cells) + " |")

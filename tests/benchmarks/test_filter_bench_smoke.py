@@ -120,3 +120,13 @@ def test_the_pipeline_runs_and_exact_systems_find_the_true_top_k(tmp_path: Path)
     assert "| 200 | range |" in text and "| 200 | text | rare words |" in text
     filterplots.latency_vs_selectivity(figures, tmp_path / "filters.png")
     assert (tmp_path / "filters.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_table_keeps_every_size_apart() -> None:
+    def row(n: int, system: str, p50: float) -> dict:  # type: ignore[type-arg]
+        return {"n": n, "filter": "range", "selectivity": "1%", "kept_share": 0.01, "system": system,
+                "p50_ms": p50, "p95_ms": p50, "recall": 1.0}  # fmt: skip
+
+    figures = {"filters": [row(10, "a", 1.0), row(20, "a", 2.0)], "text": [], "skipped": {}, "build_s": {}}
+    text = filters.markdown({**figures, "target": 0.95}, {"date": "d", "cpu": "c", "cores": 2}, "cmd")
+    assert "| 10 | range | 1.00% | 1 / 1 |" in text and "| 20 | range | 1.00% | 2 / 2 |" in text

@@ -181,7 +181,7 @@ def _filters(
             Path(tmp),
         )
     command = " ".join(["python -m benchmarks", *sys.argv[1:]])
-    machine = {**report.machine(), "load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+    machine = {**report.machine(), "load": " ".join(f"{x:.1f}" for x in os.getloadavg()), "command": command}
     text = filters.markdown(figures, machine, command)
     filters.save(out / "filters", figures, machine, text)
     filterplots.latency_vs_selectivity(figures, out / "filters" / "filters.png")

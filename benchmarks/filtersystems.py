@@ -11,7 +11,6 @@ search raise :class:`NotOffered` (with the reason) where the system has none loc
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import json
 import warnings
 from collections.abc import Callable
@@ -114,10 +113,6 @@ class NumpyExact(FilterSystem):
         return [int(r) for r in rows[best[np.argsort(-sims[best])]]]
 
 
-def text_search_available() -> bool:
-    return "text" in inspect.signature(SkillStore.search).parameters
-
-
 class Skillstore(FilterSystem):
     """skillstore through its public API: ``where`` expressions; BM25 and hybrid via ``text=``."""
 
@@ -164,18 +159,13 @@ class Skillstore(FilterSystem):
         assert self.store is not None
         return [self.row[m.id] for m in self.store.search(q, k, where=where)]
 
-    def _with_text(self, embedding: Any, query: str, k: int) -> list[int]:
-        assert self.store is not None
-        if not text_search_available():
-            raise NotOffered("this skillstore has no text search")
-        search: Callable[..., Any] = self.store.search
-        return [self.row[m.id] for m in search(embedding, k, text=query)]
-
     def text(self, query: str, k: int) -> list[int]:
-        return self._with_text(None, query, k)
+        assert self.store is not None
+        return [self.row[m.id] for m in self.store.search(None, k, text=query)]
 
     def hybrid(self, q: np.ndarray, query: str, k: int) -> list[int]:
-        return self._with_text(q, query, k)
+        assert self.store is not None
+        return [self.row[m.id] for m in self.store.search(q, k, text=query)]
 
     def close(self) -> None:
         if self.store is not None:

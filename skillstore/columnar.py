@@ -273,6 +273,11 @@ class Base:
                 raise _Invalid("the metadata pairs do not match their index")
             if not all(type(pair) is list and len(pair) == 2 and type(pair[0]) is str for pair in pairs):
                 raise _Invalid("a metadata pair is not [key, value]")
+            terms = unpack(self._c["terms"].tobytes())  # checked here, decoded again when first searched
+            if not isinstance(terms, list) or len(terms) != len(self._c["term_starts"]) - 1:
+                raise _Invalid("the lexical index's terms do not match their postings")
+            if not all(type(term) is str for term in terms) or len(set(terms)) != len(terms):
+                raise _Invalid("the lexical index's terms are not distinct strings")
         except (ValueError, TypeError) as exc:
             raise _Invalid(f"index dictionaries cannot be decoded: {exc}") from None
 

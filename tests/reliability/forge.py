@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+import numpy as np
 
 from skillstore.storage import log
 from skillstore.storage.files import crc32
@@ -72,8 +73,6 @@ class Column:
         self.name, self.dtype, self.shape, self.data = name, dtype, shape, data
 
     def array(self) -> Any:
-        import numpy as np
-
         return np.frombuffer(self.data, dtype=np.dtype(self.dtype)).reshape(self.shape)
 
     def set(self, array: Any) -> None:
@@ -89,12 +88,10 @@ def parse_columns(data: bytes) -> list[Column]:
             for name, dtype, shape, offset, nbytes in table]
 
 
-def build_columns(columns: list[Column], *, magic: bytes = b"SKCL", version: int = 1,
-                  table_edit: Any = None, table_bytes: Any = None, table_size: Any = None) -> bytes:
+def build_columns(columns: list[Column], *, magic: bytes = b"SKCL", version: int = 1, table_edit: Any = None) -> bytes:
     """A column file holding ``columns`` laid out as the store lays them out. ``table_edit`` may
     change the table entries (a list of ``[name, dtype, shape, offset, nbytes]``, with the true
-    offsets) before they are packed; ``table_bytes`` replaces the packed table; ``table_size``
-    the length the header claims. Offsets are computed for the table as finally packed."""
+    offsets) before they are packed; the arrays are placed after the table as finally packed."""
     def aligned(offset: int) -> int:
         return -(-offset // COLUMN_ALIGN) * COLUMN_ALIGN
 
@@ -107,8 +104,7 @@ def build_columns(columns: list[Column], *, magic: bytes = b"SKCL", version: int
         entries = [[c.name, c.dtype, list(c.shape), at, len(c.data)] for c, at in zip(columns, offsets, strict=True)]
         if table_edit is not None:
             entries = table_edit(entries)
-        packed = table_bytes if table_bytes is not None else msgpack.packb(entries, use_bin_type=True)
-        return packed, offsets
+        return msgpack.packb(entries, use_bin_type=True), offsets
 
     start = COLUMNS_HEADER.size
     for _ in range(8):  # the table's size depends on the offsets it holds: settle them
@@ -117,8 +113,7 @@ def build_columns(columns: list[Column], *, magic: bytes = b"SKCL", version: int
         if settled == start:
             break
         start = settled
-    claimed = len(table) if table_size is None else table_size
-    parts = [COLUMNS_HEADER.pack(magic, version, claimed), table]
+    parts = [COLUMNS_HEADER.pack(magic, version, len(table)), table]
     position = COLUMNS_HEADER.size + len(table)
     for column, at in zip(columns, offsets, strict=True):
         parts.append(bytes(max(0, at - position)))

@@ -76,8 +76,8 @@ def step(stage: str, action: Callable[[], Any]) -> Any:
 
 def skill_repr(skill: Skill) -> str:
     return repr((skill.id, skill.name, skill.actions, skill.preconditions, skill.description, skill.metadata,
-                 skill.stats.to_dict(), skill.created_at, skill.updated_at, skill.provenance,
-                 np.asarray(skill.embedding, dtype=np.float32).tobytes().hex()))
+                 skill.stats.to_dict(), skill.created_at, skill.updated_at, skill.provenance, skill.version,
+                 skill.status, np.asarray(skill.embedding, dtype=np.float32).tobytes().hex()))
 
 
 def digest(store: SkillStore) -> str:
@@ -86,6 +86,7 @@ def digest(store: SkillStore) -> str:
     return hashlib.sha256("\n".join(sorted(skill_repr(s) for s in store)).encode()).hexdigest()
 
 
+STATUSES = ["active", "candidate", "deprecated"]  # every skill, deprecated ones too
 DAMAGED_ROW = re.compile(r"\brow (\d+)\b")
 
 
@@ -138,7 +139,7 @@ def exercise(store: SkillStore, *, check_files: bool, when: str = "", filters: b
     it with an earlier one, after writes or a refused refresh, need not)."""
     count = step(f"{when}len", lambda: len(store))
     # every skill, each read on its own: a damaged row spoils only itself
-    everything = step(f"{when}search", lambda: store.search(None, k=count + 2, rank="success"))
+    everything = step(f"{when}search", lambda: store.search(None, k=count + 2, rank="success", status=STATUSES))
     if len(everything) != count or len({match.id for match in everything}) != count:
         raise Failed(f"{when}search", "Inconsistent", f"len() is {count}, a search of everything found "
                      f"{len(everything)} skills ({len({m.id for m in everything})} ids)", "store")
@@ -162,7 +163,7 @@ def exercise(store: SkillStore, *, check_files: bool, when: str = "", filters: b
         if got is not None and skill_repr(got) != skill_repr(readable[skill_id]):
             raise Failed(f"{when}get", "Inconsistent", f"get({skill_id!r}) differs from the search result", "store")
     try:
-        listed = list(store)
+        listed = list(store.skills(status=STATUSES))
     except StoreCorruptError as exc:
         if not damaged:
             raise Failed(f"{when}iterate", "StoreCorruptError", str(exc), raised_at(exc),
@@ -185,6 +186,8 @@ def exercise(store: SkillStore, *, check_files: bool, when: str = "", filters: b
     step(f"{when}search", lambda: store.search(query, k=3))
     step(f"{when}search", lambda: store.search(query, k=2, rank="blend", where={"i": 1}))
     step(f"{when}search_many", lambda: store.search_many(np.stack([query, -query]), k=2))
+    step(f"{when}text search", lambda: store.search(None, k=3, text="skill renamed fresh"))
+    step(f"{when}text search", lambda: store.search(query, k=count + 2, text="s1 updated", status=STATUSES))
     stats = step(f"{when}stats", store.stats)
     if stats["total_skills"] != count:
         raise Failed(f"{when}stats", "Inconsistent", f"stats count {stats['total_skills']}, len() {count}", "store")
@@ -216,7 +219,8 @@ def expressions(store: SkillStore, readable: dict[str, Skill], damaged: dict[str
     for expression in EXPRESSIONS:
         tree = query.parse(expression)
         found = step(f"{when}filter expression",
-                     lambda expression=expression: store.search(None, k=count + 2, where=expression, rank="success"))
+                     lambda expression=expression: store.search(None, k=count + 2, where=expression, rank="success",
+                                                                 status=STATUSES))
         got = {match.id for match in found} - set(damaged)
         expected = {skill_id for skill_id, skill in readable.items() if query.matches(tree, {
             "metadata": skill.metadata, "stats": skill.stats.to_dict(), "created_at": skill.created_at,
@@ -246,7 +250,8 @@ def filtered(store: SkillStore, readable: dict[str, Skill], damaged: dict[str, i
         # a value holding NaN equals no copy of itself: no filter can be held to finding it
         givens = [{"state": state}, *({"where": w} for w in wheres)]
         for given in [g for g in givens if not holds_nan(g)]:
-            results = step(f"{when}filtered search", lambda given=given: store.search(query, k=count + 2, **given))
+            results = step(f"{when}filtered search",
+                           lambda given=given: store.search(query, k=count + 2, status=STATUSES, **given))
             if skill.id not in {match.id for match in results}:
                 raise Failed(f"{when}filtered search", "Inconsistent", f"{skill.id!r} is not found by "
                              f"{str(given)[:200]}", "store")

@@ -316,3 +316,24 @@ def test_verify_finds_nothing_wrong_with_metadata_holding_nan(tmp_path: Path) ->
         store.checkpoint()
     with SkillStore.open(path, read_only=True) as store:
         assert store.verify().ok, store.verify().problems
+
+
+@pytest.mark.parametrize(("spoil", "what"), [
+    (lambda terms: msgpack.packb(terms) + b"\xc0", "index dictionaries cannot be decoded"),  # was ExtraData later
+    (lambda terms: msgpack.packb([1, *terms[1:]]), "terms are not distinct strings"),
+    (lambda terms: msgpack.packb([terms[-1], *terms[1:]]), "terms are not distinct strings"),
+])
+def test_a_lexical_index_whose_terms_are_malformed_is_refused_at_open(
+    tmp_path: Path, spoil: Callable[[list[str]], bytes], what: str
+) -> None:
+    path = tmp_path / "store"
+    columnar_store(path)
+
+    def spoil_the_terms(by: dict[str, forge.Column]) -> None:
+        terms = msgpack.unpackb(by["terms"].data)
+        assert len(terms) >= 2
+        by["terms"].set(np.frombuffer(spoil(terms), dtype=np.uint8))
+
+    rewrite_columns(path, spoil_the_terms)
+    with pytest.raises(StoreCorruptError, match=what):
+        SkillStore.open(path, read_only=True)

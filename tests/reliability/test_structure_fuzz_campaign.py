@@ -631,6 +631,10 @@ def column_values(column: forge.Column, values: np.ndarray, index: int, m: Mutat
         return COUNTER_EDGES + near
     if name == "dim":
         return [0, DIM - 1, DIM + 1, -1, 2**40, 65536, 65537]
+    if name == "status":  # a code of STATUSES
+        return [0, 1, 2, 3, -1, 2**63 - 1]
+    if name == "version":
+        return [0, 1, 2, -1, 2**53, 2**63 - 1]
     return I8_EDGES + near + [n, n + 1, -2]
 
 
@@ -1043,7 +1047,7 @@ def index_mutation(data: bytes, m: Mutator, other_index: bytes) -> bytes:
         fourcc = rng.choice([b"IxF2", b"IHNf", b"IxFI", b"IxFl", b"\x00\x00\x00\x00", b"IHNp"])
         m.note(f"index type {fourcc!r}")
         return fourcc + data[4:]
-    m.note("index of the other kind of base store")
+    m.note("the graph of another generation (no vectors)")
     return other_index
 
 

@@ -156,7 +156,8 @@ def markdown(figures: dict[str, Any], machine: dict[str, Any]) -> str:
     build = figures["build"]
     built = "reused from the cache" if build.get("reused") else "built in this run"
     lines = [
-        f"{n:,} skills x d = {dim} ({machine['date']}, {machine['cpu']}, {machine['cores']} cores); "
+        f"{n:,} skills x d = {dim} ({machine['date']}, {machine['cpu']}, {machine['cores']} cores, "
+        f"load average {machine['load_average'][0]:.1f}); "
         f"store {built} in {build['build_s']:.0f} s. Medians of {figures['repeats']} fresh processes.",
         "",
         "| figure | measured | target |",

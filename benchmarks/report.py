@@ -30,6 +30,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu": model,
         "cores": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],  # other work on the machine skews timings
         "python": platform.python_version(),
         "faiss": faiss.__version__,
         "numpy": np.__version__,

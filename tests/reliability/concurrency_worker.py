@@ -59,8 +59,13 @@ def run(path: str, role: str, number: int, start: float, duration: float) -> dic
         known = [str(skill.id) for skill in store]
         time.sleep(max(0.0, start - time.time()))
         deadline = start + duration
-        while time.time() < deadline:
-            if role == "writer":
+        # every process does at least its role's defining operation, however little time a busy
+        # machine leaves it: writers a checkpoint (the first writer first), readers a search
+        must = ["checkpoint"] if role == "writer" and number == 0 else (["search"] if role == "reader" else [])
+        while time.time() < deadline or must:
+            if must:
+                op = must.pop()
+            elif role == "writer":
                 op = rng.choices(["add", "search", "outcome", "checkpoint"], [3, 3, 4, 0.3])[0]
             else:
                 op = rng.choice(["search", "get"])

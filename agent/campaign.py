@@ -206,6 +206,7 @@ def backend_run(setting: Setting, seed: int, episodes: int, workdir: Path,
 
 def campaign(sizes: list[int], seeds: list[int], episodes: int, *, eval_episodes: int,
              final_episodes: int, backend_episodes: int, workdir: Path, scout: float | None = None,
+             baseline_episodes: int = 100,
              progress: Callable[[str], None] = lambda _line: None) -> dict[str, Any]:
     """Everything the README quotes about DoorKey, as one JSON-ready dict."""
     results: dict[str, Any] = {"runs": [], "baselines": [], "backends": None}
@@ -216,7 +217,7 @@ def campaign(sizes: list[int], seeds: list[int], episodes: int, *, eval_episodes
                 results["runs"].append(learning_run(
                     setting, library, seed, episodes, eval_episodes=eval_episodes,
                     final_episodes=final_episodes, progress=progress))
-        results["baselines"].append({"env": setting.env, **baseline_run(setting, seeds[0], 100)})
+        results["baselines"].append({"env": setting.env, **baseline_run(setting, seeds[0], baseline_episodes)})
     if backend_episodes:
         largest = Setting(env=f"MiniGrid-DoorKey-{max(sizes)}x{max(sizes)}-v0", scout=scout)
         results["backends"] = backend_run(largest, seeds[0], backend_episodes, workdir, progress)

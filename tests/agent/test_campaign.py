@@ -32,12 +32,12 @@ def test_evaluation_skips_layouts_training_drew() -> None:
 
 def test_a_small_campaign_gives_the_table_and_the_figures(tmp_path: Path) -> None:
     results = campaign([5], [0], 30, eval_episodes=5, final_episodes=10, backend_episodes=0,
-                       workdir=tmp_path)
+                       workdir=tmp_path, baseline_episodes=10)
     (run,) = results["runs"]
     assert [point["training_episodes"] for point in run["curve"]] == [10, 25, 30]
     assert run["frames"] == run["curve"][-1]["frames"] == run["library"]["frames"][-1]
     assert run["final"]["episodes"] == 10
-    assert results["baselines"][0]["episodes"] == 100
+    assert results["baselines"][0]["episodes"] == 10
     assert "| DoorKey-5x5 | 1 | 30 |" in summary_table(results)
     assert plot_doorkey_curves(results, tmp_path / "curves.png").read_bytes().startswith(PNG_MAGIC)
     assert plot_library(results, tmp_path / "library.png").read_bytes().startswith(PNG_MAGIC)

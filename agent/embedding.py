@@ -5,9 +5,10 @@ each offset (a, b) becomes a small image: a Gaussian bump centred on (a, b) over
 grid of integer offsets in [-reach, reach]², flattened and scaled to unit length. The
 cosine of two such images falls smoothly with the distance d between the offsets,
 about exp(-d² / (4 sigma²)): 1 for the same offset, 0.68 one cell away, 0.21 two cells
-away and nearly 0 beyond (plus the small constant share of the phase: 1, 0.70, 0.24, 0.04
-for the same phase). A skill recorded in a situation therefore scores highest in
-that very situation and still scores well one cell off, which is what lets it transfer.
+away and nearly 0 beyond; with the small constant share of the phase, two situations of
+one phase score 1, 0.68, 0.24 and 0.07 at 0, 1, 2 and 3 cells, and never below 0.04. A
+skill recorded in a situation therefore scores highest in that very situation and still
+scores well one cell off, which is what lets it transfer.
 
 Layout of the vector (``dim = 4 + 2 * (2 * reach + 1)²``; 454 at the default reach 7):
 

@@ -188,18 +188,6 @@ class Catalog:
         self._live = None
         return record
 
-    def reindex(self, skill_id: str, change: Mapping[str, Any]) -> None:
-        """Apply ``change`` to a record, keeping the filter lookups in step."""
-        row = self.row(skill_id)
-        record = self.record(skill_id)
-        if self._indexed_in_memory(row):
-            self._unindex(row, record)
-        record.update(change)
-        if row < self.base.n:
-            self._mark_stale(row)
-        self._index(row, record)
-        self._sync_counts(row)
-
     def modify(self, skill_id: str, change: Callable[[dict[str, Any]], T]) -> T:
         """Run ``change`` on the skill's record (which it changes in place), keeping the filter
         lookups and the columns in step; returns what ``change`` returns."""

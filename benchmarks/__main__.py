@@ -145,7 +145,9 @@ def main(
         if not skip_writes:
             small = preset == "smoke"
             extras["writes"] = writes.write_figures(workroot, singles=20 if small else 200, batches=2 if small else 20)
-            extras["engine"] = writes.engine_figures(n=2_000 if small else 100_000, queries=20 if small else 200)
+            extras["engine"] = writes.engine_figures(
+                workroot, n=2_000 if small else 100_000, queries=20 if small else 200
+            )
         if not skip_fixed_cost:
             cost_sizes, cost_dims = FIXED_COST[preset]
             extras["fixed_cost"] = overhead.run(

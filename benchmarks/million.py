@@ -33,7 +33,7 @@ from benchmarks import overhead
 from benchmarks.data import Dataset, make_dataset
 from benchmarks.probe import probe
 from benchmarks.systems import clean
-from benchmarks.systems.ours import add_in_batches
+from benchmarks.systems.ours import add_in_batches, save_ids
 from skillstore import Skill, SkillStore, read_info
 
 N, DIM, QUERIES, SEED = 1_000_000, 64, 256, 0
@@ -90,9 +90,10 @@ def cached_store(cache: Path, data: Dataset, rebuild: bool = False) -> tuple[Pat
         SkillStore.open(partial / "skillstore", dim=data.dim, durability="flush") as store,
         click.progressbar(length=data.n, label=f"building {data.n:,} skills", file=sys.stderr) as bar,
     ):
-        add_in_batches(store.add_many, data, progress=bar.update)
+        ids = add_in_batches(store.add_many, data, progress=bar.update)
         click.echo(" checkpoint ...", err=True)
         store.checkpoint()
+    save_ids(partial, ids)
     facts = {"n": data.n, "dim": data.dim, "build_s": time.perf_counter() - started, "format": wanted}
     (partial / MARKER).write_text(json.dumps(facts, indent=2))
     clean(workdir)

@@ -124,7 +124,7 @@ def compare(store: SkillStore, data: Dataset, budget_s: float, reference: Any = 
 def build_store(data: Dataset, path: Path) -> None:
     clean(path)
     with SkillStore.open(path, dim=data.dim, durability="flush") as store:
-        add_in_batches(store.add_many, data, progress=lambda _: None)
+        add_in_batches(store.add_many, data)
         store.checkpoint()
 
 
@@ -139,10 +139,11 @@ def run(
             path = workroot / f"fixed-cost-{n}-{dim}"
             build_store(data, path)
             reference = None
+            reference_dir = workroot / f"fixed-cost-reference-{n}-{dim}"
             if n == REFERENCE_AT:
                 reference = SYSTEMS["reference"]()
-                reference.build(data, path / "reference")
-                reference.open(path / "reference")
+                reference.build(data, reference_dir)
+                reference.open(reference_dir)
             store = SkillStore.open(path, read_only=True)
             assert isinstance(store, SkillStore)
             try:
@@ -150,6 +151,7 @@ def run(
             finally:
                 store.close()
                 clean(path)
+                clean(reference_dir)
     return rows
 
 

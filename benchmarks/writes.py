@@ -55,7 +55,7 @@ def write_figures(
     return figures
 
 
-def engine_figures(n: int = 100_000, dim: int = 64, queries: int = 200) -> dict[str, Any]:
+def engine_figures(workroot: Path, n: int = 100_000, dim: int = 64, queries: int = 200) -> dict[str, Any]:
     data = make_dataset(n, dim, queries)
     index = faiss.IndexFlatIP(dim)
     index.add(data.vectors)
@@ -70,7 +70,7 @@ def engine_figures(n: int = 100_000, dim: int = 64, queries: int = 200) -> dict[
             latencies.append(time.perf_counter() - started)
         figures[f"flat_single_query_p50_ms_{threads}_threads"] = statistics.median(latencies) * 1e3
     faiss.omp_set_num_threads(previous)
-    path = Path(f"/tmp/skillstore-engine-{n}-{dim}")
+    path = workroot / f"engine-{n}-{dim}"  # inside the run's own directory: runs side by side never share it
     clean(path)
     with SkillStore.open(path, dim=dim, durability="flush") as store:
         store.add_many(_skills(data, 0, n))

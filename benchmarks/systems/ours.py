@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.data import Dataset
-from benchmarks.systems.base import K_HNSW, System, disk_bytes, group_of
+from benchmarks.systems.base import K_HNSW, System, disk_bytes, group_of, load_array, save_arrays
 from skillstore import Skill, SkillStore
 
 BATCH = 10_000
@@ -26,17 +26,35 @@ def skills_for(data: Dataset, start: int, stop: int) -> Iterator[Skill]:
         )
 
 
-def row_of(skill: Skill) -> int:
-    return int(skill.name[1:])
-
-
 def add_in_batches(
-    add_many: Callable[[Any], list[str]], data: Dataset, batch: int = BATCH, progress: Callable[[int], None] = print
-) -> None:
+    add_many: Callable[[Any], list[str]],
+    data: Dataset,
+    batch: int = BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Store every skill of ``data`` with ``add_many``, ``batch`` at a time; the ids, in row order.
+
+    ``progress`` gets each batch's size.
+    """
+    ids: list[str] = []
     for start in range(0, data.n, batch):
         stop = min(data.n, start + batch)
-        add_many(skills_for(data, start, stop))
-        progress(stop - start)
+        ids += add_many(skills_for(data, start, stop))
+        if progress is not None:
+            progress(stop - start)
+    return ids
+
+
+def save_ids(workdir: Path, ids: list[str]) -> None:
+    """The skills' ids in row order, so that a result's ``Match.id`` maps back to its row after reopening."""
+    save_arrays(workdir, ids=np.array(ids, dtype=str))
+
+
+def load_rows(workdir: Path) -> dict[str, int]:
+    """id -> row, from ``save_ids``; empty when the build kept no ids (results then map to row -1)."""
+    if not (workdir / "ids.npy").exists():
+        return {}
+    return {str(skill_id): row for row, skill_id in enumerate(load_array(workdir, "ids").tolist())}
 
 
 class SkillstoreSystem(System):
@@ -55,11 +73,13 @@ class SkillstoreSystem(System):
         with SkillStore.open(self.path, dim=data.dim, index=self.index_kind, durability="flush") as store:
             if self.index_kind == "hnsw":
                 store.configure_index(**K_HNSW)
-            add_in_batches(store.add_many, data, progress=lambda _: None)
+            ids = add_in_batches(store.add_many, data)
             store.checkpoint()
+        save_ids(workdir, ids)
 
     def open(self, workdir: Path, *, read_only: bool = True) -> None:
         self.path = workdir / "skillstore"
+        self.row_of = load_rows(workdir)
         store = SkillStore.open(self.path, read_only=read_only, create=False)
         if not isinstance(store, SkillStore):
             raise TypeError(f"{self.path} did not open as a directory store")
@@ -68,7 +88,8 @@ class SkillstoreSystem(System):
     def query(self, q: np.ndarray, k: int, zone: int | None) -> list[int]:
         assert self.store is not None, "open the store first"
         state = None if zone is None else {"zone": zone}
-        return [row_of(m.skill) for m in self.store.search(q, k=k, state=state)]
+        # the id, as a caller who needs no more reads it: the Skill itself may be read lazily
+        return [self.row_of.get(m.id, -1) for m in self.store.search(q, k=k, state=state)]
 
     def disk_bytes(self) -> int | None:
         return disk_bytes(self.path)
@@ -113,18 +134,20 @@ class PostgresSystem(System):
         library = f"bench_{uuid.uuid4().hex[:12]}"
         (workdir / "postgres.json").write_text(json.dumps({"url": url, "library": library, "dim": data.dim}))
         self.open(workdir)
-        add_in_batches(self.backend.add_many, data, batch=self.BATCH, progress=lambda _: None)
+        save_ids(workdir, add_in_batches(self.backend.add_many, data, batch=self.BATCH))
+        self.row_of = load_rows(workdir)
         self.backend.checkpoint()  # ANALYZE: the planner and the exact/HNSW choice see the real size
 
     def open(self, workdir: Path, *, read_only: bool = True) -> None:
         from skillstore.backends.postgres import PostgresBackend
 
         where = json.loads((workdir / "postgres.json").read_text())
+        self.row_of = load_rows(workdir)
         self.backend = PostgresBackend(where["url"], where["dim"], library=where["library"])
 
     def query(self, q: np.ndarray, k: int, zone: int | None) -> list[int]:
         state = None if zone is None else {"zone": zone}
-        return [row_of(m.skill) for m in self.backend.search(q, k=k, state=state)]
+        return [self.row_of.get(m.id, -1) for m in self.backend.search(q, k=k, state=state)]
 
     def disk_bytes(self) -> int | None:
         return int(self.backend.stats()["bytes_on_disk"])

@@ -389,6 +389,28 @@ class Catalog:
             values[row] = np.nan if held is None else held
         return values
 
+    def metadata_rows_matching(self, key: str, keep: Callable[[Hashable], bool]) -> np.ndarray:
+        """Live rows whose metadata ``key`` holds a (frozen) value ``keep`` accepts."""
+        base_rows = self.base.metadata_rows_matching(key, keep)
+        if len(base_rows) and self._stale_count:
+            base_rows = base_rows[~self._stale[base_rows]]
+        in_memory = [row for row, record in self._overlay.items()
+                     if self._indexed_in_memory(row) and not self._dead[row] and key in record["metadata"]
+                     and keep(freeze(record["metadata"][key]))]
+        return _union([base_rows, np.array(sorted(in_memory), dtype=np.int64)]) if in_memory else base_rows
+
+    def metadata_rows_in_range(self, key: str, op: Callable[[Any, Any], Any], bound: float,
+                               keep: Callable[[Hashable], bool]) -> np.ndarray:
+        """``metadata_rows_matching(key, keep)`` for an ordering ``keep`` equal to ``op(value, bound)``
+        on numbers: the snapshot's distinct numbers are compared in one vectorised step."""
+        base_rows = self.base.metadata_rows_in_range(key, op, bound, keep)
+        if len(base_rows) and self._stale_count:
+            base_rows = base_rows[~self._stale[base_rows]]
+        in_memory = [row for row, record in self._overlay.items()
+                     if self._indexed_in_memory(row) and not self._dead[row] and key in record["metadata"]
+                     and keep(freeze(record["metadata"][key]))]
+        return _union([base_rows, np.array(sorted(in_memory), dtype=np.int64)]) if in_memory else base_rows
+
     def metadata_key_rows(self, key: str) -> np.ndarray:
         """Live rows whose metadata holds ``key``, whatever its value."""
         base_rows = self.base.metadata_key_rows(key)

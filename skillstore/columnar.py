@@ -24,7 +24,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,13 @@ COLUMN_DTYPES = {
 }
 
 
+def _exact_float(value: Any) -> bool:
+    try:
+        return isinstance(value, float) or float(value) == value
+    except OverflowError:
+        return False
+
+
 def id_hash(skill_id: str) -> int:
     """A stable 64-bit hash of an id: the sorted lookup key (equal hashes are compared by id)."""
     return int.from_bytes(hashlib.blake2b(skill_id.encode("utf-8"), digest_size=8).digest(), "little")
@@ -85,6 +92,10 @@ class Base:
         self._signature_codes: dict[Signature, int] = {}
         self._meta_codes: dict[tuple[str, Hashable], int] | None = None  # decoded when first queried
         self._meta_values: dict[str, list[Hashable]] | None = None
+        self._key_codes: dict[str, list[tuple[int, Hashable]]] | None = None  # key -> its (code, value) pairs
+        self._entry_codes = _EMPTY
+        # key -> (codes, float64 values) of its numbers, and the ints no float64 holds
+        self._key_numbers: dict[str, tuple[np.ndarray, np.ndarray, list[tuple[int, Hashable]]]] | None = None
         self._meta_counts: np.ndarray | None = None  # metadata index entries of each row, counted when first read
         self._term_codes: dict[str, int] | None = None  # the lexical index's terms, decoded when first searched
 
@@ -204,6 +215,44 @@ class Base:
             return _EMPTY
         starts = self._c["metadata_starts"]
         return self._c["metadata_rows"][int(starts[code]) : int(starts[code + 1])]
+
+    def metadata_rows_matching(self, key: str, keep: Callable[[Hashable], bool]) -> np.ndarray:
+        """Sorted rows whose metadata ``key`` holds a (frozen) value ``keep`` accepts: one test per
+        distinct value, then one vectorised pass over the index's entries."""
+        if self._key_codes is None:
+            by_key: dict[str, list[tuple[int, Hashable]]] = {}
+            for code, (k, v) in enumerate(self.metadata_pairs()):
+                by_key.setdefault(k, []).append((code, freeze(v)))
+            self._key_codes = by_key
+            self._entry_codes = self.metadata_postings()[0]
+        matched = [code for code, value in self._key_codes.get(key, []) if keep(value)]
+        return self._rows_of_codes(matched)
+
+    def metadata_rows_in_range(
+        self, key: str, op: Callable[[Any, Any], Any], bound: float, keep: Callable[[Hashable], bool]
+    ) -> np.ndarray:
+        """``metadata_rows_matching(key, keep)`` for ``keep(v) == op(v, bound)`` on numbers (a bool
+        counting as 0 or 1) and false otherwise, with ``bound`` a float: the key's distinct numbers
+        are compared in one vectorised step (ints no float64 holds, if any, one by one)."""
+        if self._key_numbers is None:
+            self.metadata_rows_matching("", lambda _: False)  # decodes the pairs once
+            assert self._key_codes is not None
+            numbers: dict[str, tuple[np.ndarray, np.ndarray, list[tuple[int, Hashable]]]] = {}
+            for k, pairs in self._key_codes.items():
+                numeric = [(c, v) for c, v in pairs if isinstance(v, bool | int | float) and v == v]
+                exact = [(c, float(v)) for c, v in numeric if _exact_float(v)]
+                numbers[k] = (np.array([c for c, _ in exact], dtype=np.int64), np.array([v for _, v in exact]),
+                              [(c, v) for c, v in numeric if not _exact_float(v)])
+            self._key_numbers = numbers
+        codes, values, inexact = self._key_numbers.get(key, (_EMPTY, np.empty(0), []))
+        return self._rows_of_codes(codes[op(values, bound)].tolist() + [c for c, v in inexact if keep(v)])
+
+    def _rows_of_codes(self, matched: list[int]) -> np.ndarray:
+        if not matched:
+            return _EMPTY
+        wanted = np.zeros(len(self._c["metadata_starts"]) - 1, dtype=bool)
+        wanted[matched] = True
+        return np.unique(self._c["metadata_rows"][wanted[self._entry_codes]])
 
     def metadata_key_rows(self, key: str) -> np.ndarray:
         """Rows whose metadata holds ``key``, whatever its value (NaN included), sorted."""

@@ -76,10 +76,14 @@ def _metadata(node: Condition, catalog: Catalog) -> np.ndarray:
             result[catalog.metadata_rows(key, value)] = True
     elif node.op == "$exists":
         result[catalog.metadata_key_rows(key)] = True
-    else:
-        for value in catalog.metadata_values(key):
-            if ordered(value, node.op, node.value):
-                result[catalog.metadata_rows(key, value)] = True
+    else:  # one test per distinct value of the key (vectorised for numbers), then its rows in one pass
+        def keep(value: Any) -> bool:
+            return ordered(value, node.op, node.value)
+
+        if is_number(node.value) and _exact(node.value):
+            result[catalog.metadata_rows_in_range(key, _COMPARE[node.op], float(node.value), keep)] = True
+        else:
+            result[catalog.metadata_rows_matching(key, keep)] = True
     if node.op in ("$ne", "$nin") or (node.op == "$exists" and not node.value):
         result = ~result
     return result

@@ -372,6 +372,10 @@ class Catalog:
         """A skill field (``query.SKILL_FIELDS``) for every row: float64, NaN where missing;
         names as an object array of strings."""
         n, split = self._rows, self.base.n
+        if name == "status":
+            return np.array(STATUSES, dtype=object)[self._status[:n]]  # type: ignore[no-any-return]
+        if name == "version":
+            return self._version[:n].astype(np.float64)
         if name == "name":
             names = np.empty(n, dtype=object)
             names[:split] = self.base.names()

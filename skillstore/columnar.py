@@ -89,6 +89,7 @@ class Base:
         self._ids = columns["ids"].data
         self.where = ""  # the records file, named in damage reports
         self.signatures: list[Signature] = []
+        self.signature_entries: list[list[Any]] = []  # [keys, values] as decoded, beside their frozen form
         self._signature_codes: dict[Signature, int] = {}
         self._meta_codes: dict[tuple[str, Hashable], int] | None = None  # decoded when first queried
         self._meta_values: dict[str, list[Hashable]] | None = None
@@ -176,7 +177,8 @@ class Base:
         offsets = self._c["name_offsets"]
         if bytes(self._c["names"].data[int(offsets[row]) : int(offsets[row + 1])]) != record["name"].encode("utf-8"):
             raise StoreCorruptError(f"row {row}: its name differs from the names column", self.where)
-        if signature(record["preconditions"]) != self.signatures[int(self._c["signature_of"][row])]:
+        stored = self.signatures[int(self._c["signature_of"][row])]
+        if signature(record["preconditions"]) != stored and not _holds_nan(list(record["preconditions"].values())):
             raise StoreCorruptError(f"row {row}: preconditions differ from the precondition index", self.where)
         if self.find(record["id"]) != row:  # another row's id, or an id lookup that misses it
             raise StoreCorruptError(f"row {row}: the id lookup does not lead to this row", self.where)
@@ -313,6 +315,7 @@ class Base:
                     raise _Invalid("a precondition signature is malformed")
                 preconditions = dict(zip(entry[0], entry[1], strict=True))
                 sig = signature(preconditions)
+                self.signature_entries.append(entry)  # as stored: the next snapshot writes them again
                 if sig in self._signature_codes:
                     raise _Invalid("a precondition signature is listed twice")
                 self._signature_codes[sig] = len(self.signatures)
@@ -556,7 +559,7 @@ def _signature_columns(
     """The precondition index: each row's signature code, and each code's rows. The base's
     signatures keep their codes; new ones follow; codes no row uses any more are dropped."""
     codes = dict(base._signature_codes)
-    entries: list[list[Any]] = [[list(keys), list(values)] for keys, values in base.signatures]
+    entries: list[list[Any]] = [list(entry) for entry in base.signature_entries]
     signature_of = np.empty(len(clean), dtype=np.int64)
     signature_of[clean] = base._c["signature_of"][old]
     for position, record in zip(dirty.tolist(), records, strict=True):

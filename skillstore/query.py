@@ -15,7 +15,8 @@ with ``$`` are the logical and structural operators, at any level:
 - ``$and``, ``$or``: a non-empty list of expressions; ``$not``: one expression;
 - ``$skill``: conditions on the skill's own fields (see ``SKILL_FIELDS``): statistics
   (attempts, successes, failures, observations, success_rate, total_reward), timestamps
-  (created_at, updated_at, last_used_at: seconds since the epoch) and name. Because the
+  (created_at, updated_at, last_used_at: seconds since the epoch), name, version and status
+  (a filter naming ``status`` decides alone which statuses a search keeps). Because the
   key starts with ``$`` it can never be a metadata key.
 - ``$metadata``: conditions on metadata keys spelled out, for a metadata key that itself
   starts with ``$``.
@@ -69,6 +70,8 @@ SKILL_FIELDS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "updated_at": lambda r: r["updated_at"],
     "last_used_at": lambda r: MISSING if r["stats"]["last_used_at"] is None else r["stats"]["last_used_at"],
     "name": lambda r: r["name"],
+    "version": lambda r: r["version"],
+    "status": lambda r: r["status"],
 }
 
 

@@ -24,6 +24,7 @@ from skillstore.errors import (
 )
 from skillstore.model import Skill, SkillStats, SkillVersion, StatusChange, VersionStats
 from skillstore.preconditions import canonical
+from skillstore.query import Field, Node, mentions
 from skillstore.validation import (
     MAX_COUNTER,
     MAX_TOTAL_REWARD,
@@ -100,10 +101,13 @@ def check_status(status: Any) -> str:
     return status
 
 
-def check_statuses(status: Any) -> frozenset[str]:
+def check_statuses(status: Any, where: Node | None = None) -> frozenset[str]:
     """The statuses a search or an iteration keeps: None means active and candidate (deprecated
-    skills are left out); a status or a list of statuses keeps exactly those."""
+    skills are left out) unless the filter ``where`` names ``$skill.status`` (then it decides
+    alone); a status or a list of statuses keeps exactly those."""
     if status is None:
+        if where is not None and mentions(where, Field("skill", "status")):
+            return frozenset(STATUSES)
         return frozenset({"active", "candidate"})
     if isinstance(status, str):
         return frozenset({check_status(status)})

@@ -890,7 +890,7 @@ class SkillStore:
         ``status`` keeps skills of the statuses named (None: active and candidate)."""
         node, state = parse_filter(where), check_state(state)
         field, descending = check_order_by(order_by)
-        limit, statuses = check_limit(limit), check_statuses(status)
+        limit, statuses = check_limit(limit), check_statuses(status, node)
         with self._mutex:
             self._check_open()
             rows = self._catalog.candidate_rows(state, node, statuses)
@@ -924,7 +924,7 @@ class SkillStore:
         query = None if embedding is None else normalise_embedding(embedding, self.dim)
         k, state = check_k(k), check_state(state)
         checked_where, rank = parse_filter(where), ranking.check_rank(rank)
-        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status)
+        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status, checked_where)
         terms = None if text is None else check_text_query(text, rank)
         with self._mutex:
             self._check_open()
@@ -971,7 +971,7 @@ class SkillStore:
         queries = normalise_queries(embeddings, self.dim)
         states = per_query_states(state, len(queries))
         k, checked_where, rank = check_k(k), parse_filter(where), ranking.check_rank(rank)
-        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status)
+        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status, checked_where)
         with self._mutex:
             self._check_open()
             shared = state is None or isinstance(state, Mapping)

@@ -182,7 +182,7 @@ class MemoryBackend:
     ) -> list[Skill]:
         node, checked_state = parse_filter(where), check_state(state)
         field, descending = check_order_by(order_by)
-        limit, statuses = check_limit(limit), check_statuses(status)
+        limit, statuses = check_limit(limit), check_statuses(status, node)
         records = [
             record for record in self._records.values()
             if record["status"] in statuses
@@ -249,7 +249,7 @@ class MemoryBackend:
     ) -> list[Match]:
         query = None if embedding is None else normalise_embedding(embedding, self._dim)
         k, state, node, rank = check_k(k), check_state(state), parse_filter(where), ranking.check_rank(rank)
-        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status)
+        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status, node)
         if text is not None:
             return self._text_search(query, check_text_query(text, rank), k, state, node, min_score, statuses)
         return self._search(query, k, state, node, rank, min_score, statuses)
@@ -297,7 +297,7 @@ class MemoryBackend:
         queries = normalise_queries(embeddings, self._dim)
         states = per_query_states(state, len(queries))
         k, checked_where, rank = check_k(k), parse_filter(where), ranking.check_rank(rank)
-        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status)
+        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status, checked_where)
         return [self._search(q, k, s, checked_where, rank, min_score, statuses)
                 for q, s in zip(queries, states, strict=True)]
 

@@ -7,8 +7,10 @@ booleans as 0 and 1) against a number, strings against a string in code-point or
 is false. Every condition is made two-valued (``COALESCE(..., false)``) so that ``$not``
 negates exactly, as in Python, never turning a missing value into a match by NULL logic.
 
-Known difference: JSON keeps a float as its shortest decimal, so ordering a float against
-an int beyond 2**53 (where the decimal and the binary value part) may differ from Python.
+Known differences: JSON keeps a float as its shortest decimal, so ordering a float against
+an int beyond 2**53 (where the decimal and the binary value part) may differ from Python;
+and PostgreSQL text cannot hold NUL, so the readable copies replace it (a filter comparing
+strings that hold NUL may differ, and a bound holding NUL is refused with an error).
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from typing import Any
 from psycopg import sql
 
 from skillstore.backends import canonical
-from skillstore.query import All, Any_, Condition, Node, Not, is_everything, is_number
+from skillstore.query import All, Any_, Condition, Node, Not, is_everything, is_number, ordered
 
 _FIELD_SQL = {
     "attempts": "attempts", "successes": "successes", "failures": "failures", "observations": "observations",
     "total_reward": "total_reward", "created_at": "created_at", "updated_at": "updated_at",
-    "last_used_at": "last_used_at",
+    "last_used_at": "last_used_at", "version": "version",
     "success_rate": "(CASE WHEN attempts > 0 THEN successes::float8 / attempts ELSE 0 END)",
 }
 _OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
@@ -86,13 +88,20 @@ def _ordered_json(key: str, node: Condition, params: list[Any]) -> sql.Composabl
         "(CASE jsonb_typeof({v}) WHEN 'number' THEN (metadata ->> %s)::numeric"
         " WHEN 'boolean' THEN (metadata ->> %s)::boolean::int::numeric END)"
     ).format(v=value)
-    return sql.SQL("({} {} %s)").format(number, op)
+    condition = sql.SQL("({} {} %s)").format(number, op)
+    # JSON has no infinities (the readable copy tags them): an infinite value is found by its
+    # canonical item, when the comparison holds for it
+    for infinity in (math.inf, -math.inf):
+        if ordered(infinity, node.op, node.value):
+            params.append([canonical.item(key, infinity)])
+            condition = sql.SQL("({} OR COALESCE(metadata_items @> %s::text[], false))").format(condition)
+    return condition
 
 
 def _skill_field(node: Condition, params: list[Any]) -> sql.Composable:
     name = node.field.name
-    column = sql.SQL("name") if name == "name" else sql.SQL(_FIELD_SQL[name])
-    textual = name == "name"
+    textual = name in ("name", "status")
+    column = sql.SQL(name) if textual else sql.SQL(_FIELD_SQL[name])
     if node.op in ("$eq", "$ne", "$in", "$nin"):
         wanted = (node.given,) if node.op in ("$eq", "$ne") else node.given
         if textual:
@@ -124,7 +133,7 @@ def _skill_field(node: Condition, params: list[Any]) -> sql.Composable:
     return _negated(found) if negate else found
 
 
-_COUNTERS = frozenset({"attempts", "successes", "failures", "observations"})
+_COUNTERS = frozenset({"attempts", "successes", "failures", "observations", "version"})
 
 
 def _json_number(value: Any) -> Decimal:

@@ -486,7 +486,7 @@ class PostgresBackend:
         """The skills the filter matches (and that apply to ``state``), as ``SkillStore.find``."""
         node, checked_state = parse_filter(where), check_state(state)
         field, descending = check_order_by(order_by)
-        limit, statuses = check_limit(limit), check_statuses(status)
+        limit, statuses = check_limit(limit), check_statuses(status, node)
         filters: list[sql.Composable] = [sql.SQL("status = ANY(%s)")]
         params: list[Any] = [sorted(statuses)]
         if checked_state is not None:
@@ -499,7 +499,8 @@ class PostgresBackend:
         where_sql = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(filters)
         order: sql.Composable = sql.SQL("seq")
         if field is not None:
-            expression = sql.SQL('name COLLATE "C"') if field == "name" else sql.SQL(_ORDER_SQL.get(field, field))
+            expression = (sql.SQL(f'{field} COLLATE "C"') if field in ("name", "status")
+                          else sql.SQL(_ORDER_SQL.get(field, field)))
             direction = sql.SQL("DESC" if descending else "ASC")
             order = sql.SQL("{} {} NULLS LAST, seq").format(expression, direction)
         statement = sql.SQL("SELECT {} FROM {}{} ORDER BY {}{}").format(
@@ -652,7 +653,7 @@ class PostgresBackend:
         query = None if embedding is None else normalise_embedding(embedding, self._dim)
         k, state = check_k(k), check_state(state)
         checked_where, rank = parse_filter(where), ranking.check_rank(rank)
-        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status)
+        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status, checked_where)
         if text is not None:
             terms = check_text_query(text, rank)
             return self._run(
@@ -678,7 +679,7 @@ class PostgresBackend:
         queries = normalise_queries(embeddings, self._dim)
         states = per_query_states(state, len(queries))
         k, checked_where, rank = check_k(k), parse_filter(where), ranking.check_rank(rank)
-        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status)
+        min_score, statuses = ranking.check_min_score(min_score), check_statuses(status, checked_where)
         return self._run(
             lambda conn: [
                 self._search(conn, q, k, s, checked_where, rank, min_score, statuses)

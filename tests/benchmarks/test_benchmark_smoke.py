@@ -95,7 +95,8 @@ def test_smoke_run_writes_results_plots_open_memory_and_fixed_cost(tmp_path: Pat
     assert all(row["recall"] == 1.0 for row in exact)
     for row in measured:
         assert row["open_ms"] > 0 and row["first_query_ms"] > 0 and row["first_filtered_query_ms"] > 0
-        assert row["rss_bytes_per_skill"] > 0 and row["hwm_bytes_per_skill"] >= 0
+        # at 500 skills a store can add no resident page over the baseline: present, not positive
+        assert row["rss_bytes_per_skill"] >= 0 and row["hwm_bytes_per_skill"] >= 0
     assert all(row["open_read_write_ms"] > 0 for row in measured if row["system"].startswith("skillstore"))
     costs = document["fixed_cost"]
     assert {(r["n"], r["filter"]) for r in costs} == {(100, "none"), (100, "10%"), (1000, "none"), (1000, "10%")}

@@ -339,3 +339,18 @@ def test_ranges_over_numbers_no_float_holds_compare_exactly(make_backend: Backen
                              for i, v in enumerate(values[5:])])
     where = {"n": {op: bound}}
     assert sorted(str(s.id) for s in backend.find(where)) == expected(backend, where)
+
+
+def test_a_filter_on_status_or_version_decides_which_skills_a_search_keeps(make_backend: Backends) -> None:
+    backend = make_backend(DIM)
+    first, second, third = backend.add_many([Skill(n, [1], np.eye(DIM)[i]) for i, n in enumerate("abc")])
+    backend.update(first, status="deprecated", reason="replaced")
+    backend.update(second, name="b2", reason="renamed")  # version 2
+    assert sorted(s.name for s in backend.find()) == ["b2", "c"]  # deprecated left out by default
+    assert [s.name for s in backend.find({"$skill": {"status": "deprecated"}})] == ["a"]
+    assert [m.skill.name for m in backend.search(np.eye(DIM)[0], k=5, where={"$skill": {"status": "deprecated"}})] == [
+        "a"]
+    assert sorted(s.name for s in backend.find({"$skill": {"status": {"$ne": "candidate"}}})) == ["a", "b2", "c"]
+    assert [s.name for s in backend.find({"$skill": {"version": {"$gte": 2}}})] == ["b2"]
+    assert [s.name for s in backend.find(order_by="-version")] == ["b2", "c"]
+    assert backend.find({"$skill": {"status": "deprecated"}}, status="active") == []  # an explicit status= still rules

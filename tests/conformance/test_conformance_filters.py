@@ -354,3 +354,12 @@ def test_a_filter_on_status_or_version_decides_which_skills_a_search_keeps(make_
     assert [s.name for s in backend.find({"$skill": {"version": {"$gte": 2}}})] == ["b2"]
     assert [s.name for s in backend.find(order_by="-version")] == ["b2", "c"]
     assert backend.find({"$skill": {"status": "deprecated"}}, status="active") == []  # an explicit status= still rules
+
+
+@pytest.mark.parametrize("where", [{"y": {"$lt": 0}}, {"y": {"$gt": 1e308}}, {"y": {"$gte": -math.inf}},
+                                   {"y": {"$lte": math.inf}}, {"y": {"$gt": math.inf}}])
+def test_infinite_metadata_values_are_ordered_as_numbers(make_backend: Backends, where: dict[str, Any]) -> None:
+    backend = make_backend(DIM)
+    backend.add_many([Skill(n, [1], np.ones(DIM), metadata={"y": v})
+                      for n, v in (("low", -math.inf), ("high", math.inf), ("one", 1), ("text", "x"))])
+    assert sorted(str(s.id) for s in backend.find(where)) == expected(backend, where)

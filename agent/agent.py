@@ -36,9 +36,10 @@ import numpy as np
 
 from agent.embedding import StateEmbedder
 from agent.exploration import EXPLORE_MODES, Explorer
+from agent.lifecycle import rollback_target, should_deprecate
 from agent.skills import KINDS, PROGRESS, Step, event_of, routes_to_learn, skill_for, split_at_events
 from agent.worlds import Snapshot, effect, view_of
-from skillstore import BLEND_WEIGHT, Skill, SkillBackend
+from skillstore import BLEND_WEIGHT, Skill, SkillBackend, SkillStats
 
 TOP_K = 16  # candidates per query: enough to skip those already tried here and to break ties
 MIN_SIMILARITY = 0.2  # a skill transfers from situations about two cells away at most
@@ -61,6 +62,8 @@ class EpisodeResult:
     layout: str = ""
     learned: list[str] = field(default_factory=list)
     improved: list[str] = field(default_factory=list)
+    rolled_back: list[str] = field(default_factory=list)  # skills whose worse version was undone
+    deprecated: list[str] = field(default_factory=list)
     trajectory: list[Step] = field(default_factory=list)
 
 
@@ -147,6 +150,9 @@ class ProceduralMemoryAgent:
         self.episodes_run = 0
         self.total_skill_uses = 0
         self.total_skill_failures = 0
+        self.total_improvements = 0  # new versions made from shorter routes, and their judging
+        self.total_rollbacks = 0
+        self.total_deprecations = 0
         self.frames = 0
 
     # -- one episode ------------------------------------------------------------
@@ -273,8 +279,27 @@ class ProceduralMemoryAgent:
             result.skill_failures += 1
             self.total_skill_failures += 1
         if learn and self.backend is not None:
-            self.backend.record_outcome(str(running.skill.id), success,
-                                        reward=round(result.reward - running.reward_before, 6))
+            stats = self.backend.record_outcome(str(running.skill.id), success,
+                                                reward=round(result.reward - running.reward_before, 6))
+            if not success:
+                self._judge(self.backend, running.skill, stats, result)
+
+    def _judge(self, backend: SkillBackend, skill: Skill, stats: SkillStats, result: EpisodeResult) -> None:
+        """After a failure: roll a clearly worse version back, or deprecate a skill that keeps
+        failing (the rule is in ``agent.lifecycle``)."""
+        skill_id = str(skill.id)
+        if skill.version > 1:
+            target = rollback_target(backend.history(skill_id))
+            if target is not None:
+                backend.rollback(skill_id, target, reason=f"version {skill.version} fails where {target} succeeded")
+                result.rolled_back.append(skill.name)
+                self.total_rollbacks += 1
+                return
+        if should_deprecate(stats):
+            backend.update(skill_id, status="deprecated",
+                           reason=f"{stats.successes} successes in {stats.attempts} attempts")
+            result.deprecated.append(skill.name)
+            self.total_deprecations += 1
 
     # -- learning ---------------------------------------------------------------
 
@@ -310,7 +335,9 @@ class ProceduralMemoryAgent:
         best = min(same, key=lambda s: (len(s.actions), str(s.id)))
         if len(skill.actions) < len(best.actions):
             backend.update(str(best.id), actions=skill.actions, metadata=skill.metadata,
-                           description=skill.description)
+                           description=skill.description,
+                           reason=f"shorter route: {len(best.actions)} to {len(skill.actions)} actions")
+            self.total_improvements += 1
             return "improved"
         return "known"
 
@@ -337,7 +364,7 @@ class ProceduralMemoryAgent:
         stats: dict[str, list[Any]] = {
             key: [] for key in ("rewards", "steps", "successes", "skills_learned", "skill_uses",
                                 "skill_failures", "skill_step_share", "frames", "retrieval_ms",
-                                "layouts")
+                                "layouts", "new_versions", "rollbacks", "deprecations")
         }
         for number in range(1, episodes + 1):
             result = self.run_episode(use_skills, learn=learn)
@@ -352,6 +379,9 @@ class ProceduralMemoryAgent:
             stats["retrieval_ms"].append(
                 round(1000 * result.retrieval_seconds / result.retrievals, 4) if result.retrievals else 0.0)
             stats["layouts"].append(result.layout)
+            stats["new_versions"].append(self.total_improvements)  # cumulative, like skill_uses
+            stats["rollbacks"].append(self.total_rollbacks)
+            stats["deprecations"].append(self.total_deprecations)
             if on_episode is not None:
                 on_episode(number, result)
         return stats

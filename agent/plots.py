@@ -74,6 +74,16 @@ def visualize_training(
         if key in ("skills_learned", "skill_uses"):  # counts: start at zero, whole numbers
             ax.set_ylim(bottom=0, top=max(1, max(stats[key], default=0)) * 1.1)
             ax.yaxis.set_major_locator(_integer_locator())
+    if stats.get("new_versions"):  # how the library's skills changed: cumulative, beside its size
+        ax = axes[1, 0]
+        for key, label, colour in (("new_versions", "new versions (shorter routes)", "tab:purple"),
+                                   ("rollbacks", "rollbacks", "tab:red"), ("deprecations", "deprecated", "tab:brown")):
+            ax.plot(episodes, stats[key], label=label, color=colour)
+        top = max(max(stats[k], default=0) for k in ("skills_learned", "new_versions", "rollbacks", "deprecations"))
+        ax.set_ylim(bottom=0, top=max(1, top) * 1.1)
+        ax.set_title("Skills in Library, and Their Versions")
+        ax.set_ylabel("skills / versions (cumulative)")
+        ax.legend(fontsize="small")
     ax = axes[0, 2]
     ax.plot(episodes, moving_mean(stats["successes"]), label="memory", color="tab:blue")
     if baseline is not None:

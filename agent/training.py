@@ -69,7 +69,7 @@ def run_training(
 def _skill_line(skill: Skill) -> str:
     stats = skill.stats
     return (
-        f"{skill.name}: {len(skill.actions)} actions, used {stats.attempts} times, "
+        f"{skill.name}: version {skill.version}, {len(skill.actions)} actions, used {stats.attempts} times, "
         f"{stats.successes} successes ({stats.success_rate:.0%}), {skill.description}"
     )
 
@@ -106,3 +106,6 @@ def print_summary(
         echo(f"Mean steps, last {len(tail)} episodes: {sum(tail) / len(tail):.1f}")
         if stats.get("frames"):
             echo(f"Frames (environment steps) so far: {stats['frames'][-1]}")
+        if stats.get("new_versions"):
+            echo(f"Versions: {stats['new_versions'][-1]} new (shorter routes), {stats['rollbacks'][-1]} rolled back, "
+                 f"{stats['deprecations'][-1]} skills deprecated")

@@ -14,7 +14,7 @@ from agent.gridworld import Layout
 from skillstore import MemoryBackend, Skill
 
 STATS_KEYS = {"rewards", "steps", "successes", "skills_learned", "skill_uses", "skill_failures",
-              "skill_step_share", "frames", "retrieval_ms", "layouts"}
+              "skill_step_share", "frames", "retrieval_ms", "layouts", "new_versions", "rollbacks", "deprecations"}
 START_KEY = "00|empty|2,2|-"  # the fixed layout's start: the key two cells right and two up
 
 

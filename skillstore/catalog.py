@@ -359,15 +359,6 @@ class Catalog:
             self._base_cache[code] = rows
         return rows
 
-    def metadata_values(self, key: str) -> set[Hashable]:
-        """The distinct (frozen) values metadata ``key`` takes among the skills (and perhaps
-        in rows deleted since the snapshot, whose rows are then empty)."""
-        values = set(self.base.metadata_values(key))
-        for row, record in self._overlay.items():
-            if self._indexed_in_memory(row) and key in record["metadata"]:
-                values.add(freeze(record["metadata"][key]))
-        return values
-
     def field_values(self, name: str) -> np.ndarray:
         """A skill field (``query.SKILL_FIELDS``) for every row: float64, NaN where missing;
         names as an object array of strings."""

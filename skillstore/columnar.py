@@ -92,7 +92,6 @@ class Base:
         self.signature_entries: list[list[Any]] = []  # [keys, values] as decoded, beside their frozen form
         self._signature_codes: dict[Signature, int] = {}
         self._meta_codes: dict[tuple[str, Hashable], int] | None = None  # decoded when first queried
-        self._meta_values: dict[str, list[Hashable]] | None = None
         self._key_codes: dict[str, list[tuple[int, Hashable]]] | None = None  # key -> its (code, value) pairs
         self._entry_codes = _EMPTY
         # key -> (codes, float64 values) of its numbers, and the ints no float64 holds
@@ -262,15 +261,6 @@ class Base:
         parts = [rows[int(starts[code]) : int(starts[code + 1])]
                  for code, (k, _) in enumerate(self.metadata_pairs()) if k == key]
         return np.unique(np.concatenate(parts)) if parts else _EMPTY
-
-    def metadata_values(self, key: str) -> list[Hashable]:
-        """The distinct (frozen) values metadata ``key`` takes in the snapshot."""
-        if self._meta_values is None:
-            values: dict[str, list[Hashable]] = {}
-            for k, v in self.metadata_pairs():
-                values.setdefault(k, []).append(freeze(v))
-            self._meta_values = values
-        return self._meta_values.get(key, [])
 
     def term_postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """(rows, counts) of the snapshot's rows whose document holds ``term``."""

@@ -386,19 +386,17 @@ class Catalog:
 
     def metadata_rows_matching(self, key: str, keep: Callable[[Hashable], bool]) -> np.ndarray:
         """Live rows whose metadata ``key`` holds a (frozen) value ``keep`` accepts."""
-        base_rows = self.base.metadata_rows_matching(key, keep)
-        if len(base_rows) and self._stale_count:
-            base_rows = base_rows[~self._stale[base_rows]]
-        in_memory = [row for row, record in self._overlay.items()
-                     if self._indexed_in_memory(row) and not self._dead[row] and key in record["metadata"]
-                     and keep(freeze(record["metadata"][key]))]
-        return _union([base_rows, np.array(sorted(in_memory), dtype=np.int64)]) if in_memory else base_rows
+        return self._with_in_memory(self.base.metadata_rows_matching(key, keep), key, keep)
 
     def metadata_rows_in_range(self, key: str, op: Callable[[Any, Any], Any], bound: float,
                                keep: Callable[[Hashable], bool]) -> np.ndarray:
         """``metadata_rows_matching(key, keep)`` for an ordering ``keep`` equal to ``op(value, bound)``
         on numbers: the snapshot's distinct numbers are compared in one vectorised step."""
-        base_rows = self.base.metadata_rows_in_range(key, op, bound, keep)
+        return self._with_in_memory(self.base.metadata_rows_in_range(key, op, bound, keep), key, keep)
+
+    def _with_in_memory(self, base_rows: np.ndarray, key: str, keep: Callable[[Hashable], bool]) -> np.ndarray:
+        """``base_rows`` of the snapshot that are not stale, with the in-memory rows whose
+        metadata ``key`` holds a (frozen) value ``keep`` accepts."""
         if len(base_rows) and self._stale_count:
             base_rows = base_rows[~self._stale[base_rows]]
         in_memory = [row for row, record in self._overlay.items()

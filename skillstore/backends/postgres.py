@@ -487,15 +487,7 @@ class PostgresBackend:
         node, checked_state = parse_filter(where), check_state(state)
         field, descending = check_order_by(order_by)
         limit, statuses = check_limit(limit), check_statuses(status, node)
-        filters: list[sql.Composable] = [sql.SQL("status = ANY(%s)")]
-        params: list[Any] = [sorted(statuses)]
-        if checked_state is not None:
-            filters.append(sql.SQL("precondition_items <@ %s::text[]"))
-            params.append(canonical.items(checked_state))
-        condition, condition_params = filter_sql(node)
-        if condition is not None:
-            filters.append(condition)
-            params.extend(condition_params)
+        filters, params = _filters(checked_state, node, statuses)
         where_sql = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(filters)
         order: sql.Composable = sql.SQL("seq")
         if field is not None:
@@ -698,16 +690,8 @@ class PostgresBackend:
         min_score: float | None,
         statuses: frozenset[str],
     ) -> list[Match]:
-        filters: list[sql.Composable] = []
-        params: list[Any] = []
+        filters, params = _filters(state, where)
         status_filter = sql.SQL("status = ANY(%s)")
-        if state is not None:
-            filters.append(sql.SQL("precondition_items <@ %s::text[]"))
-            params.append(canonical.items(state))
-        condition, condition_params = filter_sql(where)
-        if condition is not None:
-            filters.append(condition)
-            params.extend(condition_params)
         limit = min(k, MAX_FETCH) + RERANK_SLACK
         order_params: list[Any] = [] if query is None else [query]
         if query is not None and rank in ("blend", "wilson"):
@@ -759,15 +743,7 @@ class PostgresBackend:
         the embedded store fuses BM25 (``skillstore.text.fused``). Its scores are not BM25's
         and its parser is PostgreSQL's (lower-casing, not case folding; actions are not
         searched), so only clear-cut cases rank alike on every backend."""
-        filters: list[sql.Composable] = [sql.SQL("status = ANY(%s)")]
-        params: list[Any] = [sorted(statuses)]
-        if state is not None:
-            filters.append(sql.SQL("precondition_items <@ %s::text[]"))
-            params.append(canonical.items(state))
-        condition, condition_params = filter_sql(where)
-        if condition is not None:
-            filters.append(condition)
-            params.extend(condition_params)
+        filters, params = _filters(state, where, statuses)
         tsquery = " | ".join(f"'{term}'" for term in terms)
         document = sql.SQL("to_tsvector('simple', name || ' ' || description)")
         if query is None:
@@ -888,6 +864,26 @@ class PostgresBackend:
 def _in_transaction(conn: psycopg.Connection[Any], work: Callable[[psycopg.Connection[Any]], T]) -> T:
     with conn.transaction():
         return work(conn)
+
+
+def _filters(
+    state: Mapping[str, Any] | None, where: Node, statuses: frozenset[str] | None = None
+) -> tuple[list[sql.Composable], list[Any]]:
+    """WHERE conditions and their parameters: the statuses kept (when given), applicability to
+    ``state`` over canonical items, and the filter expression."""
+    filters: list[sql.Composable] = []
+    params: list[Any] = []
+    if statuses is not None:
+        filters.append(sql.SQL("status = ANY(%s)"))
+        params.append(sorted(statuses))
+    if state is not None:
+        filters.append(sql.SQL("precondition_items <@ %s::text[]"))
+        params.append(canonical.items(state))
+    condition, condition_params = filter_sql(where)
+    if condition is not None:
+        filters.append(condition)
+        params.extend(condition_params)
+    return filters, params
 
 
 _ORDER_SQL = {"success_rate": "(CASE WHEN attempts > 0 THEN successes::float8 / attempts ELSE 0 END)"}

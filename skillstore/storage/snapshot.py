@@ -65,9 +65,9 @@ def write_snapshot(store_dir: Path, generation: int, files: dict[str, bytes | me
     return entries
 
 
-def read_verified(pin_fd: int, snapshot: Path, manifest: Manifest, file_name: str) -> bytes:
-    """A snapshot file's bytes, opened in the pinned directory and checked against the
-    MANIFEST before they are returned (the size is checked before anything is read)."""
+def _open_listed(pin_fd: int, snapshot: Path, manifest: Manifest, file_name: str) -> tuple[int, FileEntry]:
+    """A descriptor of a snapshot file in the pinned directory, whose size the MANIFEST's entry
+    (returned beside it) has been checked against; the caller closes it."""
     path = snapshot / file_name
     try:
         entry = manifest.files[file_name]
@@ -81,6 +81,18 @@ def read_verified(pin_fd: int, snapshot: Path, manifest: Manifest, file_name: st
         size = os.fstat(fd).st_size
         if size != entry.size:
             raise StoreCorruptError(f"snapshot file is {size} bytes, the MANIFEST says {entry.size}", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, entry
+
+
+def read_verified(pin_fd: int, snapshot: Path, manifest: Manifest, file_name: str) -> bytes:
+    """A snapshot file's bytes, opened in the pinned directory and checked against the
+    MANIFEST before they are returned (the size is checked before anything is read)."""
+    path = snapshot / file_name
+    fd, entry = _open_listed(pin_fd, snapshot, manifest, file_name)
+    try:
         data = read_fd(fd, path, entry.size)
     finally:
         os.close(fd)
@@ -104,23 +116,12 @@ def map_verified(pin_fd: int, snapshot: Path, manifest: Manifest, file_name: str
 def map_unverified(pin_fd: int, snapshot: Path, manifest: Manifest, file_name: str) -> mmap.mmap | bytes:
     """A snapshot file mapped read-only after its size is checked; the caller checks its bytes
     (the vectors are checked block by block, so that damage names the rows it hit)."""
-    path = snapshot / file_name
+    fd, entry = _open_listed(pin_fd, snapshot, manifest, file_name)
     try:
-        entry = manifest.files[file_name]
-    except KeyError:
-        raise StoreCorruptError("the MANIFEST lists no such snapshot file", str(path)) from None
-    try:
-        fd = open_for_reading(Path(file_name), dir_fd=pin_fd)
-    except FileNotFoundError:
-        raise StoreCorruptError("snapshot file listed by the MANIFEST is missing", str(path)) from None
-    try:
-        size = os.fstat(fd).st_size
-        if size != entry.size:
-            raise StoreCorruptError(f"snapshot file is {size} bytes, the MANIFEST says {entry.size}", str(path))
-        if size == 0:
+        if entry.size == 0:
             return b""
-        with io_errors("cannot map", path):
-            return mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+        with io_errors("cannot map", snapshot / file_name):
+            return mmap.mmap(fd, entry.size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
     finally:
         os.close(fd)
 

@@ -50,6 +50,11 @@ class InvalidEmbeddingError(InvalidInputError):
     """Raised when an embedding has the wrong shape or dtype, holds NaN or inf, or is all zeros."""
 
 
+class EmbedderMismatchError(InvalidInputError):
+    """Raised when a library is opened with an embedder other than the one that embedded it,
+    or a skill without an embedding is added to a library opened without its embedder."""
+
+
 class InvalidSkillError(InvalidInputError):
     """Raised when a skill field has the wrong type or cannot be serialised with msgpack."""
 

@@ -1,0 +1,242 @@
+"""Embedders: what turns a skill's text into its embedding, and how a library remembers which.
+
+An :class:`Embedder` has a ``name``, ``params`` (a flat map of strings, integers, floats
+and booleans) and a ``dim``; together they are its identity, kept by a library created
+with it (in the MANIFEST, or in PostgreSQL's library record), so that vectors of two models
+never mix: opening the library with another embedder raises ``EmbedderMismatchError``.
+
+A skill's text (:func:`skill_text`) is what text search reads too: its name, its
+description and its actions when they are text (an action list's string items, or the
+actions themselves if a string), joined by newlines.
+
+Built in:
+
+- ``lexical`` (:class:`LexicalEmbedder`): no model, no download, the same vector in every
+  process. Feature hashing of the text's words (``\\w+`` after case folding, as text search
+  tokenizes, less the few English words in ``STOP_WORDS``), of adjacent word pairs, and of each word's character n-grams (n from
+  ``min_n`` to ``max_n``, the word wrapped in ``<`` and ``>``). Each feature is hashed with
+  BLAKE2b (8 bytes): the hash modulo ``dim`` picks a coordinate, its top bit a sign. Words
+  weigh 1, word pairs 0.5, and a word's n-grams share a weight of 1 between them; the sum is
+  L2-normalised. Texts sharing words or word pieces ("unlock", "unlocked") get close vectors;
+  it knows no synonyms.
+- ``sentence-transformers`` (:class:`~skillstore.sentence.SentenceTransformerEmbedder`):
+  any sentence-transformers model, behind the ``skillstore[text]`` extra.
+
+:func:`embedder_from_spec` builds one from a command-line spec (``lexical``,
+``lexical:dim=128``, ``sentence-transformers:model=all-MiniLM-L6-v2``) and
+:func:`embedder_from_identity` from the identity a library recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from skillstore.errors import EmbedderMismatchError, InvalidEmbeddingError, InvalidInputError
+from skillstore.text import tokens
+from skillstore.validation import shown
+
+MAX_NAME_CHARS = 200
+MAX_PARAMS = 16
+MAX_DIM = 65536
+# Words too common to tell skills apart; the lexical embedder leaves them out.
+STOP_WORDS = frozenset(
+    "a an and are as at be by for from in into is it of on or that the then this to was with".split()
+)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into embeddings; ``name``, ``params`` and ``dim`` are its identity."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def params(self) -> Mapping[str, str | int | float | bool]: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        """An array of shape ``(len(texts), dim)``, one embedding per text."""
+        ...
+
+
+def identity(embedder: Any) -> dict[str, Any]:
+    """The identity of ``embedder`` as a library records it: ``{"name", "params", "dim"}``.
+
+    Raises InvalidInputError for an object that is not an embedder or whose identity does
+    not fit a record (a name of 1 to 200 characters, at most 16 scalar parameters)."""
+    if not isinstance(embedder, Embedder):
+        raise InvalidInputError(f"embedder must have name, params, dim and embed(texts), got {shown(embedder)}")
+    return check_identity({"name": embedder.name, "params": dict(embedder.params), "dim": embedder.dim})
+
+
+def check_identity(raw: Any) -> dict[str, Any]:
+    """A recorded identity, checked; raises InvalidInputError naming what is wrong."""
+    if not isinstance(raw, Mapping) or set(raw) != {"name", "params", "dim"}:
+        raise InvalidInputError(f"an embedder's identity is a map of name, params and dim, got {shown(raw)}")
+    name, params, dim = raw["name"], raw["params"], raw["dim"]
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_CHARS:
+        raise InvalidInputError(f"an embedder's name must be a string of 1 to {MAX_NAME_CHARS} characters")
+    if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= MAX_DIM:
+        raise InvalidInputError(f"embedder {name!r}: dim must be an integer in [1, {MAX_DIM}], got {shown(dim)}")
+    if not isinstance(params, Mapping) or len(params) > MAX_PARAMS:
+        raise InvalidInputError(f"embedder {name!r}: params must be a map of at most {MAX_PARAMS} entries")
+    for key, value in params.items():
+        scalar = isinstance(value, str | int | bool) or (isinstance(value, float) and math.isfinite(value))
+        if not isinstance(key, str) or not scalar or (isinstance(value, str) and len(value) > 1000):
+            raise InvalidInputError(f"embedder {name!r}: parameter {shown(key)} = {shown(value)} is not a scalar")
+    return {"name": name, "params": dict(sorted(params.items())), "dim": dim}
+
+
+def describe(recorded: Mapping[str, Any] | None) -> str:
+    """``name(param=value, ...), dim D`` for messages; "no embedder" for None."""
+    if recorded is None:
+        return "no embedder"
+    params = ", ".join(f"{k}={v!r}" for k, v in recorded["params"].items())
+    return f"{recorded['name']}({params}), dim {recorded['dim']}"
+
+
+def check_matches(recorded: Mapping[str, Any] | None, given: Mapping[str, Any], where: str) -> None:
+    """Raise EmbedderMismatchError unless the library at ``where`` recorded the identity ``given``."""
+    if recorded is None:
+        raise EmbedderMismatchError(
+            f"{where} was not created with an embedder; open it without one, or give it one with"
+            f" `skillstore reembed` (given: {describe(given)})"
+        )
+    if dict(recorded) != dict(given):
+        raise EmbedderMismatchError(
+            f"{where} is embedded by {describe(recorded)}, not {describe(given)}; re-embed it with"
+            " `skillstore reembed` to change"
+        )
+
+
+def skill_text(name: str, description: str, actions: Any) -> str:
+    """The text an embedder reads of a skill: name, description and textual actions."""
+    parts = [name, description]
+    if isinstance(actions, str):
+        parts.append(actions)
+    elif isinstance(actions, list | tuple):
+        parts.extend(a for a in actions if isinstance(a, str))
+    return "\n".join(part for part in parts if part)
+
+
+def embed_texts(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """``embedder.embed(texts)`` as a checked ``(len(texts), dim)`` float32 array.
+
+    Raises InvalidEmbeddingError when the embedder returns another shape, a value that is
+    not finite, or a zero vector (which has no direction to compare)."""
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    try:
+        vectors = np.asarray(embedder.embed(list(texts)), dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidEmbeddingError(f"embedder {embedder.name!r} returned no array of numbers: {exc}") from None
+    if vectors.shape != (len(texts), embedder.dim):
+        raise InvalidEmbeddingError(
+            f"embedder {embedder.name!r} returned shape {vectors.shape} for {len(texts)} texts of dim {embedder.dim}"
+        )
+    if not np.isfinite(vectors).all():
+        raise InvalidEmbeddingError(f"embedder {embedder.name!r} returned a value that is not finite")
+    if not (np.abs(vectors).sum(axis=1) > 0).all():
+        raise InvalidEmbeddingError(f"embedder {embedder.name!r} returned a zero vector")
+    return vectors
+
+
+class LexicalEmbedder:
+    """The built-in embedder: hashed words, word pairs and character n-grams (see the module)."""
+
+    name = "lexical"
+
+    def __init__(self, dim: int = 256, min_n: int = 3, max_n: int = 4) -> None:
+        for label, value, low, high in (("dim", dim, 8, MAX_DIM), ("min_n", min_n, 1, 10), ("max_n", max_n, 1, 10)):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise InvalidInputError(f"lexical embedder: {label} must be an integer in [{low}, {high}]")
+        if min_n > max_n:
+            raise InvalidInputError("lexical embedder: min_n must not exceed max_n")
+        self.dim, self.min_n, self.max_n = dim, min_n, max_n
+
+    @property
+    def params(self) -> dict[str, int]:
+        # "version" names the algorithm: a change to it must not pass for the same embedder
+        return {"dim": self.dim, "min_n": self.min_n, "max_n": self.max_n, "version": 1}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for feature, weight in self._features(text):
+                digest = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
+                out[row, digest % self.dim] += -weight if digest >> 63 else weight
+            norm = float(np.linalg.norm(out[row]))
+            if norm == 0.0:  # no feature, or features that cancelled out: a fixed direction of its own
+                out[row, 0] = 1.0
+            else:
+                out[row] /= norm
+        return out
+
+    def _features(self, text: str) -> list[tuple[str, float]]:
+        words = [word for word in tokens(text) if word not in STOP_WORDS]
+        features = [("w " + word, 1.0) for word in words]
+        features += [(f"p {a} {b}", 0.5) for a, b in zip(words, words[1:], strict=False)]
+        for word in words:
+            wrapped = f"<{word}>"
+            grams = [wrapped[i : i + n] for n in range(self.min_n, self.max_n + 1) for i in range(len(wrapped) - n + 1)]
+            features += [("g " + gram, 1.0 / len(grams)) for gram in grams]
+        return features
+
+
+def _sentence_transformers(**params: Any) -> Embedder:
+    from skillstore.sentence import SentenceTransformerEmbedder  # needs the skillstore[text] extra
+
+    return SentenceTransformerEmbedder(**params)
+
+
+EMBEDDERS: dict[str, Callable[..., Embedder]] = {
+    "lexical": LexicalEmbedder,
+    "sentence-transformers": _sentence_transformers,
+}
+
+
+def embedder_from_identity(recorded: Mapping[str, Any]) -> Embedder:
+    """The embedder a library recorded, built again; raises EmbedderMismatchError when it is
+    not one this release knows or when what it builds has another identity."""
+    recorded = check_identity(recorded)
+    factory = EMBEDDERS.get(recorded["name"])
+    if factory is None:
+        raise EmbedderMismatchError(
+            f"the library is embedded by {describe(recorded)}, which is not built in; open it with that"
+            " embedder in Python (SkillStore.open(..., embedder=...))"
+        )
+    params = dict(recorded["params"])
+    if recorded["name"] == "lexical":
+        params.pop("version", None)
+    built = factory(**params)
+    if identity(built) != recorded:
+        raise EmbedderMismatchError(f"the library is embedded by {describe(recorded)}, and this release builds"
+                                    f" {describe(identity(built))} from it")
+    return built
+
+
+def embedder_from_spec(spec: str) -> Embedder:
+    """An embedder from ``NAME`` or ``NAME:key=value,key=value`` (integers are read as such)."""
+    name, _, rest = spec.partition(":")
+    factory = EMBEDDERS.get(name.strip())
+    if factory is None:
+        raise InvalidInputError(f"unknown embedder {name!r}; built in: {', '.join(sorted(EMBEDDERS))}")
+    params: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"embedder parameter {item!r} is not key=value")
+        value = value.strip()
+        params[key.strip()] = int(value) if value.lstrip("-").isdigit() else value
+    try:
+        return factory(**params)
+    except TypeError as exc:
+        raise InvalidInputError(f"embedder {name!r}: {exc}") from None

@@ -13,8 +13,8 @@ Built in:
 
 - ``lexical`` (:class:`LexicalEmbedder`): no model, no download, the same vector in every
   process. Feature hashing of the text's words (``\\w+`` after case folding, as text search
-  tokenizes, less the few English words in ``STOP_WORDS``), of adjacent word pairs, and of each word's character n-grams (n from
-  ``min_n`` to ``max_n``, the word wrapped in ``<`` and ``>``). Each feature is hashed with
+  tokenizes, less the few English words in ``STOP_WORDS``), of adjacent word pairs, and of
+  each word's character n-grams (n from ``min_n`` to ``max_n``, the word wrapped in ``<`` and ``>``). Each feature is hashed with
   BLAKE2b (8 bytes): the hash modulo ``dim`` picks a coordinate, its top bit a sign. Words
   weigh 1, word pairs 0.5, and a word's n-grams share a weight of 1 between them; the sum is
   L2-normalised. Texts sharing words or word pieces ("unlock", "unlocked") get close vectors;
@@ -45,7 +45,7 @@ MAX_PARAMS = 16
 MAX_DIM = 65536
 # Words too common to tell skills apart; the lexical embedder leaves them out.
 STOP_WORDS = frozenset(
-    "a an and are as at be by for from in into is it of on or that the then this to was with".split()
+    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "of", "on", "or", "that", "the", "then", "this", "to", "was", "with"]
 )
 
 

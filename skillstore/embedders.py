@@ -14,11 +14,11 @@ Built in:
 - ``lexical`` (:class:`LexicalEmbedder`): no model, no download, the same vector in every
   process. Feature hashing of the text's words (``\\w+`` after case folding, as text search
   tokenizes, less the few English words in ``STOP_WORDS``), of adjacent word pairs, and of
-  each word's character n-grams (n from ``min_n`` to ``max_n``, the word wrapped in ``<`` and ``>``). Each feature is hashed with
-  BLAKE2b (8 bytes): the hash modulo ``dim`` picks a coordinate, its top bit a sign. Words
-  weigh 1, word pairs 0.5, and a word's n-grams share a weight of 1 between them; the sum is
-  L2-normalised. Texts sharing words or word pieces ("unlock", "unlocked") get close vectors;
-  it knows no synonyms.
+  each word's character n-grams (n from ``min_n`` to ``max_n``, the word wrapped in ``<``
+  and ``>``). Each feature is hashed with BLAKE2b (8 bytes): the hash modulo ``dim`` picks
+  a coordinate, its top bit a sign. Words weigh 1, word pairs 0.5, and a word's n-grams
+  share a weight of 1 between them; the sum is L2-normalised. Texts sharing words or word
+  pieces ("unlock", "unlocked") get close vectors; it knows no synonyms.
 - ``sentence-transformers`` (:class:`~skillstore.sentence.SentenceTransformerEmbedder`):
   any sentence-transformers model, behind the ``skillstore[text]`` extra.
 
@@ -45,7 +45,8 @@ MAX_PARAMS = 16
 MAX_DIM = 65536
 # Words too common to tell skills apart; the lexical embedder leaves them out.
 STOP_WORDS = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "of", "on", "or", "that", "the", "then", "this", "to", "was", "with"]
+    ("a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "of", "on", "or",
+     "that", "the", "then", "this", "to", "was", "with")
 )
 
 
@@ -194,7 +195,8 @@ class LexicalEmbedder:
 def _sentence_transformers(**params: Any) -> Embedder:
     from skillstore.sentence import SentenceTransformerEmbedder  # needs the skillstore[text] extra
 
-    return SentenceTransformerEmbedder(**params)
+    embedder: Embedder = SentenceTransformerEmbedder(**params)
+    return embedder
 
 
 EMBEDDERS: dict[str, Callable[..., Embedder]] = {

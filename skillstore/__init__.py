@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from skillstore.backends import is_url
 from skillstore.backends.memory import MemoryBackend
+from skillstore.embedders import Embedder, LexicalEmbedder, embedder_from_spec
 from skillstore.errors import (
     BackendConnectionError,
     CounterOverflowError,
     DimensionMismatchError,
+    EmbedderMismatchError,
     FormatVersionError,
     InvalidEmbeddingError,
     InvalidInputError,
@@ -63,10 +65,13 @@ __all__ = [
     "BackendConnectionError",
     "CounterOverflowError",
     "DimensionMismatchError",
+    "Embedder",
+    "EmbedderMismatchError",
     "FormatVersionError",
     "InvalidEmbeddingError",
     "InvalidInputError",
     "InvalidSkillError",
+    "LexicalEmbedder",
     "Match",
     "MemoryBackend",
     "ReadOnlyStoreError",
@@ -94,6 +99,7 @@ __all__ = [
     "check_timestamp",
     "is_url",
     "merge_restored",
+    "embedder_from_spec",
     "peek",
     "read_info",
     "repair_store",

@@ -16,8 +16,9 @@ Built in:
   tokenizes, less the few English words in ``STOP_WORDS``), of adjacent word pairs, and of
   each word's character n-grams (n from ``min_n`` to ``max_n``, the word wrapped in ``<``
   and ``>``). Each feature is hashed with BLAKE2b (8 bytes): the hash modulo ``dim`` picks
-  a coordinate, its top bit a sign. Words weigh 1, word pairs 0.5, and a word's n-grams
-  share a weight of 1 between them; the sum is L2-normalised. Texts sharing words or word
+  a coordinate, its top bit a sign. Words weigh 1, word pairs 0.5, and each of a word's g
+  n-grams 1/sqrt(g), so that a word's pieces weigh as much as the word; the sum is
+  L2-normalised. Texts sharing words or word
   pieces ("unlock", "unlocked") get close vectors; it knows no synonyms.
 - ``sentence-transformers`` (:class:`~skillstore.sentence.SentenceTransformerEmbedder`):
   any sentence-transformers model, behind the ``skillstore[text]`` extra.
@@ -29,6 +30,7 @@ Built in:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -37,8 +39,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from skillstore.errors import EmbedderMismatchError, InvalidEmbeddingError, InvalidInputError
-from skillstore.text import tokens
-from skillstore.validation import shown
+from skillstore.model import Skill
+from skillstore.text import MAX_QUERY_CHARS, tokens
+from skillstore.validation import check_iterable, shown
 
 MAX_NAME_CHARS = 200
 MAX_PARAMS = 16
@@ -188,7 +191,7 @@ class LexicalEmbedder:
         for word in words:
             wrapped = f"<{word}>"
             grams = [wrapped[i : i + n] for n in range(self.min_n, self.max_n + 1) for i in range(len(wrapped) - n + 1)]
-            features += [("g " + gram, 1.0 / len(grams)) for gram in grams]
+            features += [("g " + gram, 1.0 / math.sqrt(len(grams))) for gram in grams]
         return features
 
 
@@ -242,3 +245,84 @@ def embedder_from_spec(spec: str) -> Embedder:
         return factory(**params)
     except TypeError as exc:
         raise InvalidInputError(f"embedder {name!r}: {exc}") from None
+
+
+TEXT_FIELDS = ("name", "description", "actions")
+
+
+def with_embeddings(skills: Any, embedder: Embedder | None, where: str) -> list[Any]:
+    """The skills of an ``add_many``, those whose ``embedding`` is None given the embedding of
+    their text (one batch for all). Without an embedder such a skill raises
+    EmbedderMismatchError; anything else is left for the store's own checks."""
+    given = list(check_iterable(skills, "skills"))
+    missing = [i for i, skill in enumerate(given) if isinstance(skill, Skill) and skill.embedding is None]
+    if not missing:
+        return given
+    if embedder is None:
+        raise EmbedderMismatchError(
+            f"skill {given[missing[0]].name!r} has no embedding and {where} has no embedder to make one;"
+            " give an embedding, or open the library with its embedder"
+        )
+    texts = [_text_of(given[i].name, given[i].description, given[i].actions) for i in missing]
+    vectors = embed_texts(embedder, texts)
+    for i, vector in zip(missing, vectors, strict=True):
+        given[i] = dataclasses.replace(given[i], embedding=vector)
+    return given
+
+
+def update_with_embedding(
+    embedder: Embedder | None, fields: Mapping[str, Any], record: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The fields of an ``update``, with the embedding of the skill's new text when there is an
+    embedder, no embedding is given (or None is) and the text (name, description, textual
+    actions) changes; as given otherwise."""
+    fields = dict(fields)
+    if embedder is None or fields.get("embedding") is not None:
+        return fields
+    merged = {name: fields.get(name, record[name]) for name in TEXT_FIELDS}
+    text = _text_of(merged["name"], merged["description"], merged["actions"])
+    if "embedding" in fields or text != _text_of(record["name"], record["description"], record["actions"]):
+        fields["embedding"] = embed_texts(embedder, [text])[0]
+    return fields
+
+
+def _text_of(name: Any, description: Any, actions: Any) -> str:
+    # a name or description of the wrong kind is refused by the store's own checks, after this
+    return skill_text(name if isinstance(name, str) else "", description if isinstance(description, str) else "",
+                      actions)
+
+
+def without_none_embedding(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """An update's fields less an ``embedding=None``, which asks an embedder for one."""
+    return {name: value for name, value in fields.items() if name != "embedding" or value is not None}
+
+
+def check_embedder_choice(embedder: Any) -> dict[str, Any] | str | None:
+    """What ``open(..., embedder=)`` was given: None, ``"recorded"``, or an embedder's identity."""
+    if embedder is None or embedder == "recorded":
+        return embedder  # type: ignore[no-any-return]
+    if isinstance(embedder, str):
+        raise InvalidInputError(
+            f"embedder must be an Embedder or 'recorded', got {embedder!r} (embedder_from_spec builds one from a name)"
+        )
+    return identity(embedder)
+
+
+def resolve_embedder(
+    embedder: Any, wanted: dict[str, Any] | str | None, recorded: dict[str, Any] | None, where: str
+) -> Embedder | None:
+    """The embedder an opened library uses: the one given, once checked against the one the
+    library recorded; for ``"recorded"``, the recorded one built again (None if none)."""
+    if embedder is None:
+        return None
+    if embedder == "recorded":
+        return None if recorded is None else embedder_from_identity(recorded)
+    assert isinstance(wanted, dict)
+    check_matches(recorded, wanted, where)
+    return embedder  # type: ignore[no-any-return]
+
+
+def query_vector(embedder: Embedder, text: str) -> np.ndarray:
+    """The embedding of a text query (its first MAX_QUERY_CHARS characters, as text search reads)."""
+    vector: np.ndarray = embed_texts(embedder, [text[:MAX_QUERY_CHARS]])[0]
+    return vector

@@ -44,6 +44,7 @@ class StoreInfo:
     bytes_on_disk: int
     created_at: float
     checkpointed_at: float
+    embedder: dict[str, Any] | None = None  # the recorded embedder's identity: name, params, dim
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,7 +65,7 @@ def peek(path: str | os.PathLike[str]) -> StoreInfo:
         frames, log_bytes, torn_bytes = [], 0, 0
     return StoreInfo(
         path=str(directory),
-        format_version=manifest.format,
+        format_version=manifest.file_format,
         dim=manifest.dim,
         metric=manifest.metric,
         index_kind=str(manifest.index.get("kind", "")),
@@ -80,6 +81,7 @@ def peek(path: str | os.PathLike[str]) -> StoreInfo:
         bytes_on_disk=_disk_usage(directory),
         created_at=manifest.created_at,
         checkpointed_at=manifest.checkpointed_at,
+        embedder=manifest.embedder,
     )
 
 

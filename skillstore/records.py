@@ -8,13 +8,14 @@ included): replaying the same frames always rebuilds the same records.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from skillstore.codec import pack
+from skillstore.embedders import Embedder, embed_texts, skill_text
 from skillstore.errors import (
     CounterOverflowError,
     InvalidInputError,
@@ -744,3 +745,30 @@ def summarise_counts(attempts: np.ndarray, successes: np.ndarray, observations: 
         "avg_success_rate": float(np.mean(successes[tried] / attempts[tried])) if tried.any() else 0.0,
         "overall_success_rate": float(total_successes / total_uses) if total_uses else 0.0,
     }
+
+
+EMBED_BATCH = 256  # texts per call of an embedder during a re-embedding
+
+
+def reembedded(
+    records: list[dict[str, Any]], embedder: Embedder, progress: Callable[[int, int], None] | None = None
+) -> np.ndarray:
+    """Give the content of every version the records keep the embedding of its text by
+    ``embedder`` (in place), and return the current versions' embeddings, a row per record.
+    Each distinct text is embedded once; ``progress(done, total)`` follows the texts."""
+
+    def text_of(content: Mapping[str, Any]) -> str:
+        return skill_text(content["name"], content["description"], content["actions"])
+
+    contents = [entry["content"] for record in records for entry in record["history"] if entry["content"] is not None]
+    texts = list(dict.fromkeys([text_of(record) for record in records] + [text_of(c) for c in contents]))
+    vectors = np.empty((len(texts), embedder.dim), dtype=np.float32)
+    for start in range(0, len(texts), EMBED_BATCH):
+        batch = embed_texts(embedder, texts[start : start + EMBED_BATCH])
+        vectors[start : start + len(batch)] = [normalise_embedding(vector, embedder.dim) for vector in batch]
+        if progress is not None:
+            progress(start + len(batch), len(texts))
+    position = {text: i for i, text in enumerate(texts)}
+    for content in contents:
+        content["embedding"] = vectors[position[text_of(content)]].tobytes()
+    return vectors[[position[text_of(record)] for record in records]]

@@ -14,6 +14,7 @@ saw. Readers take no lock; :meth:`refresh` brings them up to date.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import threading
 import time
@@ -28,6 +29,17 @@ from skillstore import ranking
 from skillstore.backends import is_url, open_url
 from skillstore.catalog import Catalog
 from skillstore.columnar import Base
+from skillstore.embedders import (
+    Embedder,
+    check_embedder_choice,
+    check_matches,
+    identity,
+    query_vector,
+    resolve_embedder,
+    update_with_embedding,
+    with_embeddings,
+    without_none_embedding,
+)
 from skillstore.errors import (
     DimensionMismatchError,
     FormatVersionError,
@@ -72,6 +84,7 @@ from skillstore.records import (
     new_record,
     prepare_restores,
     prepare_skills,
+    reembedded,
     rollback_target,
     summarise_counts,
     to_skill,
@@ -144,6 +157,7 @@ class SkillStore:
         self.dedup_threshold = dedup_threshold
         self.read_only = read_only
         self.durability = durability
+        self.embedder: Embedder | None = None
         self._mutex = threading.RLock()
         self._closed = True  # until every resource below is acquired
         self._lock = None if read_only else WriterLock(path, lock_timeout)
@@ -173,8 +187,10 @@ class SkillStore:
         index: str | None = None,
         durability: str = "fsync",
         lock_timeout: float = 30.0,
+        embedder: Embedder | str | None = None,
     ) -> SkillStore | PostgresBackend:
-        """Open the store at ``path``, creating it (``dim`` required) when missing and ``create``.
+        """Open the store at ``path``, creating it (``dim`` or ``embedder`` required) when missing
+        and ``create``.
 
         A ``postgresql://`` URL opens a library in PostgreSQL instead (see
         :mod:`skillstore.backends`); ``index``, ``durability`` and ``lock_timeout`` apply to
@@ -189,14 +205,23 @@ class SkillStore:
         power cut; ``"flush"`` hands writes to the OS without fsync: they survive the
         process being killed, not the machine going down, and are much faster.
         ``dedup_threshold`` turns on merging of near-duplicate skills on add.
+
+        ``embedder`` (see ``skillstore.embedders``) embeds skills added without an embedding
+        and the text of text searches. A new store records its identity (and takes its
+        dim); an existing store must have recorded the same one (EmbedderMismatchError
+        otherwise). ``"recorded"`` builds the embedder the store recorded, if any.
         """
         path = check_path(path)
+        wanted = check_embedder_choice(embedder)
         lock_timeout = check_lock_timeout(lock_timeout)
         create, read_only = check_flag(create, "create"), check_flag(read_only, "read_only")
         if is_url(path):
-            return open_url(str(path), dim=dim, create=create, dedup_threshold=dedup_threshold, read_only=read_only)
+            return open_url(str(path), dim=dim, create=create, dedup_threshold=dedup_threshold, read_only=read_only,
+                            embedder=embedder)
         if dim is not None:
             dim = check_dim(dim)
+        if isinstance(wanted, dict) and dim is not None and dim != wanted["dim"]:
+            raise DimensionMismatchError(f"dim {dim} was given with an embedder of dim {wanted['dim']}")
         threshold = check_threshold(dedup_threshold)
         if index is not None:
             index_params(index)
@@ -209,9 +234,10 @@ class SkillStore:
                 raise error(f"no skill store at {directory}: it is a file, not a directory")
             if read_only or not create:
                 raise StoreNotFoundError(f"no skill store at {directory}")
-            if dim is None:
-                raise InvalidInputError(f"no skill store at {directory}: pass dim to create one")
-            _create(directory, dim, index or "flat")
+            recorded = wanted if isinstance(wanted, dict) else None
+            if dim is None and recorded is None:
+                raise InvalidInputError(f"no skill store at {directory}: pass dim (or an embedder) to create one")
+            _create(directory, dim or recorded["dim"], index or "flat", recorded)  # type: ignore[index]
         store = cls(
             directory,
             dedup_threshold=threshold,
@@ -229,6 +255,7 @@ class SkillStore:
                 store._load()
             if dim is not None and dim != store.dim:
                 raise DimensionMismatchError(f"the store at {directory} has dim {store.dim}, not {dim}")
+            store.embedder = resolve_embedder(embedder, wanted, store.embedder_identity, str(directory))
             if index is not None and index != store.index_kind:
                 if read_only:
                     raise InvalidInputError(
@@ -285,6 +312,11 @@ class SkillStore:
         return self._manifest.generation
 
     @property
+    def embedder_identity(self) -> dict[str, Any] | None:
+        """The identity (name, params, dim) of the embedder the store recorded, or None."""
+        return self._manifest.embedder
+
+    @property
     def index_kind(self) -> str:
         """The configured kind: "flat", "hnsw" or "auto"."""
         return str(self._manifest.index["kind"])
@@ -336,7 +368,11 @@ class SkillStore:
             snapshot = str(self.path / manifest.snapshot_dir)
             raise StoreCorruptError("the snapshot the MANIFEST names is missing", snapshot)
 
-    def _load_generation(self, manifest: Manifest, pin: Pin) -> None:
+    def _load_generation(self, manifest: Manifest, pin: Pin, *, own: bool = False) -> None:
+        """Load ``manifest``'s generation and replay its log; ``own``: one this handle just wrote."""
+        if not own and self.embedder is not None and manifest.embedder != identity(self.embedder):
+            # another process re-embedded the store: our embedder's vectors no longer fit it
+            check_matches(manifest.embedder, identity(self.embedder), f"{self.path} (since re-embedded)")
         loaded = read_snapshot(self.path, manifest, pin.fd)
         expected = log.LogHeader(manifest.store_id, manifest.generation, manifest.seq, 0)
         log_path = self.path / manifest.log_name
@@ -572,8 +608,9 @@ class SkillStore:
         return self.add_many([skill])[0]
 
     def add_many(self, skills: Iterable[Skill]) -> list[str]:
-        """Store several skills in one atomic, durable commit; returns their ids in order."""
-        prepared = prepare_skills(skills, self.dim)
+        """Store several skills in one atomic, durable commit; returns their ids in order. A skill
+        whose ``embedding`` is None is given the store's embedder's embedding of its text."""
+        prepared = prepare_skills(with_embeddings(skills, self.embedder, str(self.path)), self.dim)
         if not prepared:
             self._check_writable()
             return []
@@ -631,18 +668,25 @@ class SkillStore:
         description, metadata) and/or its ``status``; returns the updated skill.
 
         A change of content makes a new version (``reason`` says why; see ``history``); a
-        change of status is recorded as an event of the current version."""
-        checked = check_fields(fields, self.dim)
-        vector = checked.pop("embedding", None)
+        change of status is recorded as an event of the current version. With an embedder, a
+        change of the skill's text given no embedding (or ``embedding=None``) re-embeds it."""
+        # checked now, so bad input is refused before the lock; with an embedder, again once the
+        # current text is known (embedding=None then asks for the text's embedding)
+        checked = check_fields(fields if self.embedder is None else without_none_embedding(fields), self.dim)
         reason = check_reason(reason)
         status = None if status is None else check_status(status)
 
         def build() -> tuple[dict[str, Any], None]:
-            self._catalog.row(skill_id)  # raises SkillNotFoundError before anything is written
+            row = self._catalog.row(skill_id)  # raises SkillNotFoundError before anything is written
+            final = dict(checked)
+            if self.embedder is not None:
+                current = self._catalog.record_at(row)
+                final = check_fields(update_with_embedding(self.embedder, fields, current), self.dim)
+            vector = final.pop("embedding", None)
             frame = {
                 "op": "update",
                 "id": skill_id,
-                "fields": checked,
+                "fields": final,
                 "vector": None if vector is None else vector.tobytes(),
                 "at": time.time(),
                 "reason": reason,
@@ -750,6 +794,28 @@ class SkillStore:
         with self._writing():
             self._checkpoint(self._manifest.index)
 
+    def reembed(self, embedder: Embedder, *, progress: Callable[[int, int], None] | None = None) -> None:
+        """Embed every skill with ``embedder`` and make it the store's, in one atomic step.
+
+        Every skill's text, deprecated skills' too, and the content of every version a skill
+        keeps is embedded again (so that a rollback brings back a vector of the same model);
+        the store's dim becomes the embedder's. The result is written as a new generation:
+        until its MANIFEST commits, readers see the store as it was, and a failure leaves it
+        so. ``progress(done, total)`` is called as texts are embedded. A handle that other
+        processes opened with the previous embedder raises EmbedderMismatchError from then on.
+        Writers wait while it runs (it holds the writer lock)."""
+        wanted = identity(embedder)
+        with self._writing():
+            rows = self._catalog.ordered_rows().tolist()
+            records = [copy.deepcopy(self._catalog.record_at(row)) for row in rows]
+            vectors = reembedded(records, embedder, progress)
+            params = self._manifest.index
+            index = VectorIndex.empty(wanted["dim"], params, str(params["active"]))
+            if len(records):
+                index.add(vectors)
+            self._checkpoint(params, replacement=(Catalog.from_records(records, wanted["dim"]), index, wanted))
+            self.embedder = embedder
+
     def configure_index(self, kind: str | None = None, **tunables: int) -> None:
         """Change the index kind and/or HNSW tunables (``M``, ``efConstruction``,
         ``efSearch``), kept in the MANIFEST. Takes effect through a checkpoint; the
@@ -762,33 +828,40 @@ class SkillStore:
             inherited = {k: v for k, v in current.items() if k not in ("kind", "active")} if new_kind != "flat" else {}
             self._checkpoint(index_params(new_kind, {**inherited, **tunables}))
 
-    def _checkpoint(self, params: dict[str, Any]) -> None:
+    def _checkpoint(
+        self, params: dict[str, Any], replacement: tuple[Catalog, VectorIndex, dict[str, Any]] | None = None
+    ) -> None:
         """Write the current state as a new generation, read it back, then commit it.
 
         The new snapshot and an empty log are written through the checked writer and
         fsynced, then loaded as an open would load them (checksums, records, index,
         row counts): only a generation that loads is committed by replacing the
-        MANIFEST. Until then the previous generation stays in force, whole."""
-        kind = active_kind(params, len(self._catalog))
+        MANIFEST. Until then the previous generation stays in force, whole.
+
+        ``replacement``: the skills, vectors and embedder identity to write instead of the
+        current ones (a re-embedding)."""
+        catalog, index, embedder = replacement or (self._catalog, self._index, self._manifest.embedder)
+        kind = active_kind(params, len(catalog))
         params = {**{k: v for k, v in params.items() if k != "active"}, "active": kind}
         generation = next_generation(self.path, self._manifest.generation)
         if generation > MAX_GENERATION:
             raise SkillStoreError(f"{self.path}: the store has used every generation number; export and import it")
         manifest = Manifest(
-            dim=self.dim,
+            dim=index.dim,
             generation=generation,
             store_id=self._manifest.store_id,
             index=params,
             metric=self._manifest.metric,
-            skills=len(self._catalog),
+            skills=len(catalog),
             seq=self._cursor.seq,
             created_at=self._manifest.created_at,
             checkpointed_at=time.time(),
+            embedder=embedder,
         )
         in_force, store_id = self._manifest.generation, self._manifest.store_id
         committed = switched = False
         try:
-            manifest.files, written = write_generation(self.path, generation, self._catalog, self._index, params)
+            manifest.files, written = write_generation(self.path, generation, catalog, index, params)
             write_file(self.path / manifest.log_name, log.new_log(manifest.store_id, generation, manifest.seq))
             fsync_dir(self.path)
             pin = Pin.take(self.path / manifest.snapshot_dir, generation)
@@ -796,7 +869,7 @@ class SkillStore:
                 raise StoreCorruptError("the new snapshot vanished before it was committed", str(self.path))
             previous, switched = self._pin, True
             try:
-                self._load_generation(manifest, pin)  # the read-back: exactly what a later open will load
+                self._load_generation(manifest, pin, own=True)  # the read-back: exactly what a later open loads
                 if len(self._catalog) != written or len(self._index) != written:
                     raise StoreCorruptError(
                         f"generation {generation} reads back {len(self._catalog)} skills, {written} were written",
@@ -919,13 +992,16 @@ class SkillStore:
         bound). ``min_score`` drops results scoring below it. ``status`` keeps skills of the
         statuses named (None: active and candidate, deprecated skills are left out). ``text``
         searches names, descriptions and textual actions by BM25, fused with the embedding's
-        ranking when there is one (see ``skillstore.text``).
+        ranking when there is one (see ``skillstore.text``); given no embedding, a store with an
+        embedder embeds ``text`` for that side.
         """
         query = None if embedding is None else normalise_embedding(embedding, self.dim)
         k, state = check_k(k), check_state(state)
         checked_where, rank = parse_filter(where), ranking.check_rank(rank)
         min_score, statuses = ranking.check_min_score(min_score), check_statuses(status, checked_where)
         terms = None if text is None else check_text_query(text, rank)
+        if terms is not None and query is None and self.embedder is not None:
+            query = query_vector(self.embedder, text)  # type: ignore[arg-type]
         with self._mutex:
             self._check_open()
             rows = self._catalog.candidate_rows(state, checked_where, statuses)
@@ -1097,7 +1173,7 @@ class _RowSource:
         return to_skill(record, self.index.vector(self.row))
 
 
-def _create(directory: Path, dim: int, index_kind: str) -> None:
+def _create(directory: Path, dim: int, index_kind: str, embedder: dict[str, Any] | None) -> None:
     """Create an empty store (generation 1) unless another process just did."""
     with io_errors("cannot create", directory):
         directory.mkdir(parents=True, exist_ok=True)
@@ -1121,7 +1197,8 @@ def _create(directory: Path, dim: int, index_kind: str) -> None:
             now = time.time()
             params = {**index_params(index_kind), "active": active_kind(index_params(index_kind), 0)}
             store_id = os.urandom(STORE_ID_BYTES)
-            manifest = Manifest(dim=dim, generation=1, store_id=store_id, index=params, created_at=now)
+            manifest = Manifest(dim=dim, generation=1, store_id=store_id, index=params, created_at=now,
+                                embedder=embedder)
             remove_stale(directory, 0, None)  # temporaries of an interrupted creation (nothing else is here)
             manifest.files = write_snapshot(directory, 1, empty_generation_files(dim, params))
             write_file(directory / manifest.log_name, log.new_log(store_id, 1, 0))

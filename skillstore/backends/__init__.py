@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from skillstore.errors import SkillStoreError
 
@@ -32,6 +32,7 @@ def open_url(
     create: bool = True,
     dedup_threshold: float | None = None,
     read_only: bool = False,
+    embedder: Any = None,
 ) -> PostgresBackend:
     """Open (or create) the library a URL names; see :class:`~skillstore.backends.postgres.PostgresBackend`."""
     try:
@@ -42,4 +43,5 @@ def open_url(
                 f"PostgreSQL libraries need psycopg and pgvector: pip install 'skillstore[postgres]' ({exc})"
             ) from None
         raise
-    return PostgresBackend(url, dim, dedup_threshold=dedup_threshold, create=create, read_only=read_only)
+    return PostgresBackend(url, dim, dedup_threshold=dedup_threshold, create=create, read_only=read_only,
+                           embedder=embedder)

@@ -7,15 +7,17 @@ against in property tests, and the agent's backend when nothing needs to persist
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from skillstore import ranking
-from skillstore.errors import InvalidInputError, SkillNotFoundError
+from skillstore.embedders import Embedder, identity, query_vector, update_with_embedding, with_embeddings
+from skillstore.errors import DimensionMismatchError, InvalidInputError, SkillNotFoundError
 from skillstore.model import Match, Skill, SkillStats, SkillVersion
 from skillstore.preconditions import applies, freeze
 from skillstore.query import Node, check_limit, check_order_by, matches, sort_records
@@ -37,6 +39,7 @@ from skillstore.records import (
     new_record,
     prepare_restores,
     prepare_skills,
+    reembedded,
     summarise,
     to_skill,
     version_of,
@@ -60,8 +63,18 @@ from skillstore.validation import (
 class MemoryBackend:
     """An in-process skill store with the same semantics as ``SkillStore``; nothing persists."""
 
-    def __init__(self, dim: int, *, dedup_threshold: float | None = None) -> None:
-        self._dim = check_dim(dim)
+    def __init__(
+        self, dim: int | None = None, *, dedup_threshold: float | None = None, embedder: Embedder | None = None
+    ) -> None:
+        """``dim``, or ``embedder`` (see ``skillstore.embedders``) whose dim it takes; with an
+        embedder, skills added without an embedding and text searches are embedded."""
+        self.embedder_identity = None if embedder is None else identity(embedder)
+        if dim is None and self.embedder_identity is None:
+            raise InvalidInputError("MemoryBackend needs dim or an embedder")
+        self._dim = check_dim(dim if dim is not None else self.embedder_identity["dim"])  # type: ignore[index]
+        if self.embedder_identity is not None and self._dim != self.embedder_identity["dim"]:
+            raise DimensionMismatchError(f"dim {self._dim} was given with an embedder of dim {embedder.dim}")  # type: ignore[union-attr]
+        self.embedder = embedder
         self.dedup_threshold = check_threshold(dedup_threshold)
         self._records: dict[str, dict[str, Any]] = {}
         self._vectors: dict[str, np.ndarray] = {}
@@ -85,7 +98,7 @@ class MemoryBackend:
         return self.add_many([skill])[0]
 
     def add_many(self, skills: Iterable[Skill]) -> list[str]:
-        prepared = prepare_skills(skills, self._dim)
+        prepared = prepare_skills(with_embeddings(skills, self.embedder, "this MemoryBackend"), self._dim)
         at = time.time()
         ids: list[str] = []
         added: dict[str, tuple[dict[str, Any], np.ndarray]] = {}  # new skills of this batch, for dedup
@@ -133,7 +146,7 @@ class MemoryBackend:
 
     def update(self, skill_id: str, *, reason: str | None = None, status: str | None = None, **fields: Any) -> Skill:
         record = self._record(skill_id)
-        checked = check_fields(fields, self._dim)
+        checked = check_fields(update_with_embedding(self.embedder, fields, record), self._dim)
         reason = check_reason(reason)
         status = None if status is None else check_status(status)
         vector = checked.pop("embedding", None)
@@ -142,6 +155,17 @@ class MemoryBackend:
         if vector is not None:
             self._vectors[skill_id] = vector
         return self.get(skill_id)
+
+    def reembed(self, embedder: Embedder, *, progress: Callable[[int, int], None] | None = None) -> None:
+        """Embed every skill, and every version it keeps, with ``embedder`` and make it this
+        backend's (see ``SkillStore.reembed``); all or nothing."""
+        wanted = identity(embedder)
+        ids = list(self._records)
+        records = [copy.deepcopy(self._records[skill_id]) for skill_id in ids]
+        vectors = reembedded(records, embedder, progress)
+        self._records = dict(zip(ids, records, strict=True))
+        self._vectors = {skill_id: vectors[i].copy() for i, skill_id in enumerate(ids)}
+        self._dim, self.embedder, self.embedder_identity = wanted["dim"], embedder, wanted
 
     def rollback(self, skill_id: str, version: int, *, reason: str | None = None) -> Skill:
         record = self._record(skill_id)
@@ -251,7 +275,10 @@ class MemoryBackend:
         k, state, node, rank = check_k(k), check_state(state), parse_filter(where), ranking.check_rank(rank)
         min_score, statuses = ranking.check_min_score(min_score), check_statuses(status, node)
         if text is not None:
-            return self._text_search(query, check_text_query(text, rank), k, state, node, min_score, statuses)
+            terms = check_text_query(text, rank)
+            if query is None and self.embedder is not None:
+                query = query_vector(self.embedder, text)
+            return self._text_search(query, terms, k, state, node, min_score, statuses)
         return self._search(query, k, state, node, rank, min_score, statuses)
 
     def _text_search(

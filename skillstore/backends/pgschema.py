@@ -1,7 +1,8 @@
 """Where a PostgreSQL library lives: URLs, table layout, creation and removal.
 
 One database holds any number of libraries. ``skillstore_libraries`` registers each
-one (name, dim); each library is a table of its own, named after the library::
+one (name, dim, and the identity of its embedder as JSON, if it has one); each library
+is a table of its own, named after the library::
 
     postgresql://user:secret@host:5432/db?library=gridworld   (default library: "skills")
 
@@ -25,8 +26,10 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from skillstore.backends.canonical import lock_key
+from skillstore.embedders import check_identity
 from skillstore.errors import DimensionMismatchError, InvalidInputError, SkillStoreError, StoreNotFoundError
 
 DEFAULT_LIBRARY = "skills"
@@ -81,18 +84,38 @@ def read_dim(conn: psycopg.Connection[Any], library: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def open_library(conn: psycopg.Connection[Any], library: str, dim: int | None, create: bool, where: str) -> int:
-    """Make sure ``library`` exists (creating it when allowed) and return its dimension."""
+def open_library(
+    conn: psycopg.Connection[Any], library: str, dim: int | None, create: bool, where: str,
+    embedder: dict[str, Any] | None = None,
+) -> int:
+    """Make sure ``library`` exists (creating it when allowed, recording ``embedder``, an
+    embedder's identity) and return its dimension."""
     stored = read_dim(conn, library)
     if stored is None:
         if not create:
             raise StoreNotFoundError(f"no skill library {library!r} at {where}")
+        dim = dim if dim is not None else None if embedder is None else embedder["dim"]
         if dim is None:
-            raise InvalidInputError(f"no skill library {library!r} at {where}: pass dim to create one")
-        stored = _create(conn, library, dim)
+            raise InvalidInputError(f"no skill library {library!r} at {where}: pass dim (or an embedder) to create one")
+        stored = _create(conn, library, dim, embedder)
     if dim is not None and dim != stored:
         raise DimensionMismatchError(f"the library {library!r} at {where} has dim {stored}, not {dim}")
     return stored
+
+
+def read_embedder(conn: psycopg.Connection[Any], library: str) -> dict[str, Any] | None:
+    """The identity of the embedder ``library`` recorded, or None (also for a registry made by
+    a release that recorded none, which has no such column)."""
+    row = conn.execute(
+        sql.SQL("SELECT to_jsonb(r) -> 'embedder' FROM {} r WHERE name = %s").format(sql.Identifier(REGISTRY)),
+        (library,),
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    try:
+        return check_identity(row[0])
+    except InvalidInputError as exc:
+        raise SkillStoreError(f"the library {library!r} records an embedder that is not valid: {exc}") from None
 
 
 def read_format(conn: psycopg.Connection[Any], library: str) -> int:
@@ -121,7 +144,7 @@ def upgrade(conn: psycopg.Connection[Any], library: str) -> None:
                      (FORMAT_VERSION, library))
 
 
-def _create(conn: psycopg.Connection[Any], library: str, dim: int) -> int:
+def _create(conn: psycopg.Connection[Any], library: str, dim: int, embedder: dict[str, Any] | None) -> int:
     if dim > VECTOR_MAX_DIM:
         raise InvalidInputError(f"PostgreSQL vectors hold at most {VECTOR_MAX_DIM} dimensions, not {dim}")
     with conn.transaction():
@@ -137,9 +160,11 @@ def _create(conn: psycopg.Connection[Any], library: str, dim: int) -> int:
         conn.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, dim integer NOT NULL,"
-                " format integer NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+                " format integer NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), embedder jsonb)"
             ).format(sql.Identifier(REGISTRY))
         )
+        # a registry made by a release that recorded no embedders
+        conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS embedder jsonb").format(sql.Identifier(REGISTRY)))
         stored = read_dim(conn, library)
         if stored is not None:
             return stored  # another process created it while we waited
@@ -153,8 +178,10 @@ def _create(conn: psycopg.Connection[Any], library: str, dim: int) -> int:
         for statement in indexes:
             conn.execute(statement)
         conn.execute(
-            sql.SQL("INSERT INTO {} (name, dim, format) VALUES (%s, %s, %s)").format(sql.Identifier(REGISTRY)),
-            (library, dim, FORMAT_VERSION),
+            sql.SQL("INSERT INTO {} (name, dim, format, embedder) VALUES (%s, %s, %s, %s)").format(
+                sql.Identifier(REGISTRY)
+            ),
+            (library, dim, FORMAT_VERSION, None if embedder is None else Jsonb(embedder)),
         )
     return dim
 

@@ -38,8 +38,18 @@ from skillstore import ranking
 from skillstore.backends import canonical, is_url, pgschema
 from skillstore.backends.pgfilter import filter_sql
 from skillstore.codec import pack, unpack
+from skillstore.embedders import (
+    Embedder,
+    check_embedder_choice,
+    query_vector,
+    resolve_embedder,
+    update_with_embedding,
+    with_embeddings,
+    without_none_embedding,
+)
 from skillstore.errors import (
     BackendConnectionError,
+    DimensionMismatchError,
     FormatVersionError,
     InvalidInputError,
     ReadOnlyStoreError,
@@ -143,12 +153,18 @@ class PostgresBackend:
         create: bool = True,
         read_only: bool = False,
         exact_limit: int = EXACT_LIMIT,
+        embedder: Embedder | str | None = None,
     ) -> None:
         if not isinstance(url, str) or not is_url(url):
             raise InvalidInputError(f"a PostgreSQL library is named by a postgresql:// URL, got {shown(url)}")
         check_path(url)  # no NUL, nothing that cannot be encoded
         if dim is not None:
             dim = check_dim(dim)
+        wanted = check_embedder_choice(embedder)
+        if isinstance(wanted, dict) and dim is not None and dim != wanted["dim"]:
+            raise DimensionMismatchError(f"dim {dim} was given with an embedder of dim {wanted['dim']}")
+        self.embedder: Embedder | None = None
+        self.embedder_identity: dict[str, Any] | None = None
         create, read_only = check_flag(create, "create"), check_flag(read_only, "read_only")
         self.dedup_threshold = check_threshold(dedup_threshold)
         self._conninfo, url_library = pgschema.split_url(url)
@@ -168,7 +184,10 @@ class PostgresBackend:
             conn = self._connect(register=False)
             # a read-only handle never creates, as SkillStore.open(path, read_only=True) does not
             creates = create and not read_only
-            self._dim = self._guard(lambda: pgschema.open_library(conn, self.library, dim, creates, self.url))
+            recorded = wanted if isinstance(wanted, dict) else None
+            self._dim = self._guard(lambda: pgschema.open_library(conn, self.library, dim, creates, self.url, recorded))
+            self.embedder_identity = self._guard(lambda: pgschema.read_embedder(conn, self.library))
+            self.embedder = resolve_embedder(embedder, wanted, self.embedder_identity, self._where)
             self._guard(lambda: register_vector(conn))
             self._hnsw = self._guard(lambda: pgschema.has_hnsw(conn, self.library))
             if not read_only:
@@ -278,7 +297,7 @@ class PostgresBackend:
 
     def add_many(self, skills: Iterable[Skill]) -> list[str]:
         """Store several skills in one transaction; returns their ids in order."""
-        prepared = prepare_skills(skills, self._dim)
+        prepared = prepare_skills(with_embeddings(skills, self.embedder, self._where), self._dim)
         signatures = [canonical.signature(fields["preconditions"]) for fields, _ in prepared]
 
         def work(conn: psycopg.Connection[Any]) -> list[str]:
@@ -366,14 +385,17 @@ class PostgresBackend:
         """Change some of a skill's fields (name, actions, embedding, preconditions,
         description, metadata) and/or its ``status``; returns the updated skill. A change of
         content makes a new version (see ``SkillStore.update``)."""
-        checked = check_fields(fields, self._dim)
-        vector = checked.pop("embedding", None)
+        checked = check_fields(fields if self.embedder is None else without_none_embedding(fields), self._dim)
         reason = check_reason(reason)
         status = None if status is None else check_status(status)
 
         def change(record: dict[str, Any], current: bytes) -> bytes | None:
+            final = dict(checked)
+            if self.embedder is not None:  # the text's embedding, once the current text is known
+                final = check_fields(update_with_embedding(self.embedder, fields, record), self._dim)
+            vector = final.pop("embedding", None)
             new = None if vector is None else vector.tobytes()
-            apply_update(record, checked, time.time(), vector=new, current_vector=current, reason=reason,
+            apply_update(record, final, time.time(), vector=new, current_vector=current, reason=reason,
                          status=status)
             return new
 
@@ -648,6 +670,8 @@ class PostgresBackend:
         min_score, statuses = ranking.check_min_score(min_score), check_statuses(status, checked_where)
         if text is not None:
             terms = check_text_query(text, rank)
+            if query is None and self.embedder is not None:
+                query = query_vector(self.embedder, text)
             return self._run(
                 lambda conn: self._text_search(conn, query, terms, k, state, checked_where, min_score, statuses),
                 atomic=False,

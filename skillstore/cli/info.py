@@ -26,6 +26,7 @@ def emit_store_info(facts: StoreInfo, output: str) -> None:
             "index": facts.index_kind
             + (f" (using {facts.index_active})" if facts.index_active != facts.index_kind else "")
             + "".join(f", {key} {value}" for key, value in facts.index_params.items()),
+            "embedder": embedder_line(facts.embedder),
             "skills": facts.skills,
             "generation": facts.generation,
             "log": f"{facts.log_frames} frames, {human_bytes(facts.log_bytes)}"
@@ -37,6 +38,14 @@ def emit_store_info(facts: StoreInfo, output: str) -> None:
         },
         output,
     )
+
+
+def embedder_line(identity: dict[str, Any] | None) -> str:
+    """``name (param value, ...)`` of a recorded embedder; "none" for a library without one."""
+    if identity is None:
+        return "none"
+    params = ", ".join(f"{key} {value}" for key, value in identity["params"].items())
+    return f"{identity['name']} ({params})" if params else identity["name"]
 
 
 def emit_server_info(figures: dict[str, Any], output: str) -> None:

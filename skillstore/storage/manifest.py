@@ -16,11 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from skillstore.codec import pack, unpack
-from skillstore.errors import FormatVersionError, StoreCorruptError
+from skillstore.embedders import check_identity
+from skillstore.errors import FormatVersionError, InvalidInputError, StoreCorruptError
 from skillstore.storage.files import crc32, read_file, replace_file
 
 FORMAT_VERSION = 3
-READABLE_FORMATS = (2, 3)  # format 2 is read as it is and rewritten as format 3 by a read-write open
+# Format 4 is format 3 whose MANIFEST records an embedder: a store without one stays readable
+# by the release before, and one with one is refused there with FormatVersionError, not
+# taken for damage. In memory both are format 3, with ``embedder`` set or None.
+EMBEDDER_FORMAT = 4
+READABLE_FORMATS = (2, 3, EMBEDDER_FORMAT)  # format 2 is read as it is and rewritten as format 3 by a read-write open
 MAGIC = b"SKMF"
 NAME = "MANIFEST"
 _HEADER = struct.Struct("<4sI")
@@ -59,6 +64,12 @@ class Manifest:
     created_at: float = 0.0
     checkpointed_at: float = 0.0
     format: int = FORMAT_VERSION
+    embedder: dict[str, Any] | None = None  # the identity of the embedder that embeds the skills
+
+    @property
+    def file_format(self) -> int:
+        """The format number the MANIFEST file carries."""
+        return EMBEDDER_FORMAT if self.embedder is not None else self.format
 
     @property
     def snapshot_dir(self) -> str:
@@ -69,8 +80,9 @@ class Manifest:
         return log_name(self.generation)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": self.format,
+        embedder = {} if self.embedder is None else {"embedder": self.embedder}
+        return embedder | {
+            "format": self.file_format,
             "store_id": self.store_id,
             "dim": self.dim,
             "metric": self.metric,
@@ -156,8 +168,18 @@ def _from_dict(raw: Any) -> Manifest:
         hint = " (written by an earlier release: open it read-write once to upgrade it)" if version == 1 else ""
         readable = " and ".join(map(str, READABLE_FORMATS))
         raise FormatVersionError(f"format version {version!r}{hint}; this release reads versions {readable}")
-    if set(raw) != _KEYS:
-        raise _Invalid(f"has fields {sorted(map(str, raw))}, expected {sorted(_KEYS)}")
+    keys = _KEYS | {"embedder"} if version == EMBEDDER_FORMAT else _KEYS
+    if set(raw) != keys:
+        raise _Invalid(f"has fields {sorted(map(str, raw))}, expected {sorted(keys)}")
+    embedder = None
+    if version == EMBEDDER_FORMAT:
+        try:
+            embedder = check_identity(raw["embedder"])
+        except InvalidInputError as exc:
+            raise _Invalid(f"embedder: {exc}") from None
+        if embedder["dim"] != raw["dim"]:
+            raise _Invalid(f"names an embedder of dim {embedder['dim']} for a store of dim {raw['dim']!r}")
+        version = FORMAT_VERSION
     store_id = raw["store_id"]
     if not isinstance(store_id, bytes) or len(store_id) != STORE_ID_BYTES:
         raise _Invalid(f"store_id must be {STORE_ID_BYTES} bytes")
@@ -176,6 +198,7 @@ def _from_dict(raw: Any) -> Manifest:
         skills=_integer(raw, "skills", 0, MAX_SKILLS),
         created_at=_time(raw, "created_at"),
         checkpointed_at=_time(raw, "checkpointed_at"),
+        embedder=embedder,
     )
 
 

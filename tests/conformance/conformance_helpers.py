@@ -45,13 +45,14 @@ class Backends:
             self._locations[id(backend)] = location
         return backend
 
-    def reopen(self, backend: SkillBackend) -> SkillBackend | None:
-        """Close ``backend`` and open its library again; None for a memory backend (nothing persists)."""
+    def reopen(self, backend: SkillBackend, **options: Any) -> SkillBackend | None:
+        """Close ``backend`` and open its library again (with ``options``); None for a memory
+        backend (nothing persists)."""
         location = self._locations.get(id(backend))
         if location is None:
             return None
         backend.close()
-        reopened = SkillStore.open(location)
+        reopened = SkillStore.open(location, **options)
         self.opened.append(reopened)
         self._locations[id(reopened)] = location
         return reopened

@@ -253,13 +253,13 @@ TEXT_FIELDS = ("name", "description", "actions")
 def with_embeddings(skills: Any, embedder: Embedder | None, where: str) -> list[Any]:
     """The skills of an ``add_many``, those whose ``embedding`` is None given the embedding of
     their text (one batch for all). Without an embedder such a skill raises
-    EmbedderMismatchError; anything else is left for the store's own checks."""
+    InvalidEmbeddingError; anything else is left for the store's own checks."""
     given = list(check_iterable(skills, "skills"))
     missing = [i for i, skill in enumerate(given) if isinstance(skill, Skill) and skill.embedding is None]
     if not missing:
         return given
     if embedder is None:
-        raise EmbedderMismatchError(
+        raise InvalidEmbeddingError(
             f"skill {given[missing[0]].name!r} has no embedding and {where} has no embedder to make one;"
             " give an embedding, or open the library with its embedder"
         )

@@ -51,8 +51,7 @@ class InvalidEmbeddingError(InvalidInputError):
 
 
 class EmbedderMismatchError(InvalidInputError):
-    """Raised when a library is opened with an embedder other than the one that embedded it,
-    or a skill without an embedding is added to a library opened without its embedder."""
+    """Raised when a library is opened with an embedder other than the one that embedded it."""
 
 
 class InvalidSkillError(InvalidInputError):

@@ -1119,6 +1119,7 @@ class SkillStore:
             return {
                 **summary,
                 "dim": self.dim,
+                "embedder": self._manifest.embedder,
                 "backend": "skillstore",
                 "index": self._manifest.index["kind"],
                 "index_active": self._index.kind,

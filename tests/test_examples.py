@@ -21,7 +21,7 @@ def test_quickstart_example_runs_and_survives_reopen(tmp_path: Path) -> None:
 
 
 
-@pytest.mark.parametrize("heading", ["### Filters", "### Text search"])
+@pytest.mark.parametrize("heading", ["### Filters", "### Text search", "### Embedders"])
 def test_a_readme_example_prints_what_its_comments_say(heading: str) -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index(heading) :]

@@ -359,5 +359,5 @@ class MemoryBackend:
     def stats(self) -> dict[str, Any]:
         statuses = Counter(record["status"] for record in self._records.values())
         return {**summarise(list(self._records.values())), "statuses": {s: statuses[s] for s in STATUSES},
-                "dim": self._dim, "backend": "memory"}
+                "dim": self._dim, "embedder": self.embedder_identity, "backend": "memory"}
 

@@ -825,6 +825,7 @@ class PostgresBackend:
             return {
                 **summarise(records),
                 "dim": self._dim,
+                "embedder": self.embedder_identity,
                 "backend": "postgresql",
                 "url": self.url,
                 "library": self.library,

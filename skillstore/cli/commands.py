@@ -29,6 +29,7 @@ from skillstore import (
     RANK_MODES,
     STATUSES,
     WILSON_Z,
+    EmbedderMismatchError,
     InvalidInputError,
     Match,
     RepairReport,
@@ -39,11 +40,12 @@ from skillstore import (
     StoreNotFoundError,
     VerifyReport,
     __version__,
+    embedder_from_spec,
     is_url,
     peek,
     repair_store,
 )
-from skillstore.cli.info import emit_server_info, emit_store_info
+from skillstore.cli.info import embedder_line, emit_server_info, emit_store_info
 from skillstore.cli.output import (
     SUMMARY_COLUMNS,
     emit_mapping,
@@ -167,8 +169,14 @@ def assignments_option(*names: str, help: str) -> Callable[[F], F]:
     return click.option(*names, multiple=True, metavar="KEY=VALUE", callback=_parse_assignments, help=help)
 
 
-def _open(location: Location, *, write: bool = False) -> Library:
-    """An existing store or library: read-only unless the command writes."""
+def _open(location: Location, *, write: bool = False, embedded: bool = False) -> Library:
+    """An existing store or library: read-only unless the command writes; ``embedded``: with
+    the embedder it recorded, if this release can build it (a note on stderr if not)."""
+    if embedded:
+        try:
+            return SkillStore.open(location, create=False, read_only=not write, embedder="recorded")
+        except EmbedderMismatchError as exc:
+            click.echo(f"note: {_one_line(exc)}; searching without it", err=True)
     if write:
         return SkillStore.open(location, create=False)
     return SkillStore.open(location, read_only=True)
@@ -286,9 +294,27 @@ def main() -> None:
     """
 
 
+EMBEDDER_HELP = (
+    "An embedder, NAME or NAME:KEY=VALUE,...: lexical (built in; lexical:dim=256,min_n=3,max_n=4) or "
+    "sentence-transformers:model=MODEL (needs skillstore[text])."
+)
+
+
+def _embedder_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return embedder_from_spec(value)
+    except InvalidInputError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
 @main.command()
 @path_argument
-@click.option("--dim", type=click.IntRange(min=1), required=True, help="Length of the skills' embeddings.")
+@click.option("--dim", type=click.IntRange(min=1), default=None, help="Length of the skills' embeddings "
+              "(required unless --embedder gives it).")
+@click.option("--embedder", metavar="SPEC", callback=_embedder_option, help=EMBEDDER_HELP + " The library "
+              "records it: skills added without an embedding and text searches are embedded by it.")
 @click.option(
     "--index",
     type=click.Choice(INDEX_KINDS),
@@ -296,27 +322,37 @@ def main() -> None:
     help="flat (exact), hnsw (approximate, for large libraries) or auto (hnsw once large) "
     "[default: flat]. Directories only: a PostgreSQL library keeps an HNSW index of its own.",
 )
-def init(path: Location, dim: int, index: str | None) -> None:
+def init(path: Location, dim: int | None, embedder: Any, index: str | None) -> None:
     """Create an empty store at PATH (a directory, or a library in PostgreSQL).
 
     \b
     Example:
         skillstore init ./skills --dim 64
+        skillstore init ./notes --embedder lexical
         skillstore init "postgresql://agent@db.example/skills?library=gridworld" --dim 64
     """
+    if dim is None and embedder is None:
+        raise click.UsageError("give --dim, or --embedder (whose dimension the library takes)")
     if isinstance(path, str):
         if index is not None:
             raise click.UsageError("--index applies to store directories; a PostgreSQL library has its own index")
         with contextlib.suppress(StoreNotFoundError), _open(path) as existing:
             raise click.ClickException(f"{_where(existing)} already holds a skill library")
-        with SkillStore.open(path, dim=dim) as library:
-            click.echo(f"Created an empty skill library at {_where(library)} (dim {library.dim})")
+        with SkillStore.open(path, dim=dim, embedder=embedder) as library:
+            click.echo(f"Created an empty skill library at {_where(library)} (dim {library.dim}"
+                       f"{_embedded_by(library)})")
         return
     with contextlib.suppress(StoreNotFoundError):
         peek(path)
         raise click.ClickException(f"{path} already holds a skill store")
-    with SkillStore.open(path, dim=dim, index=index or "flat") as store:
-        click.echo(f"Created an empty skill store at {path} (dim {store.dim}, {index or 'flat'} index)")
+    with SkillStore.open(path, dim=dim, index=index or "flat", embedder=embedder) as store:
+        click.echo(f"Created an empty skill store at {path} (dim {store.dim}, {index or 'flat'} index"
+                   f"{_embedded_by(store)})")
+
+
+def _embedded_by(library: Library) -> str:
+    identity = library.embedder_identity
+    return "" if identity is None else f", embedder {embedder_line(identity)}"
 
 
 @main.command()
@@ -517,7 +553,8 @@ def search(
     when --status asks for them).
 
     Give the query with --vector (a JSON list of dim numbers) or --like ID, or as words
-    with --text (both, to fuse the two rankings).
+    with --text (both, to fuse the two rankings). A library with an embedder embeds the
+    words of --text for the vector side.
 
     \b
     Example:
@@ -529,7 +566,7 @@ def search(
         raise click.UsageError("give exactly one of --vector and --like")
     if vector is None and like is None and text is None:
         raise click.UsageError("give --text, or exactly one of --vector and --like")
-    with _open(path) as store:
+    with _open(path, embedded=text is not None and vector is None and like is None) as store:
         like_id = None if like is None else _resolve(store, [like])[0]
         query = vector if like_id is None else store.get(like_id).embedding
         extra = 0 if like_id is None else 1  # the skill itself would come first
@@ -893,6 +930,56 @@ def migrate(path: Location) -> None:
             click.echo(f"{_where(store)} is already in format {after}: nothing to do")
         else:
             click.echo(f"Converted {_where(store)} from format {before} to format {after}: {len(store)} skills")
+
+
+@main.command()
+@path_argument
+@click.option("--embedder", metavar="SPEC", callback=_embedder_option, required=True, help=EMBEDDER_HELP)
+def reembed(path: Location, embedder: Any) -> None:
+    """Embed every skill again with another embedder, in one atomic step.
+
+    Every skill's text (name, description, textual actions), deprecated skills and the
+    versions each skill keeps included, is embedded by the new embedder; the library
+    records it and takes its dimension. The result is written as a new generation: a
+    failure or an interruption leaves the library as it was. Other writers wait meanwhile;
+    processes that opened the library with the previous embedder must reopen it.
+
+    \b
+    Example:
+        skillstore reembed ./skills --embedder lexical:dim=512
+        skillstore reembed ./skills --embedder sentence-transformers:model=all-MiniLM-L6-v2
+    """
+    if isinstance(path, str):
+        raise click.ClickException("reembed works on store directories; a PostgreSQL library cannot be re-embedded"
+                                   " in place: export it, re-embed the export's store directory, import it")
+    with _open(path, write=True) as store:
+        assert isinstance(store, SkillStore)
+        before = store.embedder_identity
+        with _growing_progress("Embedding") as progress:
+            store.reembed(embedder, progress=progress)
+        click.echo(f"Re-embedded {len(store)} skills of {_where(store)} with {embedder_line(store.embedder_identity)}"
+                   f" (was: {embedder_line(before)}); dim {store.dim}")
+
+
+@contextlib.contextmanager
+def _growing_progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback drawing a bar on stderr (when it is a terminal),
+    made once the first call tells the total."""
+    if not _stderr_is_terminal():
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        bar: Any = None
+        shown = 0
+
+        def advance(done: int, total: int) -> None:
+            nonlocal bar, shown
+            if bar is None:
+                bar = stack.enter_context(click.progressbar(length=total, label=label, file=sys.stderr))
+            bar.update(done - shown)
+            shown = done
+
+        yield advance
 
 
 @main.command()

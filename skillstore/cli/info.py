@@ -56,6 +56,7 @@ def emit_server_info(figures: dict[str, Any], output: str) -> None:
         "backend": figures["backend"],
         "server_version": figures["server_version"],
         "dim": figures["dim"],
+        "embedder": figures["embedder"],
         "index": figures["index"],
         "skills": figures["total_skills"],
         "precondition_signatures": figures["precondition_signatures"],
@@ -64,5 +65,6 @@ def emit_server_info(figures: dict[str, Any], output: str) -> None:
     if output == "table":
         facts["server_version"] = f"PostgreSQL {facts.pop('server_version')}"
         facts["bytes_on_disk"] = human_bytes(facts["bytes_on_disk"])
+        facts["embedder"] = embedder_line(facts["embedder"])
         facts = {key.replace("_", " ").replace("bytes on disk", "on disk"): value for key, value in facts.items()}
     emit_mapping(facts, output)

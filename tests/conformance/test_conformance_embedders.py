@@ -80,7 +80,7 @@ def test_a_text_search_embeds_its_query(make_backend: Backends) -> None:
 def test_without_an_embedder_a_skill_needs_an_embedding(make_backend: Backends) -> None:
     backend = make_backend(FIRST.dim)
     backend.add(Skill("kept", ["a"], np.ones(FIRST.dim)))
-    with pytest.raises(EmbedderMismatchError, match="no embedder"):
+    with pytest.raises(InvalidEmbeddingError, match="no embedder"):
         backend.add_many([Skill("fine", ["a"], np.ones(FIRST.dim)), Skill("text only", ["a"], None)])
     assert [s.name for s in backend] == ["kept"]
     with pytest.raises(InvalidEmbeddingError):
@@ -118,7 +118,7 @@ def test_a_library_keeps_its_embedders_identity(make_backend: Backends) -> None:
     assert plain is not None and plain.embedder is None  # type: ignore[attr-defined]
     assert plain.embedder_identity == identity(FIRST)  # type: ignore[attr-defined]
     assert plain.search(None, 2, text="open the door")  # BM25 alone, vectors untouched
-    with pytest.raises(EmbedderMismatchError, match="no embedder"):
+    with pytest.raises(InvalidEmbeddingError, match="no embedder"):
         plain.add(Skill("text only", ["a"], None))
     with pytest.raises(EmbedderMismatchError, match="embedded by lexical"):
         make_backend.reopen(plain, embedder=SECOND)

@@ -178,7 +178,7 @@ def test_a_manifest_with_bad_fields_raises_store_corrupt(
         SkillStore.open(path)
 
 
-@pytest.mark.parametrize("version", [4, 0, "3", None])
+@pytest.mark.parametrize("version", [5, 0, "3", None])
 def test_an_unknown_format_version_raises_format_version_error(tmp_path: Path, version: Any) -> None:
     path = tmp_path / "skills"
     _, after, _ = build(path)
@@ -189,6 +189,26 @@ def test_an_unknown_format_version_raises_format_version_error(tmp_path: Path, v
     _rewrite_manifest(path, lambda m: m.update(format=3))
     with SkillStore.open(path) as store:
         assert contents(store) == after
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        (lambda m: m.update(format=4), "has fields"),  # format 4 names an embedder
+        (lambda m: m.update(embedder={"name": "lexical", "params": {}, "dim": 8}), "has fields"),  # format 3 does not
+        (lambda m: m.update(format=4, embedder={"name": "lexical", "params": {}, "dim": 9}), "dim 9"),
+        (lambda m: m.update(format=4, embedder={"name": "", "params": {}, "dim": 8}), "name"),
+        (lambda m: m.update(format=4, embedder={"name": "x", "params": {"k": [1]}, "dim": 8}), "scalar"),
+        (lambda m: m.update(format=4, embedder=["lexical"]), "identity"),
+    ],
+)
+def test_a_crafted_embedder_record_is_refused(tmp_path: Path, change: Any, complaint: str) -> None:
+    path = tmp_path / "skills"
+    _, after, _ = build(path)
+    _rewrite_manifest(path, change)
+    for options in ({}, {"read_only": True}):
+        with pytest.raises(StoreCorruptError, match=complaint):
+            SkillStore.open(path, **options)  # type: ignore[arg-type]
 
 
 def test_a_format_3_store_claiming_format_1_is_not_upgraded(tmp_path: Path) -> None:

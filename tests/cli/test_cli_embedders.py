@@ -1,0 +1,79 @@
+"""The command line and embedders: ``init --embedder``, ``info``, ``search --text`` with the
+library's embedder, and ``reembed`` (atomic, with a progress bar on a terminal)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_helpers import ok, run
+from click.testing import CliRunner
+
+from skillstore import LexicalEmbedder, Skill, SkillStore, peek
+from skillstore.cli import main
+from skillstore.embedders import identity, skill_text
+
+SKILLS = [
+    ("unlock door", "use the key on the locked door", ["toggle"]),
+    ("fetch key", "pick up the key from the floor", ["pickup"]),
+    ("reach goal", "go to the green goal square", ["forward"]),
+]
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    path = tmp_path / "lib"
+    ok("init", path, "--embedder", "lexical")
+    with SkillStore.open(path, embedder="recorded") as store:
+        store.add_many([Skill(name, actions, None, description=text) for name, text, actions in SKILLS])
+    return path
+
+
+def test_init_records_the_embedder_and_info_shows_it(library: Path) -> None:
+    assert peek(library).embedder == identity(LexicalEmbedder())
+    assert peek(library).dim == LexicalEmbedder().dim
+    assert "lexical (dim 256, max_n 4, min_n 3, version 1)" in ok("info", library).output
+
+
+def test_init_needs_a_dimension_from_somewhere(tmp_path: Path) -> None:
+    result = run("init", tmp_path / "x")
+    assert result.exit_code == 2 and "--dim" in result.output
+    result = run("init", tmp_path / "x", "--embedder", "lexical", "--dim", "8")
+    assert result.exit_code == 1 and "dim 8" in result.output
+    result = run("init", tmp_path / "x", "--embedder", "lexical:dim=zero")
+    assert result.exit_code == 2 and "dim" in result.output
+    assert not (tmp_path / "x" / "MANIFEST").exists()
+
+
+def test_search_text_uses_the_librarys_embedder(library: Path) -> None:
+    # "unlocking" and "doors" are in no skill: BM25 alone finds nothing, the embedding does
+    found = ok("search", library, "--text", "unlocking doors", "-k", "1", "--json").output
+    assert '"unlock door"' in found
+
+
+def test_reembed_replaces_every_vector(library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import skillstore.cli.commands as cli
+
+    monkeypatch.setattr(cli, "_stderr_is_terminal", lambda: True)
+    generation = peek(library).generation
+    result = CliRunner().invoke(main, ["reembed", str(library), "--embedder", "lexical:dim=64,max_n=5"])
+    assert result.exit_code == 0, result.output
+    assert "Embedding" in result.stderr and "Re-embedded 3 skills" in result.stdout
+    new = LexicalEmbedder(dim=64, max_n=5)
+    assert peek(library).embedder == identity(new) and peek(library).generation == generation + 1
+    with SkillStore.open(library, read_only=True) as store:
+        for skill in store:
+            vector = new.embed([skill_text(skill.name, skill.description, skill.actions)])[0]
+            np.testing.assert_allclose(skill.embedding, vector / np.linalg.norm(vector), atol=1e-6)
+
+
+def test_reembed_refuses_what_it_cannot_do(library: Path, tmp_path: Path) -> None:
+    before = peek(library)
+    assert run("reembed", library, "--embedder", "nope").exit_code == 2
+    assert run("reembed", library).exit_code == 2  # --embedder is required
+    result = run("reembed", "postgresql://nobody@localhost/none", "--embedder", "lexical")
+    assert result.exit_code == 1 and "store directories" in result.output
+    result = run("reembed", tmp_path / "missing", "--embedder", "lexical")
+    assert result.exit_code == 1 and "no skill store" in result.output
+    assert peek(library) == before

@@ -1,0 +1,250 @@
+"""The server's tools as plain methods (LibraryTools), in process: what each returns, checked
+against the library's own API and brute force, and what each refuses."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mcp_helpers import EMBEDDER_DIM, LONG_DESCRIPTION, SKILLS, contents, make_library, tools_for
+
+from skillstore import (
+    EmbedderMismatchError,
+    InvalidInputError,
+    LexicalEmbedder,
+    SkillNotFoundError,
+    SkillStore,
+    StoreNotFoundError,
+    VersionNotFoundError,
+)
+from skillstore.embedders import skill_text
+from skillstore.mcp import DESCRIPTION_CHARS, READ_TOOLS, WRITE_TOOLS, one_line
+
+SUMMARY_KEYS = {"id", "name", "description", "version", "status", "successes", "attempts", "success_rate", "score"}
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    path = tmp_path / "library"
+    return path, make_library(path)
+
+
+def test_a_text_search_gives_the_library_ranking_as_short_summaries(library: tuple[Path, dict[str, str]]) -> None:
+    path, ids = library
+    with tools_for(path) as tools, SkillStore.open(path, read_only=True) as store:
+        for query, k in (("door", 3), ("the key", 5), ("turn left at every wall", 1)):
+            found = tools.search_skills(query, k)
+            expected = store.search(None, k, text=query)
+            assert [s["id"] for s in found["skills"]] == [m.id for m in expected]
+            for summary, match in zip(found["skills"], expected, strict=True):
+                assert set(summary) == SUMMARY_KEYS
+                assert summary["score"] == pytest.approx(match.score, abs=1e-4)
+                assert summary["name"] == match.skill.name and summary["version"] == match.skill.version
+        assert [s["name"] for s in tools.search_skills("locked door", 2)["skills"]][0] == "unlock door"
+
+
+def test_search_by_state_and_filter_keeps_exactly_the_skills_that_fit(library: tuple[Path, dict[str, str]]) -> None:
+    path, ids = library
+    with tools_for(path) as tools:
+        for _ in range(3):
+            tools.record_outcome(ids["unlock door"], True)
+        tools.record_outcome(ids["open door"], False)
+        every = {fields["name"]: fields for fields in SKILLS}
+
+        def applies(name: str, state: dict[str, object]) -> bool:  # brute force, by the documented rule
+            return all(state.get(key, object()) == value for key, value in (every[name]["preconditions"] or {}).items())
+
+        for state in ({"has_key": True}, {"has_key": False}, {}, {"door": "open"}):
+            found = tools.search_skills("", k=10, state=state)["skills"]
+            assert {s["name"] for s in found} == {name for name in every if applies(name, state)}
+            if state == {"has_key": True}:  # ranked by how reliably they succeed: 3 of 3 first
+                assert found[0]["name"] == "unlock door"
+                assert found[0]["successes"] == 3 and found[0]["attempts"] == 3 and found[0]["success_rate"] == 1.0
+        rooms = tools.search_skills("door", k=10, where={"room": 3})["skills"]
+        assert {s["name"] for s in rooms} == {"open door", "unlock door"}
+        ops = tools.search_skills("", k=10, where={"$or": [{"owner": "ops"}, {"$skill": {"attempts": {"$gte": 3}}}]})
+        assert {s["name"] for s in ops["skills"]} == {"fetch key", "unlock door"}
+
+
+def test_summaries_cut_descriptions_to_one_line_and_stay_small(library: tuple[Path, dict[str, str]]) -> None:
+    path, _ = library
+    with tools_for(path) as tools:
+        found = tools.search_skills("rooms wall floor", 1)["skills"]
+    assert found[0]["name"] == "explore"
+    assert found[0]["description"] == LONG_DESCRIPTION.splitlines()[0][: DESCRIPTION_CHARS - 1].rstrip() + "…"
+    assert len(found[0]["description"]) <= DESCRIPTION_CHARS
+    assert len(json.dumps(found[0])) < 400  # about a hundred tokens
+
+
+def test_one_line() -> None:
+    assert one_line("short") == "short"
+    assert one_line("  two\nlines ") == "two…"
+    assert one_line("x" * 200) == "x" * (DESCRIPTION_CHARS - 1) + "…"
+    assert one_line("") == "" and one_line("\n\n") == ""
+    assert one_line("a" * DESCRIPTION_CHARS) == "a" * DESCRIPTION_CHARS
+
+
+def test_get_skill_gives_the_full_content_without_the_embedding(library: tuple[Path, dict[str, str]]) -> None:
+    path, ids = library
+    with tools_for(path) as tools:
+        tools.record_outcome(ids["explore"], True, reward=2.5)
+        tools.update_skill(ids["explore"], reason="shorter", actions=["forward"])
+        full = tools.get_skill(ids["explore"])
+        first = tools.get_skill(ids["explore"], version=1)
+    with SkillStore.open(path, read_only=True) as store:
+        skill = store.get(ids["explore"])
+    assert "embedding" not in full
+    assert full["description"] == LONG_DESCRIPTION and full["actions"] == ["forward"]
+    assert full["version"] == full["current_version"] == 2 and full["status"] == "active"
+    assert full["stats"]["successes"] == 1 and full["stats"]["attempts"] == 1 and full["stats"]["total_reward"] == 2.5
+    assert full["preconditions"] == {} and full["metadata"] == {"room": 7}
+    assert full["created_at"].endswith("Z") and full["stats"]["last_used_at"] is not None
+    assert skill.stats.attempts == 1 and skill.version == 2
+    assert first["actions"] == SKILLS[2]["actions"] and first["version"] == 1 and first["current_version"] == 2
+
+
+def test_outcomes_versions_rollback_and_deprecation(library: tuple[Path, dict[str, str]]) -> None:
+    path, ids = library
+    key = ids["fetch key"]
+    with tools_for(path) as tools:
+        for success in (True, True, False):
+            recorded = tools.record_outcome(key, success)
+        assert recorded == {"id": key, "successes": 2, "attempts": 3, "success_rate": 0.6667, "total_reward": 0.0}
+        updated = tools.update_skill(key, reason="shorter route", actions=["pickup_key"], description="just pick it up")
+        assert updated == {"id": key, "version": 2, "previous_version": 1, "changed": ["actions", "description"]}
+        assert tools.update_skill(key, reason="same again", actions=["pickup_key"])["version"] == 2  # no change
+        tools.record_outcome(key, False)
+        rolled = tools.rollback_skill(key, 1, reason="the short route fails")
+        assert rolled == {"id": key, "version": 3, "rollback_of": 1}
+        assert tools.deprecate_skill(ids["explore"], reason="replaced") == {
+            "id": ids["explore"], "status": "deprecated", "version": 1}
+        assert "explore" not in {s["name"] for s in tools.search_skills("", k=10)["skills"]}
+        assert tools.get_skill(ids["explore"])["status"] == "deprecated"
+        history = tools.skill_history(key)
+        gone = tools.skill_history(ids["explore"])
+    assert history["current_version"] == 3 and history["status"] == "active"
+    lineage = [(v["version"], v["parent"], v["rollback_of"], v["successes"], v["attempts"])
+               for v in history["versions"]]
+    assert lineage == [(1, None, None, 2, 3), (2, 1, None, 0, 1), (3, 2, 1, 0, 0)]
+    assert history["versions"][1]["reason"] == "shorter route"
+    assert history["versions"][1]["changed"] == ["actions", "description"]
+    assert all(v["created_at"].endswith("Z") for v in history["versions"])
+    assert [(e["status"], e["reason"]) for e in gone["versions"][0]["status_events"]] == [("deprecated", "replaced")]
+    with SkillStore.open(path, read_only=True) as store:  # what the tools said is what the library holds
+        skill = store.get(key)
+        assert (skill.version, skill.actions, skill.stats.attempts) == (3, SKILLS[1]["actions"], 4)
+        assert store.history(key)[-1].rollback_of == 1 and store.get(ids["explore"]).status == "deprecated"
+
+
+def test_add_skill_embeds_with_the_library_embedder(library: tuple[Path, dict[str, str]]) -> None:
+    path, ids = library
+    with tools_for(path) as tools:
+        added = tools.add_skill("climb stairs", ["up", "up"], description="go one floor up",
+                                preconditions={"at": "stairs"}, metadata={"room": 9}, status="candidate")
+        assert added == {"id": added["id"], "merged": False, "version": 1, "status": "candidate"}
+        found = tools.search_skills("floor up", 1)["skills"]
+    assert found[0]["id"] == added["id"]
+    with SkillStore.open(path, read_only=True) as store:
+        skill = store.get(added["id"])
+        text = skill_text("climb stairs", "go one floor up", ["up", "up"])
+        expected = LexicalEmbedder(dim=EMBEDDER_DIM).embed([text])
+        assert np.allclose(skill.embedding, expected[0], atol=1e-6)
+        assert (skill.preconditions, skill.metadata, skill.status) == ({"at": "stairs"}, {"room": 9}, "candidate")
+
+
+def test_add_skill_says_when_it_merged_into_an_existing_skill(library: tuple[Path, dict[str, str]]) -> None:
+    path, ids = library
+    with tools_for(path, dedup_threshold=0.9) as tools:
+        again = tools.add_skill("open door", ["move_up", "open_door"], description="walk to the door and open it",
+                                preconditions={"has_key": True})
+        assert again["merged"] is True and again["id"] == ids["open door"]
+        assert again["merged_into"] == {"name": "open door", "observations": 2}
+        elsewhere = tools.add_skill("open door", ["move_up", "open_door"], description="walk to the door and open it",
+                                    preconditions={"has_key": False})  # other preconditions: never merged
+        assert elsewhere["merged"] is False and elsewhere["id"] not in ids.values()
+    assert len(contents(path)) == len(SKILLS) + 1
+
+
+def test_a_library_without_an_embedder_says_how_to_give_it_one(tmp_path: Path) -> None:
+    path = tmp_path / "plain"
+    ids = make_library(path, embedder=False)
+    before = contents(path)
+    with tools_for(path) as tools:
+        found = tools.search_skills("locked door", 1)["skills"]  # text search needs no embedder
+        assert [s["name"] for s in found] == ["unlock door"]
+        with pytest.raises(EmbedderMismatchError, match=r"skillstore reembed .* --embedder lexical"):
+            tools.add_skill("new", ["x"])
+        tools.record_outcome(ids["explore"], True)
+    assert len(contents(path)) == len(before)
+
+
+def test_bad_calls_raise_typed_errors_and_change_nothing(library: tuple[Path, dict[str, str]]) -> None:
+    path, ids = library
+    key = ids["open door"]
+    before = contents(path)
+    with tools_for(path) as tools:
+        for call, error in [
+            (lambda: tools.get_skill("no-such-id"), SkillNotFoundError),
+            (lambda: tools.get_skill(key, version=7), VersionNotFoundError),
+            (lambda: tools.record_outcome("no-such-id", True), SkillNotFoundError),
+            (lambda: tools.record_outcome(key, True, reward=math.inf), InvalidInputError),
+            (lambda: tools.update_skill(key, reason="nothing"), InvalidInputError),
+            (lambda: tools.update_skill("no-such-id", reason="r", name="x"), SkillNotFoundError),
+            (lambda: tools.rollback_skill(key, 1, reason="already there"), InvalidInputError),
+            (lambda: tools.rollback_skill(key, 5, reason="never made"), VersionNotFoundError),
+            (lambda: tools.deprecate_skill("no-such-id", reason="r"), SkillNotFoundError),
+            (lambda: tools.search_skills("door", where={"room": {"$near": 3}}), InvalidInputError),
+            (lambda: tools.search_skills("door", k=0), InvalidInputError),
+            (lambda: tools.skill_history("no-such-id"), SkillNotFoundError),
+            (lambda: tools.add_skill("", ["x"]), InvalidInputError),
+        ]:
+            with pytest.raises(error):
+                call()
+    assert contents(path) == before
+
+
+def test_a_read_only_library_serves_only_the_reading_tools(library: tuple[Path, dict[str, str]]) -> None:
+    path, ids = library
+    before = contents(path)
+    with tools_for(path, read_only=True) as tools:
+        assert tools.tool_names == READ_TOOLS
+        assert tools.search_skills("door", 1)["skills"] and tools.library_stats()["read_only"] is True
+        with pytest.raises(InvalidInputError, match="read-only"):
+            tools.record_outcome(ids["open door"], True)
+    assert contents(path) == before
+    with tools_for(path) as tools:
+        assert tools.tool_names == READ_TOOLS + WRITE_TOOLS
+
+
+def test_open_creates_a_library_with_the_embedder_named(tmp_path: Path) -> None:
+    with pytest.raises(StoreNotFoundError):
+        tools_for(tmp_path / "none", read_only=True)
+    assert not (tmp_path / "none").exists()
+    with tools_for(tmp_path / "new") as tools:  # the default: lexical
+        assert tools.library_stats()["embedder"]["name"] == "lexical"
+        tools.add_skill("a skill", ["step"])
+    with tools_for(tmp_path / "small", embedder="lexical:dim=32") as tools:
+        assert tools.library_stats()["embedder"]["dim"] == 32 and tools.library_stats()["dim"] == 32
+    with pytest.raises(EmbedderMismatchError):
+        tools_for(tmp_path / "small", embedder="lexical:dim=48")
+    with tools_for(tmp_path / "small") as tools:  # reopened with the embedder it recorded
+        assert tools.add_skill("b", ["c"])["merged"] is False
+    with pytest.raises(InvalidInputError, match="unknown embedder"):
+        tools_for(tmp_path / "other", embedder="nonesuch")
+    assert not (tmp_path / "other").exists()
+
+
+def test_two_servers_on_one_directory_see_each_other(library: tuple[Path, dict[str, str]]) -> None:
+    path, ids = library
+    with tools_for(path) as first, tools_for(path) as second, tools_for(path, read_only=True) as reader:
+        added = first.add_skill("jump", ["jump"], description="hop over the gap")
+        assert second.get_skill(added["id"])["name"] == "jump"
+        second.record_outcome(added["id"], True)
+        first.record_outcome(added["id"], False)
+        assert reader.search_skills("hop gap", 1)["skills"][0]["attempts"] == 2
+        assert first.get_skill(added["id"])["stats"]["successes"] == 1
+        second.deprecate_skill(added["id"], reason="r")
+        assert reader.search_skills("hop gap", 1)["skills"] == []

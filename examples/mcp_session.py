@@ -31,10 +31,10 @@ async def main(path: str) -> None:
         await client.initialize()
         print("tools:", ", ".join(tool.name for tool in (await client.list_tools()).tools))
 
-        async def call(name: str, **arguments: Any) -> Any:
-            result = await client.call_tool(name, arguments)
+        async def call(tool: str, **arguments: Any) -> Any:
+            result = await client.call_tool(tool, arguments)
             text = result.content[0].text if result.content and result.content[0].type == "text" else ""
-            print(f"\n> {name} {json.dumps(arguments)}")
+            print(f"\n> {tool} {json.dumps(arguments)}")
             print(("error: " if result.is_error else "") + text)
             return None if result.is_error else json.loads(text)
 

@@ -80,10 +80,18 @@ class LibraryTools:
     runs tools in worker threads, and one library connection serves them all.
     """
 
-    def __init__(self, library: SkillBackend, *, read_only: bool = False, where: str | None = None) -> None:
+    def __init__(
+        self,
+        library: SkillBackend,
+        *,
+        read_only: bool = False,
+        where: str | None = None,
+        reopen: Callable[[], SkillBackend] | None = None,
+    ) -> None:
         self.library = library
         self.read_only = read_only
         self.where = where if where is not None else _describe(library)
+        self._reopen = reopen  # opens the library again, with the embedder it records by then
         self._mutex = threading.Lock()
 
     @classmethod
@@ -111,7 +119,11 @@ class LibraryTools:
                 raise
             chosen = chosen or embedder_from_spec(DEFAULT_EMBEDDER)
             library = SkillStore.open(location, embedder=chosen, **options)
-        return cls(library, read_only=read_only)
+
+        def reopen() -> SkillBackend:
+            return SkillStore.open(location, create=False, embedder="recorded", **options)
+
+        return cls(library, read_only=read_only, reopen=reopen)
 
     def close(self) -> None:
         with self._mutex:
@@ -214,7 +226,7 @@ class LibraryTools:
         with self._mutex:
             self._catch_up()
             figures = dict(self.library.stats())
-            figures["embedder"] = getattr(self.library, "embedder_identity", None)
+            figures.setdefault("embedder", getattr(self.library, "embedder_identity", None))
         return {"library": self.where, "read_only": self.read_only, **_plain(figures)}
 
     # -- writing -------------------------------------------------------------------------
@@ -247,10 +259,12 @@ class LibraryTools:
         with self._mutex:
             self._check_writable()
             if getattr(self.library, "embedder", None) is None:
-                raise EmbedderMismatchError(
-                    f"{self.where} has no embedder to embed new skills; give it one with"
-                    f" `skillstore reembed {self.where} --embedder {DEFAULT_EMBEDDER}`"
+                fix = (
+                    f"create one with an embedder (`skillstore init URL --embedder {DEFAULT_EMBEDDER}`)"
+                    if isinstance(self.where, str) and is_url(self.where.split(" ")[0])
+                    else f"give it one with `skillstore reembed {self.where} --embedder {DEFAULT_EMBEDDER}`"
                 )
+                raise EmbedderMismatchError(f"{self.where} has no embedder to embed new skills; {fix}")
             started = time.time()
             skill_id = self.library.add(skill)
             stored = self.library.get(skill_id)
@@ -324,14 +338,25 @@ class LibraryTools:
 
     def _catch_up(self) -> None:
         """See what other processes committed since the last call (a directory store is a
-        snapshot until refreshed; PostgreSQL reads the latest state anyway)."""
+        snapshot until refreshed; PostgreSQL reads the latest state anyway). A library that
+        another process re-embedded (``skillstore reembed``) is opened again with its new
+        embedder."""
         refresh: Callable[[], None] | None = getattr(self.library, "refresh", None)
-        if refresh is not None:
+        if refresh is None:
+            return
+        try:
             refresh()
+        except EmbedderMismatchError:
+            if self._reopen is None:
+                raise
+            reopened = self._reopen()
+            self.library.close()
+            self.library = reopened
 
     def _check_writable(self) -> None:
         if self.read_only:  # the tools are not even listed; a direct call still gets a clear answer
             raise InvalidInputError(f"{self.where} is served read-only")
+        self._catch_up()  # a write catches up itself; this reopens a library re-embedded meanwhile
 
 
 def _describe(library: object) -> str:

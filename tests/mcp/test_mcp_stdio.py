@@ -161,3 +161,21 @@ def test_without_the_sdk_the_command_says_what_to_install(tmp_path: Path) -> Non
     assert result.returncode == 1
     assert "pip install 'skillstore[mcp]'" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "library").exists()
+
+
+def test_the_example_session_runs(tmp_path: Path) -> None:
+    # the README's transcript is this script's output
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "mcp_session.py"), str(tmp_path / "skills")],
+                            capture_output=True, text=True, env={**os.environ, **child_environment()}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "tools: " + ", ".join(READ_TOOLS + WRITE_TOOLS)
+    assert lines[-5:] == [
+        '> search_skills {"query": "door", "where": {"room": {"$in": [3, 4]}}, "k": 0}',
+        "error: search_skills: argument 'k': Input should be greater than or equal to 1",
+        "",
+        '> get_skill {"id": "no-such-skill"}',
+        "error: get_skill: no skill with id 'no-such-skill'",
+    ]
+    with SkillStore.open(tmp_path / "skills", read_only=True) as store:
+        assert sorted(s.name for s in store) == ["fetch key", "open locked door"]

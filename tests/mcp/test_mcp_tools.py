@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -250,3 +251,35 @@ def test_two_servers_on_one_directory_see_each_other(library: tuple[Path, dict[s
         assert first.get_skill(added["id"])["stats"]["successes"] == 1
         second.deprecate_skill(added["id"], reason="r")
         assert added["id"] not in {s["id"] for s in reader.search_skills("hop gap", 10)["skills"]}
+
+
+def test_a_library_re_embedded_by_another_process_is_opened_again(library: tuple[Path, dict[str, str]]) -> None:
+    path, ids = library
+    with tools_for(path) as tools:
+        assert tools.library_stats()["dim"] == EMBEDDER_DIM
+        with SkillStore.open(path, embedder="recorded") as other:
+            other.reembed(LexicalEmbedder(dim=32))
+        assert tools.library_stats()["embedder"]["dim"] == 32 and tools.library_stats()["dim"] == 32
+        added = tools.add_skill("swim", ["paddle"], description="cross the water")
+        assert tools.search_skills("cross water", 1)["skills"][0]["id"] == added["id"]
+    with SkillStore.open(path, read_only=True) as store:
+        assert len(store.get(added["id"]).embedding) == 32 and len(store) == len(ids) + 1
+
+
+def test_a_postgresql_library(pg_library: Callable[[], str]) -> None:
+    url = pg_library()
+    with tools_for(url) as tools, tools_for(url) as other, tools_for(url, read_only=True) as reader:
+        assert tools.library_stats()["embedder"]["name"] == "lexical"  # created by the first open
+        door = tools.add_skill("open door", ["toggle"], description="open the door", preconditions={"has_key": True})
+        key = other.add_skill("fetch key", ["pickup"], description="pick up the key", preconditions={"has_key": False})
+        other.record_outcome(door["id"], True)
+        tools.update_skill(door["id"], reason="faster", actions=["push"])
+        tools.rollback_skill(door["id"], 1, reason="pushing fails")
+        tools.deprecate_skill(key["id"], reason="no keys")
+        found = reader.search_skills("door", 5)["skills"]
+        assert [s["id"] for s in found] == [door["id"]] and found[0]["attempts"] == 1 and found[0]["version"] == 3
+        assert reader.search_skills("", 5, state={"has_key": False})["skills"] == []
+        assert [v["rollback_of"] for v in reader.skill_history(door["id"])["versions"]] == [None, None, 1]
+        assert reader.get_skill(door["id"])["actions"] == ["toggle"]
+        with pytest.raises(SkillNotFoundError):
+            reader.get_skill("no-such-id")

@@ -167,7 +167,8 @@ class LibraryTools:
             self._catch_up()
             if query.strip():
                 matches = self.library.search(None, k, state=state, where=where, text=query)
-                ranked_by = "text"
+                embedded = getattr(self.library, "embedder", None) is not None
+                ranked_by = "words (BM25, fused with the embedder's similarity)" if embedded else "words (BM25)"
             else:
                 matches = self.library.search(None, k, state=state, where=where, rank="wilson")
                 ranked_by = "success (Wilson lower bound)"
@@ -519,7 +520,10 @@ def serve(
     read_only: bool = False,
     embedder: str | None = None,
     dedup_threshold: float | None = None,
+    lock_timeout: float = LOCK_TIMEOUT,
 ) -> None:
     """Serve the library at ``location`` over stdio until the client closes the connection."""
-    with LibraryTools.open(location, read_only=read_only, embedder=embedder, dedup_threshold=dedup_threshold) as tools:
+    with LibraryTools.open(
+        location, read_only=read_only, embedder=embedder, dedup_threshold=dedup_threshold, lock_timeout=lock_timeout
+    ) as tools:
         SkillServer(tools).run("stdio")

@@ -39,7 +39,15 @@ def _load_serve() -> Any:
     "--dedup-threshold", type=click.FloatRange(-1.0, 1.0), default=None,
     help="Merge an added skill into an existing one with equal preconditions whose cosine is at least this.",
 )
-def mcp_command(path: Location, read_only: bool, embedder: str | None, dedup_threshold: float | None) -> None:
+@click.option(
+    # 5.0 is skillstore.mcp.LOCK_TIMEOUT, not imported here: that module needs the SDK
+    "--lock-timeout", type=click.FloatRange(min=0.0), default=5.0, show_default=True, metavar="SECONDS",
+    help="How long a write waits for another process's write before the tool answers 'library busy' "
+    "(directories only).",
+)
+def mcp_command(
+    path: Location, read_only: bool, embedder: str | None, dedup_threshold: float | None, lock_timeout: float
+) -> None:
     """Serve the library at PATH to an agent as MCP tools over stdin and stdout: search_skills,
     get_skill, skill_history, library_stats, and (unless --read-only) add_skill,
     record_outcome, update_skill, rollback_skill, deprecate_skill.
@@ -58,4 +66,4 @@ def mcp_command(path: Location, read_only: bool, embedder: str | None, dedup_thr
         skillstore mcp ./new-library --embedder lexical:dim=128
     """
     serve = _load_serve()
-    serve(path, read_only=read_only, embedder=embedder, dedup_threshold=dedup_threshold)
+    serve(path, read_only=read_only, embedder=embedder, dedup_threshold=dedup_threshold, lock_timeout=lock_timeout)

@@ -123,7 +123,8 @@ def test_two_servers_and_the_command_line_write_one_library_at_once(tmp_path: Pa
     seen: dict[str, Any] = {}
 
     async def server(label: str, success: bool) -> None:
-        async with session(path, errlog=tmp_path / f"{label}.log") as client:
+        # a generous lock timeout: on a loaded machine a wait is slow, never wrong
+        async with session(path, "--lock-timeout", "120", errlog=tmp_path / f"{label}.log") as client:
             added = await ok(client, "add_skill", name=f"skill of {label}", actions=[label])
             for _ in range(rounds):
                 await ok(client, "record_outcome", id=target, success=success)

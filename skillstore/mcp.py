@@ -35,7 +35,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, StrictBool, StrictInt, ValidationError
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, ValidationError
 
 from skillstore import (
     EmbedderMismatchError,
@@ -279,7 +279,7 @@ class LibraryTools:
         self,
         id: SkillId,  # noqa: A002
         success: Annotated[StrictBool, Field(description="Whether running the skill reached its goal.")],
-        reward: Annotated[float | None, Field(description="The reward the attempt earned, if any.")] = None,
+        reward: Annotated[StrictFloat | None, Field(description="The reward the attempt earned, if any.")] = None,
     ) -> JsonMap:
         """Count one attempt of a skill: whether it succeeded, and its reward. Counted against the
         skill and its current version; search ranks by these records."""

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from mcp_helpers import SKILLS, answer, call_all, contents, error_text, list_tools, make_library, tools_for
 
-from skillstore.mcp import READ_TOOLS, WRITE_TOOLS, SkillServer
+from skillstore import LexicalEmbedder, MemoryBackend
+from skillstore.mcp import READ_TOOLS, WRITE_TOOLS, LibraryTools, SkillServer
 
 
 @pytest.fixture
@@ -76,6 +77,9 @@ BAD_CALLS = [
     ("record_outcome", {"id": "OPEN", "success": "yes"}, ["argument 'success'", "boolean"]),
     ("record_outcome", {"id": "OPEN"}, ["argument 'success'", "required"]),
     ("record_outcome", {"id": "OPEN", "success": True, "reward": "lots"}, ["argument 'reward'"]),
+    ("record_outcome", {"id": "OPEN", "success": True, "reward": "1.5"}, ["argument 'reward'"]),
+    ("record_outcome", {"id": "OPEN", "success": True, "reward": True}, ["argument 'reward'"]),
+    ("record_outcome", {"id": "OPEN", "success": True, "reward": 1e300}, ["reward"]),
     ("record_outcome", {"id": "no-such-id", "success": True}, ["no skill with id"]),
     ("update_skill", {"id": "OPEN", "reason": "nothing given"}, ["give at least one field"]),
     ("update_skill", {"id": "OPEN", "name": "x"}, ["argument 'reason'", "required"]),
@@ -130,3 +134,32 @@ def test_a_busy_library_is_a_tool_error_and_the_next_call_succeeds(tmp_path: Pat
         done = call_all(server, [("record_outcome", {"id": ids["explore"], "success": True})])[0]
     assert "library busy" in error_text(busy) and answer(read)["stats"]["attempts"] == 0  # reads need no lock
     assert answer(done)["attempts"] == 1
+
+
+class BrokenLibrary(MemoryBackend):
+    """A library whose search fails in a way no tool anticipates."""
+
+    def search(self, *args: object, **kwargs: object) -> list[object]:
+        raise RuntimeError("internal detail /secret/path")
+
+
+def test_a_crash_is_a_tool_error_that_shows_nothing_of_it() -> None:
+    library = BrokenLibrary(embedder=LexicalEmbedder(dim=16))
+    tools = LibraryTools(library)
+    added, crashed, read = call_all(SkillServer(tools), [
+        ("add_skill", {"name": "a", "actions": ["b"]}),
+        ("search_skills", {"query": "a"}),
+        ("get_skill", {"id": "x"}),
+    ])
+    assert answer(added)["merged"] is False
+    assert error_text(crashed) == "Error executing tool search_skills"  # the SDK's words: nothing of the crash
+    assert "no skill with id 'x'" in error_text(read)  # the server goes on serving
+
+
+def test_tools_over_a_memory_backend() -> None:
+    tools = LibraryTools(MemoryBackend(embedder=LexicalEmbedder(dim=16)))  # no refresh: nothing to catch up with
+    first, second = (tools.add_skill(name, [name]) for name in ("jump high", "swim far"))
+    tools.record_outcome(second["id"], True)
+    assert [s["id"] for s in tools.search_skills("swim", 1)["skills"]] == [second["id"]]
+    assert [s["id"] for s in tools.search_skills("", 2)["skills"]] == [second["id"], first["id"]]
+    assert tools.library_stats()["total_skills"] == 2

@@ -43,7 +43,8 @@ fuzz: install-dev
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -m "not slow" tests/cli/test_cli_values.py tests/cli/test_cli_transfer.py \
 		tests/conformance/test_canonical.py tests/reliability/test_bad_input_campaign.py \
 		tests/store/test_tie_rule.py tests/store/test_store_model.py \
-		tests/conformance/test_conformance_filters.py tests/conformance/test_conformance_versions.py
+		tests/conformance/test_conformance_filters.py tests/conformance/test_conformance_versions.py \
+		tests/mcp/test_mcp_fuzz.py
 
 # The long reliability campaigns (crash, concurrency, I/O faults, corruption, bad input), then
 # a table of their figures; docs/RELIABILITY.md quotes the latest run. About 10 minutes here.

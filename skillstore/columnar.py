@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from skillstore.codec import pack, unpack
+from skillstore.embedders import check_identity
 from skillstore.errors import InvalidInputError, StoreCorruptError
 from skillstore.preconditions import Signature, freeze, signature
 from skillstore.records import STATUS_CODES, STATUSES, check_stored_record
@@ -55,6 +56,10 @@ COLUMN_DTYPES = {
     "terms": "|u1", "term_starts": "<i8", "term_rows": "<i8", "term_counts": "<u4", "doc_lengths": "<u4",
     "dim": "<i8",  # one value: the dimension of the vectors, told even when there are none
 }
+# Written only by a store with an embedder (whose MANIFEST is of format 4, which the release
+# before refuses anyway): the msgpack of the embedder's identity, so that the snapshot says
+# which model made its vectors even when its MANIFEST is lost (repair reads it back).
+EMBEDDER_COLUMN = "embedder"
 
 
 def _exact_float(value: Any) -> bool:
@@ -98,6 +103,7 @@ class Base:
         self._key_numbers: dict[str, tuple[np.ndarray, np.ndarray, list[tuple[int, Hashable]]]] | None = None
         self._meta_counts: np.ndarray | None = None  # metadata index entries of each row, counted when first read
         self._term_codes: dict[str, int] | None = None  # the lexical index's terms, decoded when first searched
+        self.embedder: dict[str, Any] | None = None  # the identity the columns record (set by load)
 
     @classmethod
     def empty(cls, dim: int) -> Base:
@@ -121,6 +127,7 @@ class Base:
             base._load_signatures()
         except _Invalid as exc:
             raise StoreCorruptError(f"columns: {exc}", where) from None
+        base.embedder = embedder_of(columns, where)
         base.where = os.path.join(snapshot, RECORDS_FILE)
         return base
 
@@ -338,10 +345,23 @@ def _holds_nan(value: Any) -> bool:
     return False
 
 
+def embedder_of(columns: Mapping[str, np.ndarray], where: str) -> dict[str, Any] | None:
+    """The embedder identity the columns of the file ``where`` record, or None."""
+    if EMBEDDER_COLUMN not in columns:
+        return None
+    column = columns[EMBEDDER_COLUMN]
+    try:
+        if column.dtype.str != "|u1" or column.ndim != 1:
+            raise InvalidInputError(f"dtype {column.dtype.str}")
+        return check_identity(unpack(column.tobytes()))
+    except (ValueError, TypeError) as exc:  # InvalidInputError is a ValueError
+        raise StoreCorruptError(f"columns: {EMBEDDER_COLUMN}: {exc}", where) from None
+
+
 def _checked_columns(c: dict[str, np.ndarray], records_size: int, vector_rows: int, dim: int) -> dict[str, np.ndarray]:
     """The columns, checked with vectorised tests only (no per-row Python work)."""
     expected = COLUMN_DTYPES
-    if set(c) != set(expected):
+    if set(c) - {EMBEDDER_COLUMN} != set(expected):
         raise _Invalid(f"hold {sorted(c)}, expected {sorted(expected)}")
     for name, dtype in expected.items():
         if c[name].dtype.str != dtype or c[name].ndim != 1:
@@ -460,11 +480,13 @@ class EncodedBase:
 
 
 def encode_base(
-    base: Base, rows: np.ndarray, changed: Mapping[int, Mapping[str, Any]], vectors: np.ndarray
+    base: Base, rows: np.ndarray, changed: Mapping[int, Mapping[str, Any]], vectors: np.ndarray,
+    embedder: dict[str, Any] | None = None,
 ) -> EncodedBase:
     """The files of a snapshot of ``rows`` (in this order, renumbered 0..): a row of ``base``
     not in ``changed`` is copied as it is, without decoding it; every other row is the record
-    ``changed`` holds for it. ``vectors`` are the rows' vectors, in the same order."""
+    ``changed`` holds for it. ``vectors`` are the rows' vectors, in the same order;
+    ``embedder`` the identity of the embedder that made them, if any."""
     n = len(rows)
     rows = np.asarray(rows, dtype=np.int64)
     clean = rows < base.n
@@ -529,6 +551,8 @@ def encode_base(
     vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(n, base.dim)
     columns["vector_crcs"] = block_crcs(vectors)
     columns["dim"] = np.array([base.dim], dtype=np.int64)
+    if embedder is not None:
+        columns[EMBEDDER_COLUMN] = np.frombuffer(pack(embedder), dtype=np.uint8)
     return EncodedBase(encode_columns(columns), b"".join(packed), vectors)
 
 

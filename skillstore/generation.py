@@ -25,6 +25,7 @@ import numpy as np
 from skillstore.catalog import Catalog
 from skillstore.codec import unpack_list
 from skillstore.columnar import Base, damaged_blocks, encode_base
+from skillstore.embedders import describe
 from skillstore.errors import InvalidInputError, StoreCorruptError
 from skillstore.index import VectorIndex, build_graph, check_index_record, check_unit_rows, graph_bytes, load_graph
 from skillstore.records import check_stored_record
@@ -73,6 +74,11 @@ def read_snapshot(store_dir: Path, manifest: Manifest, pin_fd: int) -> Loaded:
     base = Base.load(manifest.dim, columns, records, vectors, str(snapshot))
     if base.n != manifest.skills:
         raise StoreCorruptError(f"holds {base.n} skills, the MANIFEST says {manifest.skills}", str(snapshot))
+    if base.embedder != manifest.embedder:
+        raise StoreCorruptError(
+            f"its vectors were made by {describe(base.embedder)}, the MANIFEST says {describe(manifest.embedder)}",
+            str(snapshot / COLUMNS_FILE),
+        )
     crc_blocks = base.counter("vector_crcs")
     if manifest.files[VECTORS_FILE].crc32 != _crc(vectors):
         damaged = damaged_blocks(vectors, crc_blocks)
@@ -171,12 +177,13 @@ def load_format_2_index(data: bytes, dim: int, rows: int, params: dict[str, Any]
 
 
 def write_generation(store_dir: Path, generation: int, catalog: Catalog, index: VectorIndex,
-                     params: dict[str, Any]) -> tuple[dict[str, FileEntry], int]:
+                     params: dict[str, Any], embedder: dict[str, Any] | None) -> tuple[dict[str, FileEntry], int]:
     """Write ``catalog``'s live skills, in iteration order, as generation ``generation``'s
-    snapshot of format 3; returns the MANIFEST's file entries and the number of skills."""
+    snapshot of format 3 (``embedder``: the identity of the embedder that made the vectors);
+    returns the MANIFEST's file entries and the number of skills."""
     rows = catalog.ordered_rows()
     vectors = index.gather(rows)
-    encoded = encode_base(catalog.base, rows, catalog.changed_records(), vectors)
+    encoded = encode_base(catalog.base, rows, catalog.changed_records(), vectors, embedder)
     files: dict[str, bytes | memoryview] = {
         COLUMNS_FILE: encoded.columns,
         RECORDS_FILE: encoded.records,
@@ -187,10 +194,12 @@ def write_generation(store_dir: Path, generation: int, catalog: Catalog, index: 
     return write_snapshot(store_dir, generation, files), len(rows)
 
 
-def empty_generation_files(dim: int, params: dict[str, Any]) -> dict[str, bytes | memoryview]:
+def empty_generation_files(
+    dim: int, params: dict[str, Any], embedder: dict[str, Any] | None = None
+) -> dict[str, bytes | memoryview]:
     """The snapshot files of a store with no skills."""
     vectors = np.empty((0, dim), dtype=np.float32)
-    encoded = encode_base(Base.empty(dim), np.empty(0, dtype=np.int64), {}, vectors)
+    encoded = encode_base(Base.empty(dim), np.empty(0, dtype=np.int64), {}, vectors, embedder)
     files: dict[str, bytes | memoryview] = {COLUMNS_FILE: encoded.columns, RECORDS_FILE: b"", VECTORS_FILE: b""}
     if params["active"] == "hnsw":
         files[GRAPH_FILE] = memoryview(graph_bytes(build_graph(dim, params, vectors)).data)

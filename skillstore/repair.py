@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skillstore.columnar import embedder_of
 from skillstore.errors import SkillStoreError, StoreCorruptError, StoreNotFoundError
 from skillstore.frames import FrameError, check_frame
 from skillstore.generation import INDEX_FILE, SKILLS_FILE
@@ -209,8 +210,9 @@ def _describe(directory: Path, generation: int, current: Manifest | None, header
         files[name] = FileEntry(*file_crc32(path))
     if format_2:
         skills, dim, kind, head = _describe_format_2(snapshot)
+        embedder = None
     else:
-        skills, dim, kind, head = _describe_columns(snapshot, files)
+        skills, dim, kind, head, embedder = _describe_columns(snapshot, files)
     if current is not None and current.dim != dim:
         raise StoreCorruptError(f"index has dimension {dim}, the MANIFEST says {current.dim}", str(snapshot))
     if not 1 <= dim <= 65536:
@@ -230,7 +232,7 @@ def _describe(directory: Path, generation: int, current: Manifest | None, header
         dim=dim, generation=generation, store_id=store_id, index=params, files=files, skills=skills,
         seq=header.base_seq if header is not None else 0,
         created_at=current.created_at if current is not None else now, checkpointed_at=now,
-        format=2 if format_2 else FORMAT_VERSION,
+        format=2 if format_2 else FORMAT_VERSION, embedder=embedder,
     )
 
 
@@ -243,8 +245,11 @@ def _describe_format_2(snapshot: Path) -> tuple[int, int, str, bytes]:
     return _array_length(_head(snapshot / SKILLS_FILE, 5)), dim, "hnsw" if head[:4] == b"IHNf" else "flat", head
 
 
-def _describe_columns(snapshot: Path, files: dict[str, FileEntry]) -> tuple[int, int, str, bytes]:
-    """(skills, dim, index kind, the graph file's head) of a snapshot of format 3, from its columns."""
+def _describe_columns(
+    snapshot: Path, files: dict[str, FileEntry]
+) -> tuple[int, int, str, bytes, dict[str, Any] | None]:
+    """(skills, dim, index kind, the graph file's head, the embedder's identity) of a snapshot
+    of format 3, from its columns."""
     path = snapshot / COLUMNS_FILE
     try:
         columns = decode_columns(read_file(path, files[COLUMNS_FILE].size))
@@ -253,7 +258,9 @@ def _describe_columns(snapshot: Path, files: dict[str, FileEntry]) -> tuple[int,
     if "attempts" not in columns or "dim" not in columns or len(columns["dim"]) != 1:
         raise StoreCorruptError("columns lack the skills' counters or their dimension", str(path))
     head = _head(snapshot / GRAPH_FILE, 1024) if GRAPH_FILE in files else b""
-    return len(columns["attempts"]), int(columns["dim"][0]), "hnsw" if GRAPH_FILE in files else "flat", head
+    embedder = embedder_of(columns, str(path))
+    kind = "hnsw" if GRAPH_FILE in files else "flat"
+    return len(columns["attempts"]), int(columns["dim"][0]), kind, head, embedder
 
 
 def _head(path: Path, size: int) -> bytes:

@@ -861,7 +861,7 @@ class SkillStore:
         in_force, store_id = self._manifest.generation, self._manifest.store_id
         committed = switched = False
         try:
-            manifest.files, written = write_generation(self.path, generation, catalog, index, params)
+            manifest.files, written = write_generation(self.path, generation, catalog, index, params, embedder)
             write_file(self.path / manifest.log_name, log.new_log(manifest.store_id, generation, manifest.seq))
             fsync_dir(self.path)
             pin = Pin.take(self.path / manifest.snapshot_dir, generation)
@@ -1201,7 +1201,7 @@ def _create(directory: Path, dim: int, index_kind: str, embedder: dict[str, Any]
             manifest = Manifest(dim=dim, generation=1, store_id=store_id, index=params, created_at=now,
                                 embedder=embedder)
             remove_stale(directory, 0, None)  # temporaries of an interrupted creation (nothing else is here)
-            manifest.files = write_snapshot(directory, 1, empty_generation_files(dim, params))
+            manifest.files = write_snapshot(directory, 1, empty_generation_files(dim, params, embedder))
             write_file(directory / manifest.log_name, log.new_log(store_id, 1, 0))
             fsync_dir(directory)
             write_manifest(directory, manifest)

@@ -130,6 +130,19 @@ class Catalog:
         record = self._overlay.get(row)
         return str(record["id"]) if record is not None else self.base.id_at(row)
 
+    def id_keys(self, rows: np.ndarray) -> np.ndarray:
+        """The ids of ``rows`` as UTF-8 bytes in a NumPy array, which sorts as the ids do. A
+        row's id never changes, so a base row's comes from the base's column even if changed."""
+        rows = np.asarray(rows, dtype=np.int64)
+        in_base = rows < self.base.n
+        if in_base.all():
+            return self.base.id_keys(rows)
+        written = np.array([self.id_at(row).encode("utf-8") for row in rows[~in_base].tolist()])
+        keys = np.empty(len(rows), dtype=np.result_type(self.base.id_keys(rows[:0]), written))
+        keys[in_base] = self.base.id_keys(rows[in_base])
+        keys[~in_base] = written
+        return keys
+
     def live(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """(row, record) for every skill, in creation order."""
         for row in self.ordered_rows().tolist():

@@ -156,6 +156,10 @@ def order(
     p, s = primary[positions], secondary[positions]
     if len(p) < 2 or bool(np.all(p[:-1] > p[1:])):
         return [int(i) for i in positions[:k]]  # already best first with no ties (FAISS hits usually are)
+    if len(p) > 4 * k:
+        # only candidates scoring at least the k-th best primary can be among the best k
+        keep = p >= -np.partition(-p, k - 1)[k - 1]
+        positions, p, s = positions[keep], p[keep], s[keep]
     by_score = positions[np.lexsort((-s, -p))]
     if len(by_score) > k:
         # keep every candidate tied with the k-th so the id decides among them

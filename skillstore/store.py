@@ -1018,8 +1018,8 @@ class SkillStore:
             candidates = candidates[scores[candidates] > 0]
             primary = scores[candidates]
         else:
-            ids = [self._catalog.id_at(row) for row in candidates.tolist()]
-            primary = fused(self._index.cosines(query, candidates), scores[candidates], ids)
+            primary = fused(self._index.cosines(query, candidates), scores[candidates],
+                            lambda positions: self._catalog.id_keys(candidates[positions]))
         zeros = np.zeros(len(candidates))
         best = ranking.order(primary, zeros, lambda i: self._catalog.id_at(int(candidates[i])), k, min_score)
         changed, base, index = self._catalog.changed_records(), self._catalog.base, self._index

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -101,17 +101,42 @@ def reference_scores(query: str, documents: Mapping[str, Counter[str]]) -> dict[
     return scores
 
 
-def fused(cosines: np.ndarray, text_scores: np.ndarray, ids: list[str]) -> np.ndarray:
+IdKeys = Callable[[np.ndarray], np.ndarray]
+
+
+def fused(cosines: np.ndarray, text_scores: np.ndarray, id_keys: IdKeys) -> np.ndarray:
     """Reciprocal-rank fusion of a cosine ranking and a BM25 ranking (0 = no term matched);
-    ranks break ties by id, so the fusion is the same on every backend."""
-    fusion = np.zeros(len(ids), dtype=np.float64)
-    id_order = np.argsort(np.array(ids, dtype=object), kind="stable")
+    ranks break ties by id, so the fusion is the same on every backend. ``id_keys(positions)``
+    gives those candidates' ids as an array that sorts as the ids do (str or UTF-8 bytes);
+    it is asked only for candidates tied on a score whose rank counts."""
+    fusion = np.zeros(len(cosines), dtype=np.float64)
     for scores, only_matching in ((cosines, False), (text_scores, True)):
-        order = id_order[np.argsort(-scores[id_order], kind="stable")]
-        ranks = np.empty(len(ids), dtype=np.float64)
-        ranks[order] = np.arange(1, len(ids) + 1)
-        part = 1.0 / (RRF_K + ranks)
+        part = 1.0 / (RRF_K + _ranks(scores, id_keys, only_matching))
         if only_matching:
             part[scores <= 0] = 0.0
         fusion += part
     return fusion
+
+
+def _ranks(scores: np.ndarray, id_keys: IdKeys, only_positive: bool) -> np.ndarray:
+    """Each score's rank from 1, highest first, equal scores in the order of their ids; with
+    ``only_positive``, the order among scores of 0 or less is left as it falls (they rank
+    after every positive one, and their rank is not used)."""
+    order = np.argsort(-scores, kind="stable")
+    ordered = scores[order]
+    same = ordered[1:] == ordered[:-1]
+    tied = np.r_[same, False] | np.r_[False, same]  # the slots of groups of equal scores
+    if only_positive:
+        tied &= ordered > 0
+    if tied.any():
+        # the groups' slots, in order, take their members sorted by score, then by id
+        members = order[tied]
+        order[tied] = members[np.lexsort((id_keys(members), -scores[members]))]
+    ranks = np.empty(len(scores), dtype=np.float64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    return ranks
+
+
+def id_keys(ids: list[str]) -> IdKeys:
+    """``fused``'s id keys for candidates whose ids are a list."""
+    return lambda positions: np.array([ids[i] for i in positions.tolist()], dtype=str)

@@ -45,7 +45,7 @@ from skillstore.records import (
     version_of,
     versions_of,
 )
-from skillstore.text import check_text_query, document, fused, reference_scores
+from skillstore.text import check_text_query, document, fused, id_keys, reference_scores
 from skillstore.validation import (
     check_dim,
     check_fields,
@@ -306,7 +306,7 @@ class MemoryBackend:
         if query is None:
             primary = text_scores
         else:
-            primary = fused(np.stack([self._vectors[i] for i in ids]) @ query, text_scores, ids)
+            primary = fused(np.stack([self._vectors[i] for i in ids]) @ query, text_scores, id_keys(ids))
         best = ranking.order(primary, np.zeros(len(ids)), ranking.ids_lookup(ids), k, min_score)
         return [Match(self.get(ids[i]), float(primary[i])) for i in best]
 

@@ -84,7 +84,7 @@ from skillstore.records import (
     versions_of,
 )
 from skillstore.reports import VerifyReport
-from skillstore.text import check_text_query
+from skillstore.text import check_text_query, id_keys
 from skillstore.text import fused as ranking_fused
 from skillstore.validation import (
     MAX_COUNTER,
@@ -784,7 +784,7 @@ class PostgresBackend:
         if query is None:
             primary = text_scores
         else:
-            primary = ranking_fused(np.stack([_vector(row[2]) for row in rows]) @ query, text_scores, ids)
+            primary = ranking_fused(np.stack([_vector(row[2]) for row in rows]) @ query, text_scores, id_keys(ids))
         best = ranking.order(primary, np.zeros(len(ids)), ranking.ids_lookup(ids), k, min_score)
         return [Match(_to_skill(rows[i][:-1]), float(primary[i])) for i in best]
 

@@ -124,6 +124,8 @@ def _ranks(scores: np.ndarray, id_keys: IdKeys, only_positive: bool) -> np.ndarr
     after every positive one, and their rank is not used)."""
     order = np.argsort(-scores, kind="stable")
     ordered = scores[order]
+    if not len(ordered):  # no candidate (an empty library, a filter that keeps none)
+        return np.empty(0, dtype=np.float64)
     same = ordered[1:] == ordered[:-1]
     tied = np.r_[same, False] | np.r_[False, same]  # the slots of groups of equal scores
     if only_positive:

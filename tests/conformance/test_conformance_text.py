@@ -56,6 +56,15 @@ def test_hybrid_search_puts_the_skill_both_rankings_agree_on_first(make_backend:
     assert names(found)[0] == "unlock" and len(found) == 5
 
 
+def test_hybrid_search_with_no_candidate_finds_nothing(make_backend: Backends) -> None:
+    """A filter that keeps no skill, or an empty library, leaves the fusion nothing to rank."""
+    backend = make_backend(DIM)
+    assert backend.search(np.ones(DIM), 3, text="door") == []
+    build(backend)
+    assert backend.search(np.ones(DIM), 3, text="door", where={"room": 9}) == []
+    assert backend.search(np.ones(DIM), 3, text="door", state={"absent": 1}, where={"room": {"$gt": 5}}) == []
+
+
 @pytest.mark.parametrize(
     ("arguments", "fragment"),
     [({"text": 3}, "text must be a string"), ({"text": "  ,;"}, "no word"),

@@ -56,3 +56,10 @@ def test_a_stores_id_keys_sort_as_its_ids(ids: list[str]) -> None:
         rows = np.array([catalog.row(i) for i in ids])
         keys = catalog.id_keys(rows)
         assert [ids[i] for i in np.argsort(keys, kind="stable")] == sorted(ids)
+
+
+def test_fusion_of_no_candidates_is_empty() -> None:
+    def id_keys(positions: np.ndarray) -> np.ndarray:
+        raise AssertionError("no id to read among no candidates")
+
+    assert fused(np.zeros(0), np.zeros(0), id_keys).shape == (0,)

@@ -86,17 +86,34 @@ def check_identity(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, Mapping) or set(raw) != {"name", "params", "dim"}:
         raise InvalidInputError(f"an embedder's identity is a map of name, params and dim, got {shown(raw)}")
     name, params, dim = raw["name"], raw["params"], raw["dim"]
-    if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_CHARS:
-        raise InvalidInputError(f"an embedder's name must be a string of 1 to {MAX_NAME_CHARS} characters")
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_CHARS or not _recordable(name):
+        raise InvalidInputError(f"an embedder's name must be a string of 1 to {MAX_NAME_CHARS} characters"
+                                " (UTF-8, no NUL)")
     if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= MAX_DIM:
         raise InvalidInputError(f"embedder {name!r}: dim must be an integer in [1, {MAX_DIM}], got {shown(dim)}")
     if not isinstance(params, Mapping) or len(params) > MAX_PARAMS:
         raise InvalidInputError(f"embedder {name!r}: params must be a map of at most {MAX_PARAMS} entries")
     for key, value in params.items():
-        scalar = isinstance(value, str | int | bool) or (isinstance(value, float) and math.isfinite(value))
-        if not isinstance(key, str) or not scalar or (isinstance(value, str) and len(value) > 1000):
-            raise InvalidInputError(f"embedder {name!r}: parameter {shown(key)} = {shown(value)} is not a scalar")
+        scalar = (
+            isinstance(value, bool) or (isinstance(value, int) and -(2**63) <= value < 2**63)
+            or (isinstance(value, float) and math.isfinite(value))
+            or (isinstance(value, str) and len(value) <= 1000 and _recordable(value))
+        )
+        if not isinstance(key, str) or not _recordable(key) or not scalar:
+            raise InvalidInputError(
+                f"embedder {name!r}: parameter {shown(key)} = {shown(value)} is not a scalar a record keeps (a"
+                " 64-bit integer, a finite float, a boolean, a string of at most 1000 characters; UTF-8, no NUL)"
+            )
     return {"name": name, "params": dict(sorted(params.items())), "dim": dim}
+
+
+def _recordable(text: str) -> bool:
+    """Whether a MANIFEST (msgpack, UTF-8) and PostgreSQL's JSON (no NUL) can keep ``text``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def describe(recorded: Mapping[str, Any] | None) -> str:

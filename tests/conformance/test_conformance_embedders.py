@@ -19,6 +19,7 @@ from conformance_helpers import Backends
 from skillstore import (
     EmbedderMismatchError,
     InvalidEmbeddingError,
+    InvalidInputError,
     MemoryBackend,
     Skill,
     SkillBackend,
@@ -233,3 +234,28 @@ def test_a_reembed_by_another_handle_stops_this_ones_embedder(tmp_path: Path) ->
         reader.close()
     with SkillStore.open(tmp_path / "lib", read_only=True, embedder="recorded") as again:
         assert again.dim == SECOND.dim and again.search(None, 1, text="door")
+
+
+class Named:
+    """An embedder whose identity is whatever it is given."""
+
+    def __init__(self, name: str, params: dict[str, Any]) -> None:
+        self.name, self.params, self.dim = name, params, 4
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.ones((len(texts), self.dim))
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("big", {"n": 2**64}), ("small", {"n": -(2**63) - 1}), ("\ud800", {}), ("keys", {"\udc80": 1}),
+     ("values", {"v": "\udc80"}), ("nul\x00", {}), ("keys", {"k\x00": 1}), ("values", {"v": "a\x00"})],
+)
+def test_an_identity_no_record_can_hold_is_refused(make_backend: Backends, name: str, params: dict[str, Any]) -> None:
+    """Integers beyond 64 bits, strings that are not UTF-8 or hold NUL (which neither a MANIFEST
+    nor PostgreSQL's JSON can keep): refused as bad input on every backend, before anything
+    is created."""
+    with pytest.raises(InvalidInputError, match="embedder"):
+        identity(Named(name, params))
+    with pytest.raises(InvalidInputError, match="embedder"):
+        make_backend(4, embedder=Named(name, params))

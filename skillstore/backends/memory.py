@@ -68,13 +68,13 @@ class MemoryBackend:
     ) -> None:
         """``dim``, or ``embedder`` (see ``skillstore.embedders``) whose dim it takes; with an
         embedder, skills added without an embedding and text searches are embedded."""
-        self.embedder_identity = None if embedder is None else identity(embedder)
-        if dim is None and self.embedder_identity is None:
+        wanted = None if embedder is None else identity(embedder)
+        if dim is None and wanted is None:
             raise InvalidInputError("MemoryBackend needs dim or an embedder")
-        self._dim = check_dim(dim if dim is not None else self.embedder_identity["dim"])  # type: ignore[index]
-        if self.embedder_identity is not None and self._dim != self.embedder_identity["dim"]:
-            raise DimensionMismatchError(f"dim {self._dim} was given with an embedder of dim {embedder.dim}")  # type: ignore[union-attr]
-        self.embedder = embedder
+        self._dim = check_dim(dim if dim is not None else wanted["dim"])  # type: ignore[index]
+        if wanted is not None and self._dim != wanted["dim"]:
+            raise DimensionMismatchError(f"dim {self._dim} was given with an embedder of dim {wanted['dim']}")
+        self.embedder, self.embedder_identity = embedder, wanted
         self.dedup_threshold = check_threshold(dedup_threshold)
         self._records: dict[str, dict[str, Any]] = {}
         self._vectors: dict[str, np.ndarray] = {}

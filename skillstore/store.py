@@ -616,6 +616,7 @@ class SkillStore:
             return []
 
         def build() -> tuple[dict[str, Any], list[str]]:
+            self._check_vectors_fit([vector for _, vector in prepared])
             at = time.time()
             items: list[dict[str, Any]] = []
             ids: list[str] = []
@@ -639,6 +640,15 @@ class SkillStore:
             return {"op": "add", "items": items}, ids
 
         return self._commit(build)  # type: ignore[no-any-return]
+
+    def _check_vectors_fit(self, vectors: list[np.ndarray]) -> None:
+        """Refuse vectors checked against the dim before the writer lock was taken when catching
+        up found the store re-embedded to another dim by another process: the log must never
+        hold a vector of the wrong size (the store would no longer open)."""
+        if vectors and len(vectors[0]) != self.dim:
+            raise DimensionMismatchError(
+                f"{self.path} has dim {self.dim} since another process re-embedded it, not {len(vectors[0])}"
+            )
 
     def _find_duplicate(
         self,
@@ -683,6 +693,7 @@ class SkillStore:
                 current = self._catalog.record_at(row)
                 final = check_fields(update_with_embedding(self.embedder, fields, current), self.dim)
             vector = final.pop("embedding", None)
+            self._check_vectors_fit([] if vector is None else [vector])
             frame = {
                 "op": "update",
                 "id": skill_id,
@@ -762,6 +773,7 @@ class SkillStore:
             clashes = [skill_id for skill_id in ids if skill_id in self._catalog]
             if clashes and not replace:
                 raise InvalidInputError(f"the store already holds {clashes[:3]}; pass replace=True to swap them")
+            self._check_vectors_fit([vector for _, vector in prepared])
             items = [{"record": record, "vector": vector.tobytes()} for record, vector in prepared]
             return {"op": "restore", "items": items}, ids
 

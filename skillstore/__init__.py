@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from skillstore.backends import is_url
 from skillstore.backends.memory import MemoryBackend
-from skillstore.embedders import Embedder, LexicalEmbedder, embedder_from_spec
+from skillstore.embedders import Embedder, LexicalEmbedder, embedder_from_identity, embedder_from_spec
 from skillstore.errors import (
     BackendConnectionError,
     CounterOverflowError,
@@ -46,6 +46,7 @@ from skillstore.restoring import (
     merge_restored,
     stats_from_map,
 )
+from skillstore.sentence import SentenceTransformerEmbedder
 from skillstore.store import SkillStore
 from skillstore.validation import MAX_DEPTH
 
@@ -80,6 +81,7 @@ __all__ = [
     "SkillBackend",
     "SkillNotFoundError",
     "SkillStats",
+    "SentenceTransformerEmbedder",
     "SkillStore",
     "SkillStoreError",
     "SkillVersion",
@@ -99,6 +101,7 @@ __all__ = [
     "check_timestamp",
     "is_url",
     "merge_restored",
+    "embedder_from_identity",
     "embedder_from_spec",
     "peek",
     "read_info",

@@ -29,7 +29,7 @@ from skillstore import (
     RANK_MODES,
     STATUSES,
     WILSON_Z,
-    EmbedderMismatchError,
+    Embedder,
     InvalidInputError,
     Match,
     RepairReport,
@@ -40,6 +40,7 @@ from skillstore import (
     StoreNotFoundError,
     VerifyReport,
     __version__,
+    embedder_from_identity,
     embedder_from_spec,
     is_url,
     peek,
@@ -171,15 +172,26 @@ def assignments_option(*names: str, help: str) -> Callable[[F], F]:
 
 def _open(location: Location, *, write: bool = False, embedded: bool = False) -> Library:
     """An existing store or library: read-only unless the command writes; ``embedded``: with
-    the embedder it recorded, if this release can build it (a note on stderr if not)."""
-    if embedded:
-        try:
-            return SkillStore.open(location, create=False, read_only=not write, embedder="recorded")
-        except EmbedderMismatchError as exc:
-            click.echo(f"note: {_one_line(exc)}; searching without it", err=True)
+    the embedder it recorded, if this installation can build it (a note on stderr if not)."""
+    embedder = _recorded_embedder(location) if embedded else None
     if write:
-        return SkillStore.open(location, create=False)
-    return SkillStore.open(location, read_only=True)
+        return SkillStore.open(location, create=False, embedder=embedder)
+    return SkillStore.open(location, read_only=True, embedder=embedder)
+
+
+def _recorded_embedder(location: Location) -> Embedder | None:
+    if isinstance(location, Path):
+        recorded = peek(location).embedder
+    else:
+        with SkillStore.open(location, read_only=True) as library:
+            recorded = library.embedder_identity
+    if recorded is None:
+        return None
+    try:
+        return embedder_from_identity(recorded)
+    except SkillStoreError as exc:  # not built in, or its extra (and model) not installed here
+        click.echo(f"note: {_one_line(exc)}; searching by words alone", err=True)
+        return None
 
 
 def _existing_dim(location: Location) -> int | None:

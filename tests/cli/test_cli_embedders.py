@@ -77,3 +77,19 @@ def test_reembed_refuses_what_it_cannot_do(library: Path, tmp_path: Path) -> Non
     result = run("reembed", tmp_path / "missing", "--embedder", "lexical")
     assert result.exit_code == 1 and "no skill store" in result.output
     assert peek(library) == before
+
+
+class Custom(LexicalEmbedder):
+    """An embedder of the user's own, which no installation of skillstore can build from its name."""
+
+    name = "my-model"
+
+
+def test_search_text_falls_back_to_words_when_the_embedder_cannot_be_built(tmp_path: Path) -> None:
+    path = tmp_path / "custom"
+    with SkillStore.open(path, embedder=Custom(dim=32)) as store:
+        store.add_many([Skill(name, actions, None, description=text) for name, text, actions in SKILLS])
+    result = CliRunner().invoke(main, ["search", str(path), "--text", "locked door", "-k", "1"])
+    assert result.exit_code == 0, result.output
+    assert "my-model" in result.stderr and "searching by words alone" in result.stderr
+    assert "unlock door" in result.stdout  # BM25 alone

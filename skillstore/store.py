@@ -829,8 +829,11 @@ class SkillStore:
             index = VectorIndex.empty(wanted["dim"], params, str(params["active"]))
             if len(records):
                 index.add(vectors)
-            self._checkpoint(params, replacement=(Catalog.from_records(records, wanted["dim"]), index, wanted))
-            self.embedder = embedder
+            try:
+                self._checkpoint(params, replacement=(Catalog.from_records(records, wanted["dim"]), index, wanted))
+            finally:
+                if self._manifest.embedder == wanted:  # committed, even if what follows the commit failed
+                    self.embedder = embedder
 
     def configure_index(self, kind: str | None = None, **tunables: int) -> None:
         """Change the index kind and/or HNSW tunables (``M``, ``efConstruction``,

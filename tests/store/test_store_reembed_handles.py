@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from skillstore import DimensionMismatchError, LexicalEmbedder, Skill, SkillStore
+import skillstore.store
+from skillstore import DimensionMismatchError, LexicalEmbedder, Skill, SkillStore, SkillStoreError
+from skillstore.embedders import identity
 
 NEW = LexicalEmbedder(dim=16)
 OLD_DIM = 3
@@ -46,3 +48,35 @@ def test_a_write_of_the_old_dim_after_a_reembed_elsewhere_is_refused(tmp_path: P
         for skill in skills.values():
             np.testing.assert_allclose(skill.embedding, NEW.embed([f"{skill.name}\nopen the door\nstep"])[0],
                                        atol=1e-6)
+
+
+def test_a_reembed_that_fails_after_its_commit_still_embeds_with_the_new_embedder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The MANIFEST's rename commits a re-embedding; should the directory sync after it fail,
+    the handle must still embed what it adds next with the new embedder, the store's now."""
+    first, second = LexicalEmbedder(dim=16), LexicalEmbedder(dim=16, min_n=2)  # same dim: no size check helps
+    path = tmp_path / "lib"
+    store = SkillStore.open(path, embedder=first)
+    store.add(Skill("open door", ["toggle"], None))
+    committed: list[bool] = []
+    real_write_manifest, real_fsync_dir = skillstore.store.write_manifest, skillstore.store.fsync_dir
+
+    def write_manifest(*args: Any, **kwargs: Any) -> None:
+        real_write_manifest(*args, **kwargs)
+        committed.append(True)
+
+    def fsync_dir(directory: Path) -> None:
+        if committed:
+            raise SkillStoreError(f"{directory}: the disk went away")
+        real_fsync_dir(directory)
+
+    monkeypatch.setattr(skillstore.store, "write_manifest", write_manifest)
+    monkeypatch.setattr(skillstore.store, "fsync_dir", fsync_dir)
+    with pytest.raises(SkillStoreError, match="went away"):
+        store.reembed(second)
+    monkeypatch.undo()
+    assert committed and store.embedder_identity == identity(second)
+    skill_id = store.add(Skill("fetch key", ["pickup"], None))
+    np.testing.assert_allclose(store.get(skill_id).embedding, second.embed(["fetch key\npickup"])[0], atol=1e-6)
+    store.close()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -275,8 +276,10 @@ def embedder_from_spec(spec: str) -> Embedder:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InvalidInputError(f"embedder parameter {item!r} is not key=value")
-        value = value.strip()
-        params[key.strip()] = int(value) if value.lstrip("-").isdigit() else value
+        key, value = key.strip(), value.strip()
+        if key in params:
+            raise InvalidInputError(f"embedder parameter {key!r} is given twice")
+        params[key] = int(value) if re.fullmatch(r"-?[0-9]+", value) else value
     try:
         return factory(**params)
     except TypeError as exc:

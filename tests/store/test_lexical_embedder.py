@@ -80,3 +80,18 @@ def test_specs_and_identities_build_the_same_embedder() -> None:
                             ("lexical:size=3", "size"), ("lexical:dim=x", "dim")]:
         with pytest.raises(InvalidInputError, match=complaint):
             embedder_from_spec(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "complaint"),
+    [("lexical:dim=--5", "dim"), ("lexical:dim=²", "dim"), ("lexical:dim=-", "dim"),
+     ("lexical:dim=16,dim=32", "dim.*twice")],
+)
+def test_spec_values_that_only_look_like_integers_are_refused(spec: str, complaint: str) -> None:
+    with pytest.raises(InvalidInputError, match=complaint):
+        embedder_from_spec(spec)
+
+
+def test_spec_integers_may_be_negative() -> None:
+    with pytest.raises(InvalidInputError, match=r"min_n must be an integer in \[1, 10\]"):
+        embedder_from_spec("lexical:min_n=-3")

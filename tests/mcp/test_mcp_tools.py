@@ -299,3 +299,13 @@ def test_a_long_name_is_cut_in_summaries_and_given_whole_by_get_skill(tmp_path: 
         assert {s["name"] for s in found.values()} == {one_line(long_name, NAME_CHARS), "two…"}
         assert all(len(json.dumps(summary)) < 400 for summary in found.values())
         assert tools.get_skill(skill_id)["name"] == long_name
+
+
+def test_a_new_library_answers_a_search_with_no_skill(tmp_path: Path) -> None:
+    """The first call an agent makes to a library the server just created finds nothing, and
+    says so; so does a filter that keeps no skill."""
+    with tools_for(tmp_path / "new") as tools:
+        assert tools.search_skills("open the door", 5)["skills"] == []
+        tools.add_skill("open door", ["toggle"], "walk to the door and open it", metadata={"room": 3})
+        assert tools.search_skills("door", 5, where={"room": 4})["skills"] == []
+        assert [s["name"] for s in tools.search_skills("door", 5)["skills"]] == ["open door"]

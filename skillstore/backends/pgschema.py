@@ -112,8 +112,16 @@ def read_embedder(conn: psycopg.Connection[Any], library: str) -> dict[str, Any]
     ).fetchone()
     if row is None or row[0] is None:
         return None
+    recorded = row[0]
+    if isinstance(recorded, dict) and isinstance(recorded.get("params"), dict):
+        # JSON's numbers keep no type: a float parameter of integral value comes back an integer,
+        # and one beyond 64 bits (1e20) can only have been a float (a larger integer is refused)
+        recorded = {**recorded, "params": {
+            key: float(value) if type(value) is int and not -(2**63) <= value < 2**63 else value
+            for key, value in recorded["params"].items()
+        }}
     try:
-        return check_identity(row[0])
+        return check_identity(recorded)
     except InvalidInputError as exc:
         raise SkillStoreError(f"the library {library!r} records an embedder that is not valid: {exc}") from None
 

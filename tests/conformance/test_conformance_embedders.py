@@ -259,3 +259,13 @@ def test_an_identity_no_record_can_hold_is_refused(make_backend: Backends, name:
         identity(Named(name, params))
     with pytest.raises(InvalidInputError, match="embedder"):
         make_backend(4, embedder=Named(name, params))
+
+
+def test_an_identitys_numbers_survive_every_backends_record(make_backend: Backends) -> None:
+    """PostgreSQL's JSON keeps 1e20 as the integer 100000000000000000000: an integral float
+    beyond 64-bit integers must still read back as the number recorded."""
+    params = {"scale": 1e20, "huge": 1e300, "tiny": 1e-300, "third": 1 / 3, "one": 1.0, "big": 2**62, "neg": -7}
+    backend = make_backend(4, embedder=Named("custom", params))
+    again = make_backend.reopen(backend, embedder=Named("custom", params))
+    if again is not None:
+        assert again.embedder_identity == identity(Named("custom", params))  # type: ignore[attr-defined]

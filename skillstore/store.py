@@ -32,7 +32,7 @@ from skillstore.columnar import Base
 from skillstore.embedders import (
     Embedder,
     check_embedder_choice,
-    check_matches,
+    describe,
     identity,
     query_vector,
     resolve_embedder,
@@ -42,6 +42,7 @@ from skillstore.embedders import (
 )
 from skillstore.errors import (
     DimensionMismatchError,
+    EmbedderMismatchError,
     FormatVersionError,
     InvalidInputError,
     ReadOnlyStoreError,
@@ -374,9 +375,13 @@ class SkillStore:
 
     def _load_generation(self, manifest: Manifest, pin: Pin, *, own: bool = False) -> None:
         """Load ``manifest``'s generation and replay its log; ``own``: one this handle just wrote."""
-        if not own and self.embedder is not None and manifest.embedder != identity(self.embedder):
-            # another process re-embedded the store: our embedder's vectors no longer fit it
-            check_matches(manifest.embedder, identity(self.embedder), f"{self.path} (since re-embedded)")
+        if not own and hasattr(self, "_manifest") and manifest.embedder != self._manifest.embedder:
+            # Another process re-embedded the store. Whatever this handle embeds with, its own
+            # embedder or the caller's model, made the vectors of before: refuse rather than mix.
+            raise EmbedderMismatchError(
+                f"{self.path} was re-embedded by another process (now {describe(manifest.embedder)}, was"
+                f" {describe(self._manifest.embedder)}) since this handle opened it; open it again"
+            )
         loaded = read_snapshot(self.path, manifest, pin.fd)
         expected = log.LogHeader(manifest.store_id, manifest.generation, manifest.seq, 0)
         log_path = self.path / manifest.log_name
@@ -646,9 +651,10 @@ class SkillStore:
         return self._commit(build)  # type: ignore[no-any-return]
 
     def _check_vectors_fit(self, vectors: list[np.ndarray]) -> None:
-        """Refuse vectors checked against the dim before the writer lock was taken when catching
-        up found the store re-embedded to another dim by another process: the log must never
-        hold a vector of the wrong size (the store would no longer open)."""
+        """Refuse vectors checked against the dim before the writer lock was taken if the store
+        has another dim now: the log must never hold a vector of the wrong size (the store would
+        no longer open). Catching up refuses a re-embedded store before this (EmbedderMismatchError);
+        this is the last guard of the log's invariant."""
         if vectors and len(vectors[0]) != self.dim:
             raise DimensionMismatchError(
                 f"{self.path} has dim {self.dim} since another process re-embedded it, not {len(vectors[0])}"
@@ -818,7 +824,8 @@ class SkillStore:
         the store's dim becomes the embedder's. The result is written as a new generation:
         until its MANIFEST commits, readers see the store as it was, and a failure leaves it
         so. ``progress(done, total)`` is called as texts are embedded. A handle that other
-        processes opened with the previous embedder raises EmbedderMismatchError from then on.
+        processes opened before raises EmbedderMismatchError from then on, with an embedder or
+        without one (its caller's vectors come from the model of before).
         Writers wait while it runs (it holds the writer lock)."""
         wanted = identity(embedder)
         with self._writing():

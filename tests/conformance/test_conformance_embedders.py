@@ -227,7 +227,7 @@ def test_a_reembed_by_another_handle_stops_this_ones_embedder(tmp_path: Path) ->
         build(writer)
         reader = SkillStore.open(tmp_path / "lib", read_only=True, embedder=FIRST)
         writer.reembed(SECOND)
-        with pytest.raises(EmbedderMismatchError, match="since re-embedded"):
+        with pytest.raises(EmbedderMismatchError, match="re-embedded by another process"):
             reader.refresh()
         with pytest.raises(EmbedderMismatchError):
             reader.refresh()  # every time, until reopened: its embedder never meets the new vectors

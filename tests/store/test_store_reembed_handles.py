@@ -1,6 +1,7 @@
-"""A handle opened before another one re-embedded the store to another dim: its writes of
-vectors of the old dim are refused (DimensionMismatchError) and never reach the log, so the
-store still opens, whole, with the new embedder's vectors."""
+"""A handle opened before another one re-embedded the store: once it catches up, its writes
+are refused (EmbedderMismatchError: its vectors, of whatever dim, come from the model of
+before) and never reach the log, so the store still opens, whole, with the new embedder's
+vectors."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import skillstore.store
-from skillstore import DimensionMismatchError, LexicalEmbedder, Skill, SkillStore, SkillStoreError
+from skillstore import EmbedderMismatchError, LexicalEmbedder, Skill, SkillStore, SkillStoreError
 from skillstore.embedders import identity
 
 NEW = LexicalEmbedder(dim=16)
@@ -39,7 +40,7 @@ def test_a_write_of_the_old_dim_after_a_reembed_elsewhere_is_refused(tmp_path: P
     stale = SkillStore.open(path, dedup_threshold=0.99 if write == "add with dedup" else None)
     with SkillStore.open(path) as other:
         other.reembed(NEW)
-    with pytest.raises(DimensionMismatchError, match=f"has dim {NEW.dim}"):
+    with pytest.raises(EmbedderMismatchError, match="re-embedded by another process"):
         WRITES[write](stale, ids)
     stale.close()
     with SkillStore.open(path, embedder=NEW) as store:
@@ -80,3 +81,25 @@ def test_a_reembed_that_fails_after_its_commit_still_embeds_with_the_new_embedde
     skill_id = store.add(Skill("fetch key", ["pickup"], None))
     np.testing.assert_allclose(store.get(skill_id).embedding, second.embed(["fetch key\npickup"])[0], atol=1e-6)
     store.close()
+
+
+def test_a_handle_without_an_embedder_stops_once_the_store_is_re_embedded(tmp_path: Path) -> None:
+    """Same dim, so no size check would stop it: the caller's vectors come from the model of
+    before, and must not land among the new model's. Readers stop too: their queries are of
+    the old model as well."""
+    first, second = LexicalEmbedder(dim=16), LexicalEmbedder(dim=16, min_n=2)
+    path = tmp_path / "lib"
+    with SkillStore.open(path, embedder=first) as store:
+        store.add(Skill("open door", ["toggle"], None))
+    plain = SkillStore.open(path)
+    reader = SkillStore.open(path, read_only=True)
+    with SkillStore.open(path) as other:
+        other.reembed(second)
+    with pytest.raises(EmbedderMismatchError, match="re-embedded by another process"):
+        plain.add(Skill("fetch key", ["pickup"], first.embed(["fetch key\npickup"])[0]))
+    with pytest.raises(EmbedderMismatchError, match="open it again"):
+        reader.refresh()
+    plain.close()
+    reader.close()
+    with SkillStore.open(path, embedder="recorded") as again:
+        assert [s.name for s in again] == ["open door"] and again.embedder_identity == identity(second)

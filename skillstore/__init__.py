@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from skillstore.backends import is_url
 from skillstore.backends.memory import MemoryBackend
 from skillstore.embedders import Embedder, LexicalEmbedder, embedder_from_identity, embedder_from_spec
+from skillstore.embedders import check_identity as check_embedder_identity
 from skillstore.errors import (
     BackendConnectionError,
     CounterOverflowError,
@@ -96,6 +97,7 @@ __all__ = [
     "VersionNotFoundError",
     "VersionStats",
     "__version__",
+    "check_embedder_identity",
     "check_restorable",
     "check_skill_id",
     "check_timestamp",

@@ -337,9 +337,12 @@ def without_none_embedding(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_embedder_choice(embedder: Any) -> dict[str, Any] | str | None:
-    """What ``open(..., embedder=)`` was given: None, ``"recorded"``, or an embedder's identity."""
+    """What ``open(..., embedder=)`` was given: None, ``"recorded"``, or an embedder's identity
+    (of an Embedder, or given as such: a map of name, params and dim)."""
     if embedder is None or embedder == "recorded":
         return embedder  # type: ignore[no-any-return]
+    if isinstance(embedder, Mapping):
+        return check_identity(embedder)
     if isinstance(embedder, str):
         raise InvalidInputError(
             f"embedder must be an Embedder or 'recorded', got {embedder!r} (embedder_from_spec builds one from a name)"
@@ -351,14 +354,15 @@ def resolve_embedder(
     embedder: Any, wanted: dict[str, Any] | str | None, recorded: dict[str, Any] | None, where: str
 ) -> Embedder | None:
     """The embedder an opened library uses: the one given, once checked against the one the
-    library recorded; for ``"recorded"``, the recorded one built again (None if none)."""
+    library recorded; for ``"recorded"``, the recorded one built again (None if none); for an
+    identity given as a map, none (the identity is checked, or recorded by a new library)."""
     if embedder is None:
         return None
     if embedder == "recorded":
         return None if recorded is None else embedder_from_identity(recorded)
     assert isinstance(wanted, dict)
     check_matches(recorded, wanted, where)
-    return embedder  # type: ignore[no-any-return]
+    return None if isinstance(embedder, Mapping) else embedder
 
 
 def query_vector(embedder: Embedder, text: str) -> np.ndarray:

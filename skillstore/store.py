@@ -188,7 +188,7 @@ class SkillStore:
         index: str | None = None,
         durability: str = "fsync",
         lock_timeout: float = 30.0,
-        embedder: Embedder | str | None = None,
+        embedder: Embedder | Mapping[str, Any] | str | None = None,
     ) -> SkillStore | PostgresBackend:
         """Open the store at ``path``, creating it (``dim`` or ``embedder`` required) when missing
         and ``create``.
@@ -210,7 +210,9 @@ class SkillStore:
         ``embedder`` (see ``skillstore.embedders``) embeds skills added without an embedding
         and the text of text searches. A new store records its identity (and takes its
         dim); an existing store must have recorded the same one (EmbedderMismatchError
-        otherwise). ``"recorded"`` builds the embedder the store recorded, if any.
+        otherwise). ``"recorded"`` builds the embedder the store recorded, if any. An identity
+        given as a map (``{"name", "params", "dim"}``, as ``embedder_identity`` gives it) is
+        recorded or checked alike, with nothing to embed with (an import uses it).
         """
         path = check_path(path)
         wanted = check_embedder_choice(embedder)

@@ -153,7 +153,7 @@ class PostgresBackend:
         create: bool = True,
         read_only: bool = False,
         exact_limit: int = EXACT_LIMIT,
-        embedder: Embedder | str | None = None,
+        embedder: Embedder | Mapping[str, Any] | str | None = None,
     ) -> None:
         if not isinstance(url, str) or not is_url(url):
             raise InvalidInputError(f"a PostgreSQL library is named by a postgresql:// URL, got {shown(url)}")

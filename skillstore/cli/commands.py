@@ -30,6 +30,7 @@ from skillstore import (
     STATUSES,
     WILSON_Z,
     Embedder,
+    EmbedderMismatchError,
     InvalidInputError,
     Match,
     RepairReport,
@@ -194,13 +195,15 @@ def _recorded_embedder(location: Location) -> Embedder | None:
         return None
 
 
-def _existing_dim(location: Location) -> int | None:
-    """The dimension of the store at ``location``, or None when there is none yet."""
+def _existing_facts(location: Location) -> tuple[int, dict[str, Any] | None] | None:
+    """The dimension and recorded embedder of the store at ``location``, or None when there is
+    none yet."""
     try:
         if isinstance(location, Path):
-            return peek(location).dim  # the MANIFEST alone: no need to load the store
+            facts = peek(location)  # the MANIFEST alone: no need to load the store
+            return facts.dim, facts.embedder
         with _open(location) as library:
-            return library.dim
+            return library.dim, library.embedder_identity
     except StoreNotFoundError:
         return None
 
@@ -839,7 +842,8 @@ def import_command(path: Location, file: str, fmt: str | None, on_conflict: str)
         skillstore import "postgresql://agent@db.example/skills?library=gridworld" skills.msgpack
     """
     fmt = fmt or format_for(file) or "jsonl"
-    dim = _existing_dim(path)
+    existing = _existing_facts(path)
+    dim = None if existing is None else existing[0]
     source = "standard input" if file == "-" else file
     size = 0 if file == "-" else os.path.getsize(file)  # standard input: no bar, its size is unknown
     with (
@@ -852,7 +856,13 @@ def import_command(path: Location, file: str, fmt: str | None, on_conflict: str)
     # the store's own checks, record by record, so that a bad one is named before any store is touched
     with _progress(len(content.skills), "Checking") as check_bar:
         check_skills(content, source=source, progress=check_bar)
-    with SkillStore.open(path, dim=content.dim) as store:
+    if existing is not None and None not in (existing[1], content.embedder) and existing[1] != content.embedder:
+        raise EmbedderMismatchError(
+            f"{source} holds vectors made by {embedder_line(content.embedder)}, the library's are made by"
+            f" {embedder_line(existing[1])}; re-embed one of them first (skillstore reembed)"
+        )
+    # a new library records the embedder that made the file's vectors
+    with SkillStore.open(path, dim=content.dim, embedder=content.embedder if existing is None else None) as store:
         if len(content.skills) >= PROGRESS_THRESHOLD and _stderr_is_terminal():
             click.echo(f"Writing {len(content.skills)} skills in one commit...", err=True)
         result = import_skills(store, content.skills, on_conflict=on_conflict)

@@ -4,8 +4,9 @@ Three formats, all holding every field of every skill (id, name, description,
 actions, preconditions, metadata, embedding, stats, timestamps, provenance, version,
 status and version history), deprecated skills included:
 
-- ``jsonl``: a header line ``{"skillstore_export": 1, "dim": .., "count": .., "embeddings": ..}``,
-  then one JSON object per skill. Values JSON cannot hold (bytes, tuples, maps
+- ``jsonl``: a header line ``{"skillstore_export": 1, "dim": .., "count": .., "embeddings": ..,
+  "embedder": ..}`` (the identity of the library's embedder, when it has one), then one JSON
+  object per skill. Values JSON cannot hold (bytes, tuples, maps
   with non-string keys, NaN) are tagged as described in :mod:`skillstore.cli.tagged_json`;
   embeddings are lists of exact float values.
 - ``msgpack``: the same header and records as a stream of msgpack values;
@@ -51,6 +52,7 @@ from skillstore import (
     SkillVersion,
     StatusChange,
     VersionStats,
+    check_embedder_identity,
     check_restorable,
     check_skill_id,
     check_timestamp,
@@ -120,7 +122,11 @@ def export_skills(
     if skills is None:
         skills = list(store.skills(status=STATUSES))
     skills = [replace(skill, history=store.history(str(skill.id))) for skill in skills]
-    header = {HEADER_KEY: EXPORT_VERSION, "dim": store.dim, "count": len(skills), "embeddings": embeddings}
+    header: dict[str, Any] = {
+        HEADER_KEY: EXPORT_VERSION, "dim": store.dim, "count": len(skills), "embeddings": embeddings
+    }
+    if store.embedder_identity is not None:  # the model that made the vectors, for the import to record
+        header["embedder"] = store.embedder_identity
     if fmt == "csv":
         _write_csv(stream, skills, embeddings, progress)
     else:
@@ -254,11 +260,13 @@ def _write_csv(
 
 @dataclass
 class ExportFile:
-    """The validated content of an export file: its dimension and its skills, each
-    carrying the id, stats and timestamps it had in the exporting store."""
+    """The validated content of an export file: its dimension, its skills, each carrying
+    the id, stats and timestamps it had in the exporting store, and the identity of the
+    embedder that made their vectors (None when the file does not say: CSV, or no embedder)."""
 
     dim: int | None
     skills: list[Skill]
+    embedder: dict[str, Any] | None = None
 
 
 def read_skills(
@@ -291,10 +299,10 @@ def parse_skills(
     check_format(fmt)
     try:
         if fmt == "csv":
-            file_dim, count, records = None, None, _read_csv(stream)
+            file_dim, count, embedder, records = None, None, None, _read_csv(stream)
         else:
             items = _read_jsonl(stream) if fmt == "jsonl" else _read_msgpack(stream)
-            file_dim, count = _read_header(next(items, None), dim)
+            file_dim, count, embedder = _read_header(next(items, None), dim)
             records = items
         skills: list[Skill] = []
         for number, raw in enumerate(records, start=1):
@@ -316,7 +324,7 @@ def parse_skills(
         )
     file_dim = _check_dims(skills, file_dim, dim, source)
     _check_ids(skills, source)
-    return ExportFile(file_dim, skills)
+    return ExportFile(file_dim, skills, embedder)
 
 
 def check_skills(content: ExportFile, *, source: str = "input", progress: Progress | None = None) -> None:
@@ -349,7 +357,7 @@ def _naming(exc: SkillStoreError, where: str) -> SkillStoreError:
     return exc
 
 
-def _read_header(header: Any, dim: int | None) -> tuple[int | None, int]:
+def _read_header(header: Any, dim: int | None) -> tuple[int | None, int, dict[str, Any] | None]:
     if not isinstance(header, dict) or HEADER_KEY not in header:
         raise InvalidInputError("not a skillstore export: the header is missing")
     version = header[HEADER_KEY]
@@ -366,7 +374,17 @@ def _read_header(header: Any, dim: int | None) -> tuple[int | None, int]:
         raise DimensionMismatchError(
             f"the file holds embeddings of dimension {file_dim}, the store has {dim}"
         )
-    return file_dim, count
+    embedder = header.get("embedder")
+    if embedder is not None:
+        try:
+            embedder = check_embedder_identity(embedder)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"the header's embedder: {exc}") from None
+        if embedder["dim"] != file_dim:
+            raise InvalidInputError(
+                f"the header names an embedder of dim {embedder['dim']} for embeddings of dim {file_dim}"
+            )
+    return file_dim, count, embedder
 
 
 def _read_jsonl(stream: IO[bytes]) -> Iterator[Any]:

@@ -3,6 +3,7 @@ library's embedder, and ``reembed`` (atomic, with a progress bar on a terminal).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,49 @@ def test_search_text_falls_back_to_words_when_the_embedder_cannot_be_built(tmp_p
     assert result.exit_code == 0, result.output
     assert "my-model" in result.stderr and "searching by words alone" in result.stderr
     assert "unlock door" in result.stdout  # BM25 alone
+
+
+def test_an_export_carries_the_embedder_to_a_new_library(library: Path, tmp_path: Path) -> None:
+    export = tmp_path / "skills.jsonl"
+    ok("export", library, "-o", export)
+    header = json.loads(export.read_text().splitlines()[0])
+    assert header["embedder"] == identity(LexicalEmbedder())
+    ok("import", tmp_path / "copy", export)
+    assert peek(tmp_path / "copy").embedder == identity(LexicalEmbedder())
+    found = ok("search", tmp_path / "copy", "--text", "unlocking doors", "-k", "1", "--json").output
+    assert '"unlock door"' in found  # the copy embeds queries with the recorded embedder too
+    ok("import", tmp_path / "copy", export)  # the same embedder: fine (every skill already there)
+
+
+def test_an_import_refuses_vectors_of_another_embedder(library: Path, tmp_path: Path) -> None:
+    export = tmp_path / "skills.msgpack"
+    ok("export", library, "-o", export)
+    other = tmp_path / "other"
+    ok("init", other, "--embedder", "lexical:dim=256,min_n=2")
+    result = run("import", other, export)
+    assert result.exit_code == 1 and "made by lexical" in result.output
+    assert len(SkillStore.open(other, read_only=True)) == 0  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("embedder", "complaint"),
+    [({"name": "x", "params": {}, "dim": 7}, "dim 7"), ({"name": ""}, "embedder"), ("lexical", "embedder")],
+)
+def test_a_crafted_embedder_in_a_header_is_refused(tmp_path: Path, embedder: object, complaint: str) -> None:
+    export = tmp_path / "bad.jsonl"
+    export.write_text(json.dumps({"skillstore_export": 1, "dim": 3, "count": 0, "embeddings": True,
+                                  "embedder": embedder}) + "\n")
+    result = run("import", tmp_path / "new", export)
+    assert result.exit_code == 1 and complaint in result.output
+    assert not (tmp_path / "new").exists()
+
+
+def test_files_without_an_embedder_still_import(library: Path, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    with SkillStore.open(plain, dim=LexicalEmbedder().dim) as store:
+        store.add(Skill("given", ["a"], np.eye(LexicalEmbedder().dim)[0]))
+    export = tmp_path / "plain.jsonl"
+    ok("export", plain, "-o", export)
+    assert "embedder" not in json.loads(export.read_text().splitlines()[0])
+    ok("import", library, export)  # a library with an embedder takes callers' vectors, as its API does
+    assert peek(library).embedder == identity(LexicalEmbedder())

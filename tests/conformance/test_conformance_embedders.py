@@ -269,3 +269,16 @@ def test_an_identitys_numbers_survive_every_backends_record(make_backend: Backen
     again = make_backend.reopen(backend, embedder=Named("custom", params))
     if again is not None:
         assert again.embedder_identity == identity(Named("custom", params))  # type: ignore[attr-defined]
+
+
+def test_an_identity_alone_is_recorded_and_checked(make_backend: Backends) -> None:
+    if make_backend.kind == "memory":
+        return  # nothing persists: an identity alone has nothing to record it in
+    backend = make_backend(FIRST.dim, embedder=identity(FIRST))
+    assert backend.embedder_identity == identity(FIRST) and backend.embedder is None  # type: ignore[attr-defined]
+    with pytest.raises(InvalidEmbeddingError, match="no embedder"):
+        backend.add(Skill("text only", ["a"], None))
+    same = make_backend.reopen(backend, embedder=identity(FIRST))
+    assert same is not None
+    with pytest.raises(EmbedderMismatchError):
+        make_backend.reopen(same, embedder=identity(SECOND) | {"dim": FIRST.dim})

@@ -26,6 +26,7 @@ import base64
 import inspect
 import json
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +40,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, ValidationError
 
 from skillstore import (
+    Embedder,
     EmbedderMismatchError,
     InvalidInputError,
     Match,
@@ -49,8 +51,10 @@ from skillstore import (
     StoreLockedError,
     StoreNotFoundError,
     __version__,
+    embedder_from_identity,
     embedder_from_spec,
     is_url,
+    peek,
 )
 
 MAX_K = 50  # results of one search: summaries for a model's context, not a library dump
@@ -115,7 +119,7 @@ class LibraryTools:
         if not is_url(str(location)):
             options["lock_timeout"] = lock_timeout
         try:
-            library = SkillStore.open(location, create=False, embedder=chosen or "recorded", **options)
+            library = SkillStore.open(location, create=False, embedder=chosen or _recorded(location), **options)
         except StoreNotFoundError:
             if read_only:
                 raise
@@ -123,7 +127,7 @@ class LibraryTools:
             library = SkillStore.open(location, embedder=chosen, **options)
 
         def reopen() -> SkillBackend:
-            return SkillStore.open(location, create=False, embedder="recorded", **options)
+            return SkillStore.open(location, create=False, embedder=_recorded(location), **options)
 
         return cls(library, read_only=read_only, reopen=reopen)
 
@@ -261,13 +265,7 @@ class LibraryTools:
         )
         with self._mutex:
             self._check_writable()
-            if getattr(self.library, "embedder", None) is None:
-                fix = (
-                    f"create one with an embedder (`skillstore init URL --embedder {DEFAULT_EMBEDDER}`)"
-                    if isinstance(self.where, str) and is_url(self.where.split(" ")[0])
-                    else f"give it one with `skillstore reembed {self.where} --embedder {DEFAULT_EMBEDDER}`"
-                )
-                raise EmbedderMismatchError(f"{self.where} has no embedder to embed new skills; {fix}")
+            self._check_can_embed()
             started = time.time()
             skill_id = self.library.add(skill)
             stored = self.library.get(skill_id)
@@ -290,6 +288,23 @@ class LibraryTools:
             stats = self.library.record_outcome(id, success, reward)
         return {"id": id, **_record(stats.successes, stats.attempts), "total_reward": _number(stats.total_reward)}
 
+    def _check_can_embed(self) -> None:
+        """Refuse a write that must embed a skill's text when this server has no embedder."""
+        if getattr(self.library, "embedder", None) is not None:
+            return
+        recorded = getattr(self.library, "embedder_identity", None)
+        if recorded is not None:  # recorded, but not one this installation can build
+            raise EmbedderMismatchError(
+                f"{self.where} is embedded by {recorded['name']} {recorded['params']}, which this server cannot"
+                " build (not built in, or its extra not installed): adding skills and changing their text need it"
+            )
+        fix = (
+            f"create one with an embedder (`skillstore init URL --embedder {DEFAULT_EMBEDDER}`)"
+            if isinstance(self.where, str) and is_url(self.where.split(" ")[0])
+            else f"give it one with `skillstore reembed {self.where} --embedder {DEFAULT_EMBEDDER}`"
+        )
+        raise EmbedderMismatchError(f"{self.where} has no embedder to embed new skills; {fix}")
+
     def update_skill(
         self,
         id: SkillId,  # noqa: A002
@@ -311,6 +326,8 @@ class LibraryTools:
                                     " metadata")
         with self._mutex:
             self._check_writable()
+            if fields.keys() & {"name", "description", "actions"}:
+                self._check_can_embed()  # a changed text is embedded again
             before = self.library.get(id).version
             skill = self.library.update(id, reason=reason, **fields)
             changed = list(self.library.history(id)[-1].changed) if skill.version != before else []
@@ -529,3 +546,25 @@ def serve(
         location, read_only=read_only, embedder=embedder, dedup_threshold=dedup_threshold, lock_timeout=lock_timeout
     ) as tools:
         SkillServer(tools).run("stdio")
+
+
+def _recorded(location: str | Path) -> Embedder | str | None:
+    """The embedder the library at ``location`` recorded, built again: ``"recorded"`` when the
+    library is missing (its open says so) or this installation can build it, None (with a note
+    on stderr) when it cannot, so that the library is still served, searched by words."""
+    try:
+        if is_url(str(location)):
+            with SkillStore.open(location, read_only=True) as library:
+                recorded = library.embedder_identity
+        else:
+            recorded = peek(location).embedder
+    except SkillStoreError:
+        return "recorded"
+    if recorded is None:
+        return None
+    try:
+        return embedder_from_identity(recorded)
+    except SkillStoreError as exc:
+        print(f"skillstore mcp: {exc}; serving the library without its embedder (text search by words alone)",
+              file=sys.stderr)
+        return None

@@ -16,13 +16,14 @@ from skillstore import (
     EmbedderMismatchError,
     InvalidInputError,
     LexicalEmbedder,
+    Skill,
     SkillNotFoundError,
     SkillStore,
     StoreNotFoundError,
     VersionNotFoundError,
 )
 from skillstore.embedders import skill_text
-from skillstore.mcp import DESCRIPTION_CHARS, NAME_CHARS, READ_TOOLS, WRITE_TOOLS, one_line
+from skillstore.mcp import DESCRIPTION_CHARS, NAME_CHARS, READ_TOOLS, WRITE_TOOLS, LibraryTools, one_line
 
 SUMMARY_KEYS = {"id", "name", "description", "version", "status", "successes", "attempts", "success_rate", "score"}
 
@@ -309,3 +310,30 @@ def test_a_new_library_answers_a_search_with_no_skill(tmp_path: Path) -> None:
         tools.add_skill("open door", ["toggle"], "walk to the door and open it", metadata={"room": 3})
         assert tools.search_skills("door", 5, where={"room": 4})["skills"] == []
         assert [s["name"] for s in tools.search_skills("door", 5)["skills"]] == ["open door"]
+
+
+class OwnModel(LexicalEmbedder):
+    """An embedder of the user's own: no installation can build it from its recorded name."""
+
+    name = "my-model"
+
+
+def test_a_library_whose_embedder_cannot_be_built_here_is_served_by_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "own"
+    with SkillStore.open(path, embedder=OwnModel(dim=32)) as store:
+        skill_id = store.add(Skill("unlock door", ["toggle"], None, description="use the key on the locked door"))
+    for read_only in (True, False):
+        with LibraryTools.open(path, read_only=read_only) as tools:
+            assert "my-model" in capsys.readouterr().err
+            found = tools.search_skills("locked door", 1)
+            assert [s["name"] for s in found["skills"]] == ["unlock door"] and found["ranked_by"] == "words (BM25)"
+            if not read_only:
+                before = contents(path)
+                for call in (lambda: tools.add_skill("fetch key", ["pickup"]),
+                             lambda: tools.update_skill(skill_id, "reworded", description="turn the key")):
+                    with pytest.raises(EmbedderMismatchError, match="cannot build"):
+                        call()
+                assert contents(path) == before
+                assert tools.record_outcome(skill_id, True)["attempts"] == 1  # what needs no embedding still works

@@ -48,7 +48,7 @@ fuzz: install-dev
 		tests/mcp/test_mcp_fuzz.py
 
 # The long reliability campaigns (crash, concurrency, I/O faults, corruption, bad input), then
-# a table of their figures; docs/RELIABILITY.md quotes the latest run. About 10 minutes here.
+# a table of their figures; docs/RELIABILITY.md quotes the latest run. 15-20 minutes here.
 reliability: install-dev
 	rm -f $(VENV)/reliability-figures.jsonl
 	RELIABILITY_FIGURES=$(VENV)/reliability-figures.jsonl $(PY) -m pytest -q -m reliability tests/reliability; \

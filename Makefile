@@ -45,7 +45,7 @@ fuzz: install-dev
 		tests/conformance/test_canonical.py tests/reliability/test_bad_input_campaign.py \
 		tests/store/test_tie_rule.py tests/store/test_store_model.py \
 		tests/conformance/test_conformance_filters.py tests/conformance/test_conformance_versions.py \
-		tests/mcp/test_mcp_fuzz.py
+		tests/mcp/test_mcp_fuzz.py tests/conformance/test_fusion.py
 
 # The long reliability campaigns (crash, concurrency, I/O faults, corruption, bad input), then
 # a table of their figures; docs/RELIABILITY.md quotes the latest run. 15-20 minutes here.

@@ -331,9 +331,16 @@ def _text_of(name: Any, description: Any, actions: Any) -> str:
                       actions)
 
 
-def without_none_embedding(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """An update's fields less an ``embedding=None``, which asks an embedder for one."""
-    return {name: value for name, value in fields.items() if name != "embedding" or value is not None}
+def checkable_update(embedder: Embedder | None, fields: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """An update's fields as the store's checks take them: less an ``embedding=None``, which
+    asks the embedder for the text's embedding; without an embedder, that is refused
+    (InvalidEmbeddingError) as what it is, not as a vector that is not one."""
+    if "embedding" not in fields or fields["embedding"] is not None:
+        return dict(fields)
+    if embedder is None:
+        raise InvalidEmbeddingError(f"embedding=None asks for the embedding of the skill's text, and {where} has no"
+                                    " embedder to make one")
+    return {name: value for name, value in fields.items() if name != "embedding"}
 
 
 def check_embedder_choice(embedder: Any) -> dict[str, Any] | str | None:

@@ -32,13 +32,13 @@ from skillstore.columnar import Base
 from skillstore.embedders import (
     Embedder,
     check_embedder_choice,
+    checkable_update,
     describe,
     identity,
     query_vector,
     resolve_embedder,
     update_with_embedding,
     with_embeddings,
-    without_none_embedding,
 )
 from skillstore.errors import (
     DimensionMismatchError,
@@ -694,7 +694,7 @@ class SkillStore:
         change of the skill's text given no embedding (or ``embedding=None``) re-embeds it."""
         # checked now, so bad input is refused before the lock; with an embedder, again once the
         # current text is known (embedding=None then asks for the text's embedding)
-        checked = check_fields(fields if self.embedder is None else without_none_embedding(fields), self.dim)
+        checked = check_fields(checkable_update(self.embedder, fields, str(self.path)), self.dim)
         reason = check_reason(reason)
         status = None if status is None else check_status(status)
 

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from skillstore import ranking
-from skillstore.embedders import Embedder, identity, query_vector, update_with_embedding, with_embeddings
+from skillstore.embedders import (
+    Embedder,
+    checkable_update,
+    identity,
+    query_vector,
+    update_with_embedding,
+    with_embeddings,
+)
 from skillstore.errors import DimensionMismatchError, InvalidInputError, SkillNotFoundError
 from skillstore.model import Match, Skill, SkillStats, SkillVersion
 from skillstore.preconditions import applies, freeze
@@ -146,6 +153,7 @@ class MemoryBackend:
 
     def update(self, skill_id: str, *, reason: str | None = None, status: str | None = None, **fields: Any) -> Skill:
         record = self._record(skill_id)
+        checkable_update(self.embedder, fields, "this MemoryBackend")
         checked = check_fields(update_with_embedding(self.embedder, fields, record), self._dim)
         reason = check_reason(reason)
         status = None if status is None else check_status(status)

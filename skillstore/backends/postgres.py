@@ -41,11 +41,11 @@ from skillstore.codec import pack, unpack
 from skillstore.embedders import (
     Embedder,
     check_embedder_choice,
+    checkable_update,
     query_vector,
     resolve_embedder,
     update_with_embedding,
     with_embeddings,
-    without_none_embedding,
 )
 from skillstore.errors import (
     BackendConnectionError,
@@ -385,7 +385,7 @@ class PostgresBackend:
         """Change some of a skill's fields (name, actions, embedding, preconditions,
         description, metadata) and/or its ``status``; returns the updated skill. A change of
         content makes a new version (see ``SkillStore.update``)."""
-        checked = check_fields(fields if self.embedder is None else without_none_embedding(fields), self._dim)
+        checked = check_fields(checkable_update(self.embedder, fields, self._where), self._dim)
         reason = check_reason(reason)
         status = None if status is None else check_status(status)
 

@@ -84,7 +84,7 @@ def test_without_an_embedder_a_skill_needs_an_embedding(make_backend: Backends) 
     with pytest.raises(InvalidEmbeddingError, match="no embedder"):
         backend.add_many([Skill("fine", ["a"], np.ones(FIRST.dim)), Skill("text only", ["a"], None)])
     assert [s.name for s in backend] == ["kept"]
-    with pytest.raises(InvalidEmbeddingError):
+    with pytest.raises(InvalidEmbeddingError, match="embedding=None asks for the embedding of the skill's text"):
         backend.update(next(iter(backend)).id, embedding=None)
 
 

@@ -120,7 +120,7 @@ class Catalog:
     def record_at(self, row: int) -> dict[str, Any]:
         """The record at a live row, to read only."""
         record = self._overlay.get(row)
-        return record if record is not None else self.base.record(row)
+        return record if record is not None else self.base.read_record(row)
 
     def stats_at(self, row: int) -> dict[str, Any]:
         record = self._overlay.get(row)

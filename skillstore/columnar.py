@@ -24,6 +24,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ from skillstore.storage.manifest import COLUMNS_FILE, RECORDS_FILE
 from skillstore.text import document
 from skillstore.validation import MAX_COUNTER, MAX_TIMESTAMP, MAX_TOTAL_REWARD
 
+READ_CACHE_ROWS = 1024  # checked records kept for reading again (a few MB at most)
 VECTOR_BLOCK_ROWS = 4096  # rows per CRC-32 of the vectors: damage is named to this precision
 RECORD_FIELDS = ("name", "actions", "preconditions", "description", "metadata", "provenance", "history")
 COUNTERS = ("attempts", "successes", "failures", "observations")
@@ -104,6 +106,8 @@ class Base:
         self._meta_counts: np.ndarray | None = None  # metadata index entries of each row, counted when first read
         self._term_codes: dict[str, int] | None = None  # the lexical index's terms, decoded when first searched
         self.embedder: dict[str, Any] | None = None  # the identity the columns record (set by load)
+        self._read: dict[int, dict[str, Any]] = {}  # rows last read, checked (read_record)
+        self._read_lock = threading.Lock()
 
     @classmethod
     def empty(cls, dim: int) -> Base:
@@ -183,8 +187,22 @@ class Base:
         offsets = self._c["record_offsets"]
         return self._records[int(offsets[row]) : int(offsets[row + 1])]
 
+    def read_record(self, row: int) -> dict[str, Any]:
+        """Row ``row`` as :meth:`record` gives it, to read only: the rows read last are kept
+        checked and decoded (a snapshot never changes), so reading a skill again costs only
+        its copy out (``to_skill`` shares nothing with the record)."""
+        record = self._read.get(row)
+        if record is None:
+            record = self.record(row)
+            with self._read_lock:
+                if len(self._read) >= READ_CACHE_ROWS:
+                    self._read.pop(next(iter(self._read)))
+                self._read[row] = record
+        return record
+
     def record(self, row: int) -> dict[str, Any]:
-        """Row ``row`` as a full record, checked as the public API checks a skill."""
+        """Row ``row`` as a full record, checked as the public API checks a skill; a fresh one,
+        which the caller may change."""
         try:
             fields = unpack(bytes(self.raw_record(row)))
             if not isinstance(fields, list) or len(fields) != len(RECORD_FIELDS):

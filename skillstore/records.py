@@ -639,7 +639,7 @@ def to_skill(record: dict[str, Any], vector: np.ndarray) -> Skill:
         name=record["name"],
         actions=_copy(record["actions"]),
         embedding=vector.astype(np.float32),  # always a copy
-        preconditions=dict(record["preconditions"]),
+        preconditions=_copy(record["preconditions"]),
         description=record["description"],
         metadata=_copy(record["metadata"]),
         id=record["id"],
@@ -669,7 +669,7 @@ def versions_of(record: Mapping[str, Any], vector: np.ndarray) -> list[SkillVers
             name=content["name"],
             actions=_copy(content["actions"]),
             embedding=embedding,
-            preconditions=dict(content["preconditions"]),
+            preconditions=_copy(content["preconditions"]),
             description=content["description"],
             metadata=_copy(content["metadata"]),
             reason=entry["reason"],
@@ -694,7 +694,7 @@ def version_of(record: Mapping[str, Any], vector: np.ndarray, version: int | Non
             content = entry["content"]
             skill.name, skill.actions = content["name"], _copy(content["actions"])
             skill.embedding = np.frombuffer(content["embedding"], dtype="<f4").astype(np.float32)
-            skill.preconditions, skill.description = dict(content["preconditions"]), content["description"]
+            skill.preconditions, skill.description = _copy(content["preconditions"]), content["description"]
             skill.metadata, skill.version = _copy(content["metadata"]), number
             return skill
     raise VersionNotFoundError(
@@ -707,12 +707,15 @@ _SCALARS = (str, int, float, bool, bytes, type(None))
 
 
 def _copy(value: Any) -> Any:
+    """A copy of ``value`` that shares nothing mutable with it (tuples too may hold maps)."""
     if isinstance(value, list):
         if all(type(v) in _SCALARS for v in value):
             return value.copy()  # the common case: a list of action names or numbers
         return [_copy(v) for v in value]
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, tuple) and not all(type(v) in _SCALARS for v in value):
+        return tuple(_copy(v) for v in value)
     return value
 
 

@@ -1205,7 +1205,7 @@ class _RowSource:
         return str(self.record["id"]) if self.record is not None else self.base.id_at(self.row)
 
     def skill(self) -> Skill:
-        record = self.record if self.record is not None else self.base.record(self.row)
+        record = self.record if self.record is not None else self.base.read_record(self.row)
         return to_skill(record, self.index.vector(self.row))
 
 

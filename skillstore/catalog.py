@@ -138,8 +138,9 @@ class Catalog:
         if in_base.all():
             return self.base.id_keys(rows)
         written = np.array([self.id_at(row).encode("utf-8") for row in rows[~in_base].tolist()])
-        keys = np.empty(len(rows), dtype=np.result_type(self.base.id_keys(rows[:0]), written))
-        keys[in_base] = self.base.id_keys(rows[in_base])
+        snapshot = self.base.id_keys(rows[in_base])
+        keys = np.empty(len(rows), dtype=np.result_type(snapshot, written))  # wide enough for both: none is cut
+        keys[in_base] = snapshot
         keys[~in_base] = written
         return keys
 

@@ -290,6 +290,8 @@ def test_random_histories_agree_with_the_model(make_backend: Backends, seed: int
         reopened = make_backend.reopen(backend)
         if reopened is not None:
             check(reopened, skill_id, model)
+            reopened.close()  # one connection per example at most: `make fuzz` runs hundreds
+        backend.close()
 
     run()
 

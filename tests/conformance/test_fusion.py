@@ -4,6 +4,8 @@ only for candidates matching a term. Scores drawn from a few values, so ties are
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
@@ -55,6 +57,7 @@ def test_a_stores_id_keys_sort_as_its_ids(ids: list[str]) -> None:
         catalog = store._catalog
         rows = np.array([catalog.row(i) for i in ids])
         keys = catalog.id_keys(rows)
+        assert keys.tolist() == [i.encode("utf-8") for i in ids]  # every byte kept, none cut
         assert [ids[i] for i in np.argsort(keys, kind="stable")] == sorted(ids)
 
 
@@ -63,3 +66,15 @@ def test_fusion_of_no_candidates_is_empty() -> None:
         raise AssertionError("no id to read among no candidates")
 
     assert fused(np.zeros(0), np.zeros(0), id_keys).shape == (0,)
+
+
+def test_id_keys_of_snapshot_and_newer_rows_keep_every_byte(tmp_path: Path) -> None:
+    """The case random seeds found: a longer id in the snapshot, a shorter one written since."""
+    from skillstore import Skill, SkillStore
+
+    with SkillStore.open(tmp_path / "s", dim=2) as store:
+        store.restore_many([Skill("s", [], [1, 0], id="00")])
+        store.checkpoint()
+        store.restore_many([Skill("s", [], [1, 0], id="0")])
+        keys = store._catalog.id_keys(np.array([store._catalog.row("00"), store._catalog.row("0")]))
+        assert keys.tolist() == [b"00", b"0"]

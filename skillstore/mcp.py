@@ -173,7 +173,7 @@ class LibraryTools:
             self._catch_up()
             if query.strip():
                 matches = self.library.search(None, k, state=state, where=where, text=query)
-                embedded = getattr(self.library, "embedder", None) is not None
+                embedded = self.library.embedder is not None
                 ranked_by = "words (BM25, fused with the embedder's similarity)" if embedded else "words (BM25)"
             else:
                 matches = self.library.search(None, k, state=state, where=where, rank="wilson")
@@ -233,7 +233,7 @@ class LibraryTools:
         with self._mutex:
             self._catch_up()
             figures = dict(self.library.stats())
-            figures.setdefault("embedder", getattr(self.library, "embedder_identity", None))
+            figures.setdefault("embedder", self.library.embedder_identity)
         return {"library": self.where, "read_only": self.read_only, **_plain(figures)}
 
     # -- writing -------------------------------------------------------------------------
@@ -290,9 +290,9 @@ class LibraryTools:
 
     def _check_can_embed(self) -> None:
         """Refuse a write that must embed a skill's text when this server has no embedder."""
-        if getattr(self.library, "embedder", None) is not None:
+        if self.library.embedder is not None:
             return
-        recorded = getattr(self.library, "embedder_identity", None)
+        recorded = self.library.embedder_identity
         if recorded is not None:  # recorded, but not one this installation can build
             raise EmbedderMismatchError(
                 f"{self.where} is embedded by {recorded['name']} {recorded['params']}, which this server cannot"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from skillstore.embedders import Embedder
 from skillstore.model import Match, Skill, SkillStats, SkillVersion
 
 
@@ -18,6 +19,9 @@ class SkillBackend(Protocol):
 
     @property
     def dim(self) -> int: ...
+
+    @property
+    def embedder(self) -> Embedder | None: ...
 
     @property
     def embedder_identity(self) -> dict[str, Any] | None: ...

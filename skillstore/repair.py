@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +151,9 @@ def _load_chain(store: SkillStore, directory: Path, generation: int, current: Ma
     except SkillStoreError as exc:
         notes.append(f"{log_path.name}: {exc}; its writes are lost")
     if current is not None and current.generation == generation:
-        manifest = current
+        # The MANIFEST vouches for its snapshot's files (sizes, checksums), but the identity of the
+        # embedder is the snapshot's own to tell: a MANIFEST that names another is what is damaged.
+        manifest = replace(current, embedder=_snapshot_embedder(directory, current))
     else:
         manifest = _describe(directory, generation, current, header)
     store._adopt_snapshot(manifest)
@@ -261,6 +263,18 @@ def _describe_columns(
     embedder = embedder_of(columns, str(path))
     kind = "hnsw" if GRAPH_FILE in files else "flat"
     return len(columns["attempts"]), int(columns["dim"][0]), kind, head, embedder
+
+
+def _snapshot_embedder(directory: Path, manifest: Manifest) -> dict[str, Any] | None:
+    """The embedder identity the snapshot of ``manifest`` records in its columns; the MANIFEST's
+    own when the columns cannot tell (a damaged file, which loading it will report)."""
+    if COLUMNS_FILE not in manifest.files:
+        return manifest.embedder  # format 2: no columns, and no embedder
+    path = directory / snapshot_dir(manifest.generation) / COLUMNS_FILE
+    try:
+        return embedder_of(decode_columns(read_file(path, manifest.files[COLUMNS_FILE].size)), str(path))
+    except (ColumnFileError, SkillStoreError, OSError):
+        return manifest.embedder
 
 
 def _head(path: Path, size: int) -> bytes:

@@ -87,3 +87,28 @@ def test_a_recorded_embedder_this_release_cannot_build_is_a_mismatch(tmp_path: P
         embedder_from_identity({"name": "lexical", "params": {"keep_case": 1}, "dim": 16})
     with SkillStore.open(path, read_only=True) as store:  # without an embedder it still opens
         assert [m.skill.name for m in store.search(None, 1, text="door")] == ["open door"]
+
+
+def test_repair_trusts_the_snapshot_over_a_manifest_naming_another_embedder(tmp_path: Path) -> None:
+    """The MANIFEST vouches for its snapshot's files; the embedder's identity is the snapshot's
+    own. A MANIFEST (valid checksum) naming another is repaired, not taken for a lost snapshot."""
+    path = tmp_path / "lib"
+    ids = build(path)
+    rewrite_manifest_embedder(path, identity(LexicalEmbedder(dim=16, min_n=2)))
+    with pytest.raises(StoreCorruptError, match="its vectors were made by"):
+        SkillStore.open(path)
+    report = repair_store(path)
+    assert report.skills == len(ids) + 1 and peek(path).embedder == identity(EMBEDDER)
+    with SkillStore.open(path, embedder=EMBEDDER) as store:
+        assert set(ids) <= {s.id for s in store} and store.search(None, 1, text="skill 3")[0].skill.name == "skill 3"
+
+
+def test_repair_still_refuses_a_damaged_snapshot_in_force(tmp_path: Path) -> None:
+    path = tmp_path / "lib"
+    build(path)
+    columns = path / f"snap-{peek(path).generation:08d}" / "columns.bin"
+    data = bytearray(columns.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # the MANIFEST's checksum no longer matches
+    columns.write_bytes(bytes(data))
+    with pytest.raises(StoreCorruptError):
+        repair_store(path)  # no other intact generation: refused, nothing written

@@ -1,12 +1,14 @@
 """The tie rule of ``skillstore.ranking``, written out independently for the tests: which
-answers to a top-``k`` search are correct. One checker for every backend's tests (the store
-tests and the conformance suite); each builds its own reference candidates."""
+answers to a top-``k`` search are correct, and how each eligible skill scores. One checker and
+one scorer for every backend's tests (the store tests and the conformance suite); each picks
+its own eligible skills."""
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
-from skillstore import Match
+from skillstore import BLEND_WEIGHT, Match, Skill
 from skillstore.ranking import SCORE_TOLERANCE
 
 
@@ -77,3 +79,33 @@ def assert_valid_result(
         for better in reference[: rank_of[skill_id]]:  # only a candidate ranked above can outrank
             if must_precede(better, returned):
                 assert position.get(better.id, len(ids)) < j, (ids, better, "must come before", returned)
+
+
+def reference_candidate(skill: Skill, cosine: float | None, rank: str) -> Candidate:
+    """One eligible skill scored in float64 by the documented rules (``skillstore.ranking``),
+    written out independently: ``cosine`` is its cosine to the query (None: no query)."""
+    stats, skill_id = skill.stats, str(skill.id)
+    rate = stats.successes / stats.attempts if stats.attempts else 0.0
+    if rank == "wilson":
+        bound = wilson_bound(stats.successes, stats.attempts)
+        score = bound if cosine is None else (1 - BLEND_WEIGHT) * cosine + BLEND_WEIGHT * bound
+        return Candidate(skill_id, score, 0.0, True, False)
+    if cosine is None:
+        return Candidate(skill_id, rate, 0.0, False, False)
+    if rank == "similarity":
+        return Candidate(skill_id, cosine, 0.0, True, False)
+    if rank == "success":
+        return Candidate(skill_id, rate, cosine, False, True)
+    smoothed = (stats.successes + 1.0) / (stats.attempts + 2.0)
+    return Candidate(skill_id, (1 - BLEND_WEIGHT) * cosine + BLEND_WEIGHT * smoothed, 0.0, True, False)
+
+
+def wilson_bound(successes: int, attempts: int, z: float = 1.96) -> float:
+    """The lower bound of the Wilson score interval, written out from the formula in
+    ``skillstore.ranking`` (0 for a skill never attempted)."""
+    if not attempts:
+        return 0.0
+    p = successes / attempts
+    centre = p + z * z / (2 * attempts)
+    spread = z * math.sqrt(p * (1 - p) / attempts + z * z / (4 * attempts * attempts))
+    return max(0.0, (centre - spread) / (1 + z * z / attempts))

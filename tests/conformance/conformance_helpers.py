@@ -6,16 +6,15 @@ in float64, independently of any backend's code path.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pg_helpers import library_url as library_url  # the suite's tests import it from here
-from ranking_oracle import Candidate, assert_valid_result
+from ranking_oracle import Candidate, assert_valid_result, reference_candidate
 
-from skillstore import BLEND_WEIGHT, MemoryBackend, Skill, SkillBackend, SkillStore
+from skillstore import MemoryBackend, Skill, SkillBackend, SkillStore
 from skillstore.ranking import SCORE_TOLERANCE
 
 BackendFactory = Callable[..., SkillBackend]
@@ -95,23 +94,8 @@ def reference_scores(
         metadata = skill.metadata or {}
         if where and not all(k in metadata and equal_values(metadata[k], v) for k, v in where.items()):
             continue
-        stats = skill.stats
-        rate = stats.successes / stats.attempts if stats.attempts else 0.0
         cosine = None if unit is None else float(np.dot(np.asarray(skill.embedding, dtype=np.float64), unit))
-        if rank == "wilson":
-            bound = wilson_bound(stats.successes, stats.attempts)
-            score = bound if cosine is None else (1 - BLEND_WEIGHT) * cosine + BLEND_WEIGHT * bound
-            row = Candidate(str(skill.id), score, 0.0, True, False)
-        elif cosine is None:
-            row = Candidate(str(skill.id), rate, 0.0, False, False)
-        elif rank == "similarity":
-            row = Candidate(str(skill.id), cosine, 0.0, True, False)
-        elif rank == "success":
-            row = Candidate(str(skill.id), rate, cosine, False, True)
-        else:
-            smoothed = (stats.successes + 1) / (stats.attempts + 2)
-            row = Candidate(str(skill.id), (1 - BLEND_WEIGHT) * cosine + BLEND_WEIGHT * smoothed, 0.0, True, False)
-        rows.append(row)
+        rows.append(reference_candidate(skill, cosine, rank))
     rows.sort(key=lambda row: (-row.score, -row.secondary, row.id))
     return rows
 
@@ -186,14 +170,3 @@ def random_where(rng: np.random.Generator) -> dict[str, Any] | None:
 def record_random_outcomes(backend: SkillBackend, ids: list[str], rng: np.random.Generator, count: int) -> None:
     for _ in range(count):
         backend.record_outcome(ids[int(rng.integers(len(ids)))], bool(rng.random() < 0.6), reward=1.0)
-
-
-def wilson_bound(successes: int, attempts: int, z: float = 1.96) -> float:
-    """The lower bound of the Wilson score interval, written out from the formula in
-    ``skillstore.ranking`` (0 for a skill never attempted)."""
-    if not attempts:
-        return 0.0
-    p = successes / attempts
-    centre = p + z * z / (2 * attempts)
-    spread = z * math.sqrt(p * (1 - p) / attempts + z * z / (4 * attempts * attempts))
-    return max(0.0, (centre - spread) / (1 + z * z / attempts))

@@ -4,7 +4,6 @@ and (from ``ranking_oracle``) the checker that accepts exactly the answers the t
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -12,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ranking_oracle import Candidate, may_pass
+from ranking_oracle import Candidate, may_pass, reference_candidate
 from ranking_oracle import assert_valid_result as assert_valid_result  # the store tests import it from here
 
-from skillstore import BLEND_WEIGHT, Skill
+from skillstore import Skill
 from skillstore.preconditions import applies, freeze
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,35 +89,9 @@ def reference_ranking(
         metadata = skill.metadata or {}
         if where and not all(k in metadata and freeze(metadata[k]) == freeze(v) for k, v in where.items()):
             continue
-        stats = skill.stats
-        rate = stats.successes / stats.attempts if stats.attempts else 0.0
         cos = None if q is None else float(np.asarray(skill.embedding, dtype=np.float64) @ q)
-        skill_id = str(skill.id)
-        if rank == "wilson":
-            bound = wilson_bound(stats.successes, stats.attempts)
-            score = bound if cos is None else (1 - BLEND_WEIGHT) * cos + BLEND_WEIGHT * bound
-            candidate = Candidate(skill_id, score, 0.0, True, False)
-        elif cos is None:
-            candidate = Candidate(skill_id, rate, 0.0, False, False)
-        elif rank == "success":
-            candidate = Candidate(skill_id, rate, cos, False, True)
-        elif rank == "similarity":
-            candidate = Candidate(skill_id, cos, 0.0, True, False)
-        else:
-            smoothed = (stats.successes + 1.0) / (stats.attempts + 2.0)
-            candidate = Candidate(skill_id, (1 - BLEND_WEIGHT) * cos + BLEND_WEIGHT * smoothed, 0.0, True, False)
+        candidate = reference_candidate(skill, cos, rank)
         if min_score is None or may_pass(candidate, min_score):
             found.append(candidate)
     found.sort(key=lambda c: (-c.score, -c.secondary, c.id))
     return found
-
-
-def wilson_bound(successes: int, attempts: int, z: float = 1.96) -> float:
-    """The lower bound of the Wilson score interval, written out from the formula in
-    ``skillstore.ranking`` (0 for a skill never attempted)."""
-    if not attempts:
-        return 0.0
-    p = successes / attempts
-    centre = p + z * z / (2 * attempts)
-    spread = z * math.sqrt(p * (1 - p) / attempts + z * z / (4 * attempts * attempts))
-    return max(0.0, (centre - spread) / (1 + z * z / attempts))

@@ -549,9 +549,10 @@ def serve(
 
 
 def _recorded(location: str | Path) -> Embedder | str | None:
-    """The embedder the library at ``location`` recorded, built again: ``"recorded"`` when the
-    library is missing (its open says so) or this installation can build it, None (with a note
-    on stderr) when it cannot, so that the library is still served, searched by words."""
+    """The embedder the library at ``location`` recorded, built again; None when it recorded
+    none, or (with a note on stderr) when this installation cannot build it, so that the
+    library is still served, searched by words; ``"recorded"`` when the library cannot be read
+    here (its open then says why)."""
     try:
         if is_url(str(location)):
             with SkillStore.open(location, read_only=True) as library:

@@ -181,11 +181,8 @@ def _open(location: Location, *, write: bool = False, embedded: bool = False) ->
 
 
 def _recorded_embedder(location: Location) -> Embedder | None:
-    if isinstance(location, Path):
-        recorded = peek(location).embedder
-    else:
-        with SkillStore.open(location, read_only=True) as library:
-            recorded = library.embedder_identity
+    facts = _existing_facts(location)  # no library: the open that follows says so
+    recorded = None if facts is None else facts[1]
     if recorded is None:
         return None
     try:

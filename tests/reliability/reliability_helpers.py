@@ -82,3 +82,19 @@ class Figures:
                 "counts": dict(sorted(self.counts.items())), **extra}
         with open(target, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")
+
+
+def fill(directory: Path, leave: int = 0) -> Path:
+    """Fill the filesystem of ``directory`` up to ``leave`` free bytes with a ballast file."""
+    ballast = directory / "ballast"
+    with open(ballast, "ab") as handle:
+        while True:
+            free = os.statvfs(directory).f_bavail * os.statvfs(directory).f_frsize
+            if free <= leave:
+                break
+            try:
+                handle.write(b"\0" * min(free - leave, 1 << 16))
+                handle.flush()
+            except OSError:
+                break
+    return ballast

@@ -14,7 +14,7 @@ import re
 import struct
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import forge
 import msgpack
 import numpy as np
 import pytest
-from reliability_helpers import PYTHON, ROOT, contents, subprocess_env
+from reliability_helpers import PYTHON, ROOT, contents, fill, subprocess_env
 
 from skillstore import (
     InvalidInputError,
@@ -52,43 +52,6 @@ def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.Comple
     return subprocess.run(
         [PYTHON, "-c", code, *args], capture_output=True, text=True, env=subprocess_env(), cwd=ROOT, timeout=timeout
     )
-
-
-@pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
-    """Mounts tmpfs filesystems of a given size in kilobytes (root only); unmounted at the end."""
-    mounted: list[Path] = []
-
-    def mount(kilobytes: int) -> Path:
-        point = tmp_path / f"tmpfs{len(mounted)}"
-        point.mkdir()
-        result = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k", "tmpfs", str(point)], capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here (needs root and mount rights): {result.stderr.strip()}")
-        mounted.append(point)
-        return point
-
-    yield mount
-    for point in mounted:
-        subprocess.run(["umount", "-l", str(point)], check=False)
-
-
-def fill(directory: Path, leave: int = 0) -> Path:
-    """Fill the filesystem of ``directory`` up to ``leave`` free bytes with a ballast file."""
-    ballast = directory / "ballast"
-    with open(ballast, "ab") as handle:
-        while True:
-            free = os.statvfs(directory).f_bavail * os.statvfs(directory).f_frsize
-            if free <= leave:
-                break
-            try:
-                handle.write(b"\0" * min(free - leave, 1 << 16))
-                handle.flush()
-            except OSError:
-                break
-    return ballast
 
 
 # -- 1. a checkpoint on a full disk or past a file-size limit ---------------------------------------
